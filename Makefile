@@ -1,0 +1,26 @@
+# The two commands of the README:   make run   and   make test
+SHELL := /bin/bash
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV := $(ROOT)/.venv
+export SOLCX_BINARY_PATH := $(ROOT)/.solcx
+export APE_DATA_FOLDER := $(ROOT)/.ape
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: setup run test test-fast bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+## The main job: for now a BLS round trip against a fresh anvil (othentic demo).
+run: setup
+	othentic demo
+
+## The whole test suite on anvil (pytest exits non-zero, 5 included, when nothing ran).
+test: setup
+	ape test tests $(PYTEST_ARGS)
+
+bench: setup
+	python bench/bls.py
+
+clean:
+	rm -rf .build .ape contracts/.cache .hypothesis

@@ -1,0 +1,35 @@
+"""BLS on BN254, the protocol hashes and the performer's ECDSA signature.
+
+Import from here; the submodules hold the details:
+
+* :mod:`.bn254`: points, encodings, hash to G1, pairing products;
+* :mod:`.bls`: keys, signing, aggregation, proof of possession;
+* :mod:`.verify`: the verification equations and the precompile / py_ecc backends;
+* :mod:`.hashes`: ``taskHash``, ``voteHash``, the proof-of-possession digest, ``gamma``;
+* :mod:`.ecdsa`: the performer's task signature.
+"""
+
+from .bls import (
+    KeyPair,
+    PublicKey,
+    SecretKey,
+    aggregate_g1,
+    aggregate_g2,
+    aggregate_public_keys,
+    aggregate_signatures,
+    prove_possession,
+    sign,
+)
+from .bn254 import G1Point, G2Point, InvalidPoint, hash_to_g1
+from .ecdsa import InvalidTaskSignature, recover_task_signer, sign_task_hash
+from .hashes import gamma, pop_hash, task_hash, vote_hash
+from .verify import PrecompileBackend, PyEccBackend, verify, verify_aggregate, verify_possession
+
+__all__ = [
+    "G1Point", "G2Point", "InvalidPoint", "hash_to_g1",
+    "KeyPair", "PublicKey", "SecretKey", "sign", "prove_possession",
+    "aggregate_signatures", "aggregate_g1", "aggregate_g2", "aggregate_public_keys",
+    "verify", "verify_aggregate", "verify_possession", "PrecompileBackend", "PyEccBackend",
+    "task_hash", "vote_hash", "pop_hash", "gamma",
+    "sign_task_hash", "recover_task_signer", "InvalidTaskSignature",
+]
