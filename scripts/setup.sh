@@ -68,6 +68,15 @@ fi
 
 # --- compile -----------------------------------------------------------------------------------
 export SOLCX_BINARY_PATH="$ROOT/.solcx" APE_DATA_FOLDER="$ROOT/.ape" PATH="$VENV/bin:$PATH"
-"$VENV/bin/ape" compile 2>&1 | grep -vE '^\s*$' | sed 's/^/[setup] ape: /'
+# Ape recompiles a changed file but not the files that import it (a contract embedding another's
+# creation code would keep the old one), so any change to a source or the config forces a full build.
+sol_stamp="$(find contracts -name '*.sol' -not -path '*/.cache/*' | sort | xargs cat ape-config.yaml | sha256sum | cut -d' ' -f1)"
+compile_flags=()
+if [ "$(cat .build/.setup-stamp 2>/dev/null)" != "$sol_stamp" ]; then
+  compile_flags=(--force)
+  say "compiling contracts"
+fi
+"$VENV/bin/ape" compile "${compile_flags[@]}" 2>&1 | grep -vE '^\s*$' | sed 's/^/[setup] ape: /'
 test "${PIPESTATUS[0]}" -eq 0 || die "ape compile failed"
+echo "$sol_stamp" > .build/.setup-stamp
 say "ready: $("$VENV/bin/python" --version), solc $solc_version, $("$VENV/bin/anvil" --version | head -n1)"

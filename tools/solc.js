@@ -39,7 +39,9 @@ function parseArgs(argv) {
 function makeImportResolver(opts) {
   const roots = [opts.basePath || process.cwd(), ...opts.includePaths].map((p) => path.resolve(p));
   const allowed = [...roots, ...opts.allowPaths.map((p) => path.resolve(p))];
-  const isAllowed = (file) => allowed.some((dir) => file === dir || file.startsWith(dir + path.sep));
+  // A root of '/' must allow everything below it: do not append a second separator.
+  const under = (dir) => (dir.endsWith(path.sep) ? dir : dir + path.sep);
+  const isAllowed = (file) => allowed.some((dir) => file === dir || file.startsWith(under(dir)));
   return function findImport(importPath) {
     const candidates = path.isAbsolute(importPath) ? [importPath] : roots.map((r) => path.join(r, importPath));
     for (const candidate of candidates) {

@@ -27,6 +27,8 @@ def sign_task_hash(private_key: str | bytes, digest: bytes) -> bytes:
 
 def recover_task_signer(digest: bytes, signature: bytes) -> str:
     """The checksummed address that signed ``digest``; raises :class:`InvalidTaskSignature`."""
+    if len(digest) != 32:
+        raise ValueError(f"task hash must be 32 bytes, got {len(digest)}")
     if len(signature) != SIGNATURE_LENGTH:
         raise InvalidTaskSignature(f"signature must be {SIGNATURE_LENGTH} bytes, got {len(signature)}")
     v = signature[64]

@@ -1,7 +1,8 @@
 """The protocol's hashes (DESIGN.md 2.5), defined once for Python.
 
-Their Solidity twins live in ``contracts/libraries/TaskHashing.sol`` (task and vote hashes) and
-``contracts/libraries/BN254.sol`` (gamma); ``tests/vectors/bls_vectors.json`` holds them together.
+Their Solidity twins live in ``contracts/libraries/ProtocolHashes.sol`` (task, vote and
+proof-of-possession hashes) and ``contracts/libraries/BN254.sol`` (gamma);
+``tests/vectors/bls_vectors.json`` holds them together.
 """
 
 from __future__ import annotations

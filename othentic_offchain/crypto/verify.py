@@ -60,10 +60,19 @@ class PrecompileBackend:
         return len(result) == 32 and int.from_bytes(result, "big") == 1
 
 
+_EXECUTION_FAILURE_MARKERS = ("precompile", "revert", "execution", "invalid input", "out of gas")
+
+
 def _is_execution_failure(exc: Exception) -> bool:
+    """True when the node ran the call and the precompile refused the input; False for transport
+    and other RPC failures (timeouts, rate limits), which must not pass for "invalid signature"."""
     from web3.exceptions import ContractLogicError, Web3RPCError
 
-    return isinstance(exc, (ContractLogicError, Web3RPCError, ValueError))
+    if isinstance(exc, ContractLogicError):
+        return True
+    if isinstance(exc, Web3RPCError):
+        return any(marker in str(exc).lower() for marker in _EXECUTION_FAILURE_MARKERS)
+    return False
 
 
 _DEFAULT_BACKEND = PyEccBackend()
