@@ -165,6 +165,15 @@ library BN254 {
         );
     }
 
+    /// @notice The plain BLS check against a G2 key: e(sigma, -G2) * e(H(m), pkG2) == 1.
+    /// @dev    Sound only for a key known to be well formed and free of rogue-key tricks: a key that
+    ///         passed a proof of possession, or an aggregate of such keys that was bound to the
+    ///         matching G1 aggregate by `verifyBound` before.
+    function verifyWithG2(bytes32 digest, G2Point memory pkG2, G1Point memory sigma) internal view returns (bool) {
+        if (isInfinity(sigma) || isInfinity(pkG2)) return false;
+        return pairing(sigma, negGeneratorG2(), hashToG1(digest), pkG2);
+    }
+
     function _expMod(uint256 base, uint256 exponent) private view returns (uint256 result) {
         bool ok;
         assembly ("memory-safe") {

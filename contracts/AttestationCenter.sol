@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.27;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
+
+import {CenterStorage} from "./core/CenterStorage.sol";
+import {ITaskDefinitions} from "./interfaces/ITaskDefinitions.sol";
+import {IAvsLogic} from "./interfaces/IAvsLogic.sol";
+import {IFeeCalculator} from "./interfaces/IFeeCalculator.sol";
+import {IRewardsVault} from "./interfaces/IRewardsVault.sol";
+import {BN254} from "./libraries/BN254.sol";
+import {ProtocolHashes, TaskInfo} from "./libraries/ProtocolHashes.sol";
+
+/// @title AttestationCenter
+/// @notice The AVS's on-chain entry point: task submission with one aggregate BLS check, reward
+///         accounting and claims, AVS hooks, pausing (see `docs/contracts/AttestationCenter.md`).
+///         Operator and task-definition functions live in two modules it delegates to, on its own
+///         storage: talk to this address with the `IAttestationCenter` ABI, which holds all three.
+/// @dev    Why modules: the whole system is over the 24 KiB code-size limit (EIP-170). The
+///         submission path stays here, in one contract, with no external call for its reads.
+///
+///         Signature check, EigenLayer style: the signers' G1 key is the set's stored aggregate minus
+///         the non-signers' keys, and `BN254.verifyBound` binds the G2 key the aggregator supplies to
+///         it. When nobody is missing, a G2 key already proven to match the whole set (its hash is
+///         cached per set, cleared on every membership or key change) saves the binding terms.
+contract AttestationCenter is CenterStorage, Proxy {
+    /// @notice Flows that `pause` and `unpause` take, as bits.
+    uint8 public constant PAUSE_SUBMISSIONS = FLOW_SUBMISSIONS;
+    uint8 public constant PAUSE_REGISTRATIONS = FLOW_REGISTRATIONS;
+    uint8 public constant PAUSE_CLAIMS = FLOW_CLAIMS;
+    uint8 internal constant ALL_FLOWS = FLOW_SUBMISSIONS | FLOW_REGISTRATIONS | FLOW_CLAIMS;
+
+    IRewardsVault internal immutable _vault;
+    /// @notice The module that serves operator functions (and any selector not routed elsewhere).
+    address public immutable registryModule;
+    /// @notice The module that serves task-definition functions.
+    address public immutable definitionsModule;
+
+    /// @notice Modules the center delegates to; both must be built on `CenterStorage`.
+    struct Modules {
+        address registry;
+        address definitions;
+    }
+
+    /// @dev What a submission pays, per role.
+    struct Fees {
+        uint96 attester;
+        uint128 performer;
+        uint128 aggregator;
+    }
+
+    /// @param admin The AVS owner: DEFAULT_ADMIN_ROLE (definitions, roles, configuration) and treasury.
+    /// @param definition0 Definition 0, created here: every deployment has it.
+    constructor(
+        IERC20 stakeToken_,
+        IRewardsVault vault,
+        address admin,
+        RegistryConfig memory config,
+        TaskDefinitionParams memory definition0,
+        Modules memory modules
+    ) {
+        if (
+            address(stakeToken_) == address(0) || address(vault) == address(0) || admin == address(0)
+                || modules.registry.code.length == 0 || modules.definitions.code.length == 0
+        ) revert ZeroAddress();
+        if (config.maxOperators == 0 || config.minimumStake == 0) revert InvalidRegistryConfig();
+        _vault = vault;
+        registryModule = modules.registry;
+        definitionsModule = modules.definitions;
+        _stakeToken = address(stakeToken_);
+        _config = config;
+        _treasury = admin;
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _setConfig[0] = SetConfig({exists: true, restricted: false, retired: false, minimumStake: 0});
+        emit RegistryConfigUpdated(config);
+        (bool ok, bytes memory returned) = modules.definitions.delegatecall(
+            abi.encodeWithSignature(
+                "createDefinitionZero((string,uint64,uint256,uint256,uint256,uint64,uint256,uint32[],uint32,(bool,bool,bool,uint16,uint16)))",
+                definition0
+            )
+        );
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(returned, 0x20), mload(returned))
+            }
+        }
+    }
+
+    /// @dev Routes a selector this contract does not have to the module that does.
+    function _implementation() internal view override returns (address) {
+        bytes4 selector = msg.sig;
+        if (
+            selector == ITaskDefinitions.createTaskDefinition.selector
+                || selector == ITaskDefinitions.updateTaskDefinition.selector
+                || selector == ITaskDefinitions.getTaskDefinition.selector
+                || selector == ITaskDefinitions.taskDefinitionCount.selector
+                || selector == ITaskDefinitions.taskDefinitionMembers.selector
+        ) return definitionsModule;
+        return registryModule;
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Submission
+    // ------------------------------------------------------------------------------------------
+
+    /// @notice Lands a task: checks the definition, the replay record, the performer's signature, the
+    ///         quorum on voting power and the aggregate BLS signature; records it, accrues rewards,
+    ///         emits TaskSubmitted or TaskRejected and calls the AVS hooks. The caller is the aggregator.
+    function submitTask(TaskInfo calldata task, TaskSubmission calldata submission) external nonReentrant {
+        Core memory core = _core;
+        if (core.pausedFlows & FLOW_SUBMISSIONS != 0) revert FlowPaused(FLOW_SUBMISSIONS);
+        uint16 definitionId = task.taskDefinitionId;
+        DefinitionHot memory definition = _defHot[definitionId];
+        if (definition.flags & DEF_EXISTS == 0) revert UnknownTaskDefinition(definitionId);
+        if (definition.blockExpiry != 0 && block.number > definition.blockExpiry) {
+            revert TaskDefinitionExpired(definitionId, definition.blockExpiry);
+        }
+
+        bytes32 taskHash_ = ProtocolHashes.taskHash(task);
+        if (_tasks[taskHash_].taskNumber != 0) revert TaskAlreadySubmitted(taskHash_);
+        _checkPerformerSignature(taskHash_, task.taskPerformer, submission.tpSignature);
+        if (!_accounts[task.taskPerformer].active) revert PerformerNotActive(task.taskPerformer);
+        if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
+
+        SetState memory set = _sets[definition.setId];
+        Fees memory fees = _fees(core, definition, set.memberCount, task, submission);
+        uint256 signedPower = _verify(task, submission, definition.setId, set.totalPower, fees.attester);
+
+        if (core.avsLogic != address(0)) _callHook(core.avsLogic, true, task, submission);
+
+        uint64 taskNumber = core.taskCount + 1;
+        _core.taskCount = taskNumber;
+        _tasks[taskHash_] =
+            TaskRecord({taskNumber: taskNumber, submittedAtBlock: uint40(block.number), isApproved: submission.isApproved});
+        if (fees.attester != 0) _sets[definition.setId].rewardIndex = set.rewardIndex + fees.attester;
+        if (fees.performer != 0 && submission.isApproved) _accounts[task.taskPerformer].credit += fees.performer;
+        if (fees.aggregator != 0) _accounts[msg.sender].credit += fees.aggregator;
+
+        _emitSubmitted(taskNumber, taskHash_, task, submission, signedPower, set.totalPower);
+
+        if (core.avsLogic != address(0)) _callHook(core.avsLogic, false, task, submission);
+    }
+
+    /// @dev Quorum on voting power, then the aggregate BLS signature. Charges each non-signer the
+    ///      attester reward it forfeits. Returns the signers' voting power.
+    function _verify(
+        TaskInfo calldata task,
+        TaskSubmission calldata submission,
+        uint32 setId,
+        uint256 totalPower,
+        uint96 attesterReward
+    ) internal returns (uint256 signedPower) {
+        uint32[] calldata nonSigners = submission.nonSignerIds;
+        bytes32 digest = ProtocolHashes.voteHash(task, address(this), block.chainid, submission.isApproved);
+        bool valid;
+        if (nonSigners.length == 0) {
+            signedPower = totalPower;
+            _checkQuorum(submission.isApproved, signedPower, totalPower);
+            bytes32 apkG2Hash = keccak256(abi.encode(submission.signersApkG2));
+            if (apkG2Hash == _setApkG2Hash[setId]) {
+                valid = BN254.verifyWithG2(digest, submission.signersApkG2, submission.taSignature);
+            } else {
+                valid = BN254.verifyBound(digest, _setApk[setId], submission.signersApkG2, submission.taSignature);
+                // The key now provably matches the whole set: later submissions skip the binding terms.
+                if (valid) _setApkG2Hash[setId] = apkG2Hash;
+            }
+        } else {
+            BN254.G1Point memory missing;
+            uint256 missingPower;
+            (missing, missingPower) = _chargeNonSigners(nonSigners, setId, attesterReward);
+            signedPower = totalPower - missingPower;
+            _checkQuorum(submission.isApproved, signedPower, totalPower);
+            BN254.G1Point memory apkG1 = BN254.plus(_setApk[setId], BN254.negate(missing));
+            valid = BN254.verifyBound(digest, apkG1, submission.signersApkG2, submission.taSignature);
+        }
+        if (!valid) revert InvalidAggregateSignature();
+    }
+
+    function _chargeNonSigners(uint32[] calldata ids, uint32 setId, uint96 attesterReward)
+        internal
+        returns (BN254.G1Point memory missing, uint256 missingPower)
+    {
+        uint32 previous;
+        for (uint256 i; i < ids.length; ++i) {
+            uint32 id = ids[i];
+            if (id <= previous) revert NonSignersNotSorted(i);
+            previous = id;
+            OperatorState storage state = _opState[id];
+            bool member = setId == 0 ? state.status == STATUS_ACTIVE : _membership[setId][id].member;
+            if (!member) revert NonSignerNotInSet(id, setId);
+            missingPower += state.stake;
+            if (attesterReward != 0) state.debit += attesterReward;
+            missing = BN254.plus(missing, _pkG1[id]);
+        }
+    }
+
+    function _callHook(address logic, bool before, TaskInfo calldata task, TaskSubmission calldata submission) internal {
+        if (before) {
+            IAvsLogic(logic).beforeTaskSubmission(
+                task, submission.isApproved, submission.tpSignature, submission.taSignature, submission.nonSignerIds
+            );
+        } else {
+            IAvsLogic(logic).afterTaskSubmission(
+                task, submission.isApproved, submission.tpSignature, submission.taSignature, submission.nonSignerIds
+            );
+        }
+    }
+
+    function _checkQuorum(bool isApproved, uint256 signedPower, uint256 totalPower) internal pure {
+        // Approve: more than 2/3 of the power. Reject: at least 1/3. Both cannot hold without a
+        // double vote, which is slashable.
+        bool reached = isApproved ? signedPower * 3 > totalPower * 2 : signedPower * 3 >= totalPower;
+        if (!reached || signedPower == 0) revert QuorumNotReached(isApproved, signedPower, totalPower);
+    }
+
+    /// @dev Checks the signer count against the definition's limit and prices the task.
+    function _fees(
+        Core memory core,
+        DefinitionHot memory definition,
+        uint256 members,
+        TaskInfo calldata task,
+        TaskSubmission calldata submission
+    ) internal view returns (Fees memory fees) {
+        uint256 nonSigners = submission.nonSignerIds.length;
+        if (nonSigners > members) revert TooManyNonSigners(nonSigners, members);
+        uint256 signers = members - nonSigners;
+        if (definition.maxAttesters != 0 && signers > definition.maxAttesters) {
+            revert TooManyAttesters(signers, definition.maxAttesters);
+        }
+        if (!core.hasFeeCalculator) {
+            return Fees(
+                uint96(_unpackAmount(definition.attesterReward)),
+                uint128(_unpackAmount(definition.performerReward)),
+                uint128(_unpackAmount(definition.aggregatorReward))
+            );
+        }
+        (uint256 attester, uint256 performer, uint256 aggregator) =
+            IFeeCalculator(_feeCalculator).calculateFees(task, submission.isApproved, signers);
+        if (attester > type(uint96).max) revert RewardTooLarge(attester, type(uint96).max);
+        if (performer > type(uint128).max) revert RewardTooLarge(performer, type(uint128).max);
+        if (aggregator > type(uint128).max) revert RewardTooLarge(aggregator, type(uint128).max);
+        return Fees(uint96(attester), uint128(performer), uint128(aggregator));
+    }
+
+    function _checkPerformerSignature(bytes32 digest, address performer, bytes calldata signature) internal pure {
+        if (signature.length != 65) revert InvalidPerformerSignature(performer, address(0));
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v < 27) v += 27; // Othentic's Go performers add 27, others send 0 or 1
+        (address recovered, ECDSA.RecoverError error_,) = ECDSA.tryRecover(digest, v, r, s);
+        if (error_ != ECDSA.RecoverError.NoError || recovered != performer) {
+            revert InvalidPerformerSignature(performer, recovered);
+        }
+    }
+
+    function _emitSubmitted(
+        uint64 taskNumber,
+        bytes32 taskHash_,
+        TaskInfo calldata task,
+        TaskSubmission calldata submission,
+        uint256 signedPower,
+        uint256 totalPower
+    ) internal {
+        if (submission.isApproved) {
+            emit TaskSubmitted(
+                taskNumber, task.taskDefinitionId, taskHash_, task.taskPerformer, msg.sender,
+                task.proofOfTask, task.data, submission.nonSignerIds, signedPower, totalPower
+            );
+        } else {
+            emit TaskRejected(
+                taskNumber, task.taskDefinitionId, taskHash_, task.taskPerformer, msg.sender,
+                task.proofOfTask, task.data, submission.nonSignerIds, signedPower, totalPower
+            );
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Rewards
+    // ------------------------------------------------------------------------------------------
+
+    /// @dev Pull payment: the vault pays `to`; if it holds too little, the vault's error reverts the
+    ///      whole claim and nothing accrued is lost.
+    function claimRewards(address to, uint256 amount) external nonReentrant {
+        _requireFlow(FLOW_CLAIMS);
+        if (to == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        uint256 claimable = claimableRewards(msg.sender);
+        if (amount > claimable) revert ClaimExceedsRewards(amount, claimable);
+        _claimed[msg.sender] += amount;
+        _vault.payOut(to, amount);
+        emit RewardsClaimed(msg.sender, to, amount);
+    }
+
+    function claimableRewards(address account) public view returns (uint256) {
+        Account memory acc = _accounts[account];
+        uint256 earned = acc.credit;
+        if (acc.active) earned = earned + _unsettledRewards(acc.operatorId) - _opState[acc.operatorId].debit;
+        return earned - _claimed[account];
+    }
+
+    function claimedRewards(address account) external view returns (uint256) {
+        return _claimed[account];
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Administration
+    // ------------------------------------------------------------------------------------------
+
+    function pause(uint8 flows) external {
+        if (!hasRole(PAUSER_ROLE, msg.sender)) _checkRole(DEFAULT_ADMIN_ROLE);
+        if (flows == 0 || flows & ~ALL_FLOWS != 0) revert InvalidFlows(flows);
+        _core.pausedFlows |= flows;
+        emit FlowsPaused(flows, msg.sender);
+    }
+
+    function unpause(uint8 flows) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (flows == 0 || flows & ~ALL_FLOWS != 0) revert InvalidFlows(flows);
+        _core.pausedFlows &= ~flows;
+        emit FlowsUnpaused(flows, msg.sender);
+    }
+
+    function setAvsLogic(address avsLogic_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _core.avsLogic = avsLogic_;
+        emit AvsLogicUpdated(avsLogic_);
+    }
+
+    function setFeeCalculator(address feeCalculator_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _feeCalculator = feeCalculator_;
+        _core.hasFeeCalculator = feeCalculator_ != address(0);
+        emit FeeCalculatorUpdated(feeCalculator_);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Views
+    // ------------------------------------------------------------------------------------------
+
+    function rewardsVault() external view returns (address) {
+        return address(_vault);
+    }
+
+    function avsLogic() external view returns (address) {
+        return _core.avsLogic;
+    }
+
+    function feeCalculator() external view returns (address) {
+        return _feeCalculator;
+    }
+
+    function pausedFlows() external view returns (uint8) {
+        return _core.pausedFlows;
+    }
+
+    function taskCount() external view returns (uint64) {
+        return _core.taskCount;
+    }
+
+    function taskRecord(bytes32 taskHash_) external view returns (TaskRecord memory) {
+        return _tasks[taskHash_];
+    }
+
+    function taskHash(TaskInfo calldata task) external pure returns (bytes32) {
+        return ProtocolHashes.taskHash(task);
+    }
+
+    function voteHash(TaskInfo calldata task, bool isApproved) external view returns (bytes32) {
+        return ProtocolHashes.voteHash(task, address(this), block.chainid, isApproved);
+    }
+}

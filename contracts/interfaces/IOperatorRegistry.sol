@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.27;
+
+import {BN254} from "../libraries/BN254.sol";
+
+/// @title IOperatorRegistry
+/// @notice Operators, their stake (= voting power) and BLS keys, and the operator sets that task
+///         definitions draw their attesters from. Every set keeps its aggregate G1 key, total voting
+///         power and member count current on every change, so that checking a submission never loops
+///         over the operators who signed.
+interface IOperatorRegistryTypes {
+
+    /// @notice Registry settings, fixed at deployment and changed by the admin afterwards.
+    struct RegistryConfig {
+        uint96 minimumStake; // to register, and to stay registered after a withdrawal or a slash
+        uint32 maxOperators; // active operators at once
+        uint64 unbondingDelayBlocks; // a withdrawal waits this long, so that slashing can still reach it
+    }
+
+    /// @notice Everything the registry knows about one operator id, for off-chain readers.
+    struct OperatorView {
+        uint32 id;
+        address account;
+        bool active;
+        uint96 stake;
+        uint40 registeredAtBlock;
+        uint40 exitedAtBlock;
+        BN254.G1Point pkG1;
+        BN254.G2Point pkG2;
+        string endpoint;
+    }
+
+    /// @notice An operator set: the attesters of one or more task definitions.
+    struct OperatorSetView {
+        uint32 id;
+        bool restricted; // only listed operators may be members
+        bool retired; // replaced when its task definition changed; no longer maintained
+        uint96 minimumStake; // members need at least this stake
+        uint96 totalPower;
+        uint32 memberCount;
+        BN254.G1Point apkG1;
+        uint128 rewardIndex; // cumulative attester reward per member
+    }
+
+    event OperatorRegistered(
+        uint32 indexed operatorId, address indexed account, uint256 stake, BN254.G1Point pkG1, BN254.G2Point pkG2
+    );
+    event StakeIncreased(uint32 indexed operatorId, uint256 amount, uint256 stake);
+    event WithdrawalRequested(uint32 indexed operatorId, address indexed account, uint256 amount, uint256 stake, uint64 unlockBlock);
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    event OperatorLeft(uint32 indexed operatorId, address indexed account);
+    event OperatorEjected(uint32 indexed operatorId, address indexed account, address indexed by);
+    event BlsKeyUpdated(uint32 indexed operatorId, BN254.G1Point pkG1, BN254.G2Point pkG2);
+    event OperatorEndpointUpdated(uint32 indexed operatorId, string endpoint);
+    event OperatorSlashed(
+        uint32 indexed operatorId, address indexed account, uint256 amount, address indexed reporter, uint256 reporterReward
+    );
+    event OperatorSetMembershipChanged(uint32 indexed setId, uint32 indexed operatorId, bool member, uint256 totalPower);
+    event RegistryConfigUpdated(RegistryConfig config);
+    event TreasuryUpdated(address treasury);
+
+    error AlreadyRegistered(address account, uint32 operatorId);
+    error NotRegistered(address account);
+    error OperatorNotActive(uint32 operatorId);
+    error UnknownOperator(uint32 operatorId);
+    error StakeBelowMinimum(uint256 stake, uint256 minimum);
+    error StakeTooLarge(uint256 stake);
+    error OperatorLimitReached(uint256 maxOperators);
+    error InvalidPublicKey();
+    error KeyAlreadyRegistered(uint32 operatorId);
+    error InvalidProofOfPossession();
+    error ZeroAmount();
+    error NothingToWithdraw(address account);
+    error WithdrawalLocked(uint64 unlockBlock, uint256 currentBlock);
+    error EndpointTooLong(uint256 length, uint256 maximum);
+    error TooManyOperatorSets(uint32 operatorId, uint256 maximum);
+    error InvalidRegistryConfig();
+    error InvalidSlashBps(uint256 slashBps, uint256 reporterBps);
+    error ZeroAddress();
+    error FlowPaused(uint8 flow);
+    error UnknownOperatorSet(uint32 setId);
+}
+
+interface IOperatorRegistry is IOperatorRegistryTypes {
+    function stakeToken() external view returns (address);
+    function registryConfig() external view returns (RegistryConfig memory);
+    function treasury() external view returns (address);
+    function registerOperator(
+        uint256 stake,
+        BN254.G1Point calldata pkG1,
+        BN254.G2Point calldata pkG2,
+        BN254.G1Point calldata proofOfPossession
+    ) external returns (uint32 operatorId);
+    function increaseStake(uint256 amount) external;
+    function requestWithdrawal(uint256 amount) external;
+    function withdraw(address to) external;
+    function leave() external;
+    function ejectOperator(uint32 operatorId) external;
+    function updateBlsKey(
+        BN254.G1Point calldata pkG1,
+        BN254.G2Point calldata pkG2,
+        BN254.G1Point calldata proofOfPossession
+    ) external;
+    function setOperatorEndpoint(string calldata endpoint) external;
+    function slashOperator(uint32 operatorId, uint16 slashBps, uint16 reporterBps, address reporter)
+        external
+        returns (uint256 slashed);
+    function setRegistryConfig(RegistryConfig calldata config) external;
+    function setTreasury(address treasury) external;
+    function operatorCount() external view returns (uint32 registered, uint32 active);
+    function operatorIdOf(address account) external view returns (uint32);
+    function isActiveOperator(address account) external view returns (bool);
+    function getOperator(uint32 operatorId) external view returns (OperatorView memory);
+    function activeOperatorIds() external view returns (uint32[] memory);
+    function pendingWithdrawal(address account) external view returns (uint96 amount, uint64 unlockBlock);
+    function keyOwner(BN254.G2Point calldata pkG2) external view returns (uint32 operatorId, uint40 retiredAtBlock);
+    function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory);
+    function operatorSetMembers(uint32 setId) external view returns (uint32[] memory ids, uint96[] memory stakes);
+    function isSetMember(uint32 setId, uint32 operatorId) external view returns (bool);
+}
