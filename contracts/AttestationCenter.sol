@@ -31,7 +31,6 @@ contract AttestationCenter is CenterStorage, Proxy {
     uint8 public constant PAUSE_SUBMISSIONS = FLOW_SUBMISSIONS;
     uint8 public constant PAUSE_REGISTRATIONS = FLOW_REGISTRATIONS;
     uint8 public constant PAUSE_CLAIMS = FLOW_CLAIMS;
-    uint8 internal constant ALL_FLOWS = FLOW_SUBMISSIONS | FLOW_REGISTRATIONS | FLOW_CLAIMS;
 
     IRewardsVault internal immutable _vault;
     /// @notice The module that serves operator functions (and any selector not routed elsewhere).
@@ -66,7 +65,9 @@ contract AttestationCenter is CenterStorage, Proxy {
             address(stakeToken_) == address(0) || address(vault) == address(0) || admin == address(0)
                 || modules.registry.code.length == 0 || modules.definitions.code.length == 0
         ) revert ZeroAddress();
-        if (config.maxOperators == 0 || config.minimumStake == 0) revert InvalidRegistryConfig();
+        if (config.maxOperators == 0 || config.maxOperators > type(uint16).max || config.minimumStake == 0) {
+            revert InvalidRegistryConfig();
+        }
         _vault = vault;
         registryModule = modules.registry;
         definitionsModule = modules.definitions;
@@ -110,8 +111,8 @@ contract AttestationCenter is CenterStorage, Proxy {
     ///         quorum on voting power and the aggregate BLS signature; records it, accrues rewards,
     ///         emits TaskSubmitted or TaskRejected and calls the AVS hooks. The caller is the aggregator.
     function submitTask(TaskInfo calldata task, TaskSubmission calldata submission) external nonReentrant {
-        Core memory core = _core;
-        if (core.pausedFlows & FLOW_SUBMISSIONS != 0) revert FlowPaused(FLOW_SUBMISSIONS);
+        SetState memory globals = _sets[0];
+        if (globals.flags & FLOW_SUBMISSIONS != 0) revert FlowPaused(FLOW_SUBMISSIONS);
         uint16 definitionId = task.taskDefinitionId;
         DefinitionHot memory definition = _defHot[definitionId];
         if (definition.flags & DEF_EXISTS == 0) revert UnknownTaskDefinition(definitionId);
@@ -125,23 +126,36 @@ contract AttestationCenter is CenterStorage, Proxy {
         if (!_accounts[task.taskPerformer].active) revert PerformerNotActive(task.taskPerformer);
         if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
 
-        SetState memory set = _sets[definition.setId];
-        Fees memory fees = _fees(core, definition, set.memberCount, task, submission);
-        uint256 signedPower = _verify(task, submission, definition.setId, set.totalPower, fees.attester);
+        uint32 setId = definition.setId;
+        SetState memory set = setId == 0 ? globals : _sets[setId];
+        Fees memory fees = _fees(globals.flags, definition, set.memberCount, task, submission);
+        uint256 signedPower = _verify(task, submission, setId, set.totalPower, fees.attester);
 
-        if (core.avsLogic != address(0)) _callHook(core.avsLogic, true, task, submission);
+        bool hooks = globals.flags & HAS_AVS_LOGIC != 0;
+        if (hooks) _callHook(true, task, submission);
 
-        uint64 taskNumber = core.taskCount + 1;
-        _core.taskCount = taskNumber;
+        uint64 taskNumber = uint64(globals.taskCount) + 1;
         _tasks[taskHash_] =
             TaskRecord({taskNumber: taskNumber, submittedAtBlock: uint40(block.number), isApproved: submission.isApproved});
-        if (fees.attester != 0) _sets[definition.setId].rewardIndex = set.rewardIndex + fees.attester;
+        _recordTask(setId, uint40(taskNumber), fees.attester);
         if (fees.performer != 0 && submission.isApproved) _accounts[task.taskPerformer].credit += fees.performer;
         if (fees.aggregator != 0) _accounts[msg.sender].credit += fees.aggregator;
 
         _emitSubmitted(taskNumber, taskHash_, task, submission, signedPower, set.totalPower);
 
-        if (core.avsLogic != address(0)) _callHook(core.avsLogic, false, task, submission);
+        if (hooks) _callHook(false, task, submission);
+    }
+
+    /// @dev Counts the task (set 0 holds the counter) and adds the attester reward to the set's
+    ///      index. For a definition on set 0 both land in one storage word.
+    function _recordTask(uint32 setId, uint40 taskNumber, uint96 attesterReward) internal {
+        SetState storage globals = _sets[0];
+        globals.taskCount = taskNumber;
+        if (attesterReward == 0) return;
+        SetState storage set = _sets[setId];
+        uint256 index = uint256(set.rewardIndex) + attesterReward;
+        if (index > type(uint96).max) revert RewardIndexOverflow(setId);
+        set.rewardIndex = uint96(index);
     }
 
     /// @dev Quorum on voting power, then the aggregate BLS signature. Charges each non-signer the
@@ -197,7 +211,8 @@ contract AttestationCenter is CenterStorage, Proxy {
         }
     }
 
-    function _callHook(address logic, bool before, TaskInfo calldata task, TaskSubmission calldata submission) internal {
+    function _callHook(bool before, TaskInfo calldata task, TaskSubmission calldata submission) internal {
+        address logic = _avsLogic;
         if (before) {
             IAvsLogic(logic).beforeTaskSubmission(
                 task, submission.isApproved, submission.tpSignature, submission.taSignature, submission.nonSignerIds
@@ -218,7 +233,7 @@ contract AttestationCenter is CenterStorage, Proxy {
 
     /// @dev Checks the signer count against the definition's limit and prices the task.
     function _fees(
-        Core memory core,
+        uint8 flags,
         DefinitionHot memory definition,
         uint256 members,
         TaskInfo calldata task,
@@ -230,7 +245,7 @@ contract AttestationCenter is CenterStorage, Proxy {
         if (definition.maxAttesters != 0 && signers > definition.maxAttesters) {
             revert TooManyAttesters(signers, definition.maxAttesters);
         }
-        if (!core.hasFeeCalculator) {
+        if (flags & HAS_FEE_CALCULATOR == 0) {
             return Fees(
                 uint96(_unpackAmount(definition.attesterReward)),
                 uint128(_unpackAmount(definition.performerReward)),
@@ -313,25 +328,31 @@ contract AttestationCenter is CenterStorage, Proxy {
     function pause(uint8 flows) external {
         if (!hasRole(PAUSER_ROLE, msg.sender)) _checkRole(DEFAULT_ADMIN_ROLE);
         if (flows == 0 || flows & ~ALL_FLOWS != 0) revert InvalidFlows(flows);
-        _core.pausedFlows |= flows;
+        _sets[0].flags |= flows;
         emit FlowsPaused(flows, msg.sender);
     }
 
     function unpause(uint8 flows) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (flows == 0 || flows & ~ALL_FLOWS != 0) revert InvalidFlows(flows);
-        _core.pausedFlows &= ~flows;
+        _sets[0].flags &= ~flows;
         emit FlowsUnpaused(flows, msg.sender);
     }
 
     function setAvsLogic(address avsLogic_) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _core.avsLogic = avsLogic_;
+        _avsLogic = avsLogic_;
+        _setFlag(HAS_AVS_LOGIC, avsLogic_ != address(0));
         emit AvsLogicUpdated(avsLogic_);
     }
 
     function setFeeCalculator(address feeCalculator_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _feeCalculator = feeCalculator_;
-        _core.hasFeeCalculator = feeCalculator_ != address(0);
+        _setFlag(HAS_FEE_CALCULATOR, feeCalculator_ != address(0));
         emit FeeCalculatorUpdated(feeCalculator_);
+    }
+
+    function _setFlag(uint8 flag, bool on) internal {
+        if (on) _sets[0].flags |= flag;
+        else _sets[0].flags &= ~flag;
     }
 
     // ------------------------------------------------------------------------------------------
@@ -343,7 +364,7 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     function avsLogic() external view returns (address) {
-        return _core.avsLogic;
+        return _avsLogic;
     }
 
     function feeCalculator() external view returns (address) {
@@ -351,11 +372,11 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     function pausedFlows() external view returns (uint8) {
-        return _core.pausedFlows;
+        return _sets[0].flags & ALL_FLOWS;
     }
 
     function taskCount() external view returns (uint64) {
-        return _core.taskCount;
+        return _sets[0].taskCount;
     }
 
     function taskRecord(bytes32 taskHash_) external view returns (TaskRecord memory) {

@@ -187,7 +187,9 @@ contract OperatorRegistry is OperatorSets {
     /// @notice Minimum stake, operator limit and unbonding delay (admin). A lower limit or a higher
     ///         minimum applies to what comes next: nobody already registered is removed by it.
     function setRegistryConfig(RegistryConfig calldata config) external onlyDelegated onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (config.maxOperators == 0 || config.minimumStake == 0) revert InvalidRegistryConfig();
+        if (config.maxOperators == 0 || config.maxOperators > type(uint16).max || config.minimumStake == 0) {
+            revert InvalidRegistryConfig();
+        }
         _config = config;
         emit RegistryConfigUpdated(config);
     }

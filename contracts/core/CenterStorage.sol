@@ -12,8 +12,9 @@ import {BN254} from "../libraries/BN254.sol";
 ///         to (OperatorRegistry, TaskDefinitions). Every state variable of the three lives here, in
 ///         this order, and nowhere else: a module that declared its own would corrupt the center.
 /// @dev    Hot slots (read by every `submitTask`) are packed so that a submission touches as few
-///         words as possible: `_core`, the definition's `DefinitionHot` and `DefinitionRewards`, the
-///         set's `SetState` and G2-key cache, and the performer's and aggregator's `Account`.
+///         words as possible: set 0's `SetState` (which also carries the global task counter and
+///         flags), the definition's `DefinitionHot`, its set's `SetState` and G2-key cache, and the
+///         performer's and aggregator's `Account`.
 abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, ReentrancyGuardTransient {
     bytes32 public constant EJECTOR_ROLE = keccak256("EJECTOR_ROLE");
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
@@ -22,6 +23,9 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     uint8 internal constant FLOW_SUBMISSIONS = 1;
     uint8 internal constant FLOW_REGISTRATIONS = 2;
     uint8 internal constant FLOW_CLAIMS = 4;
+    uint8 internal constant ALL_FLOWS = FLOW_SUBMISSIONS | FLOW_REGISTRATIONS | FLOW_CLAIMS;
+    uint8 internal constant HAS_AVS_LOGIC = 8;
+    uint8 internal constant HAS_FEE_CALCULATOR = 16;
 
     uint8 internal constant STATUS_ACTIVE = 1;
     uint8 internal constant STATUS_EXITED = 2;
@@ -30,14 +34,6 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     uint8 internal constant DEF_PENALIZE_DOUBLE = 2;
     uint8 internal constant DEF_PENALIZE_INCORRECT = 4;
     uint8 internal constant DEF_PENALIZE_REJECTED = 8;
-
-    /// @dev The contract's hot globals: one slot, read by every submission.
-    struct Core {
-        uint64 taskCount;
-        uint8 pausedFlows;
-        address avsLogic;
-        bool hasFeeCalculator;
-    }
 
     /// @dev Per operator id; the slot a non-signer costs.
     struct OperatorState {
@@ -64,11 +60,15 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint64 unlockBlock;
     }
 
-    /// @dev One slot per set, read and written by every submission.
+    /// @dev One slot per set, read and written by every submission. Every submission also reads
+    ///      and writes set 0's slot, so that slot carries the contract's globals too: a definition
+    ///      on set 0 (the common case) then touches one word for both.
     struct SetState {
         uint96 totalPower;
-        uint32 memberCount;
-        uint128 rewardIndex; // cumulative attester reward per member
+        uint16 memberCount;
+        uint96 rewardIndex; // cumulative attester reward per member
+        uint40 taskCount; // set 0 only: tasks landed, all definitions
+        uint8 flags; // set 0 only: paused FLOW_* bits, HAS_AVS_LOGIC, HAS_FEE_CALCULATOR
     }
 
     struct SetConfig {
@@ -81,7 +81,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     struct Membership {
         bool listed;
         bool member;
-        uint128 checkpoint; // the set's rewardIndex when the operator last joined it
+        uint96 checkpoint; // the set's rewardIndex when the operator last joined it
     }
 
     struct KeyRecord {
@@ -109,8 +109,8 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     }
 
     // --- globals ---------------------------------------------------------------------------------
-    Core internal _core;
     RegistryConfig internal _config;
+    address internal _avsLogic;
     address internal _stakeToken;
     address internal _treasury;
     address internal _feeCalculator;
@@ -156,7 +156,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     }
 
     function _requireFlow(uint8 flow) internal view {
-        if (_core.pausedFlows & flow != 0) revert FlowPaused(flow);
+        if (_sets[0].flags & flow != 0) revert FlowPaused(flow);
     }
 
     /// @dev Attester rewards an active id has earned in its sets and not yet settled into credit.

@@ -72,6 +72,8 @@ interface IAttestationCenterTypes is IOperatorRegistryTypes, ITaskDefinitionsTyp
     error InvalidAggregateSignature();
     error ClaimExceedsRewards(uint256 requested, uint256 claimable);
     error InvalidFlows(uint8 flows);
+    /// @notice A set's cumulative attester reward would pass 2**96 - 1 (about 7.9e28).
+    error RewardIndexOverflow(uint32 operatorSetId);
 }
 
 /// @notice The whole API at the attestation center's address: its own functions and those of the

@@ -13,7 +13,7 @@ interface IOperatorRegistryTypes {
     /// @notice Registry settings, fixed at deployment and changed by the admin afterwards.
     struct RegistryConfig {
         uint96 minimumStake; // to register, and to stay registered after a withdrawal or a slash
-        uint32 maxOperators; // active operators at once
+        uint32 maxOperators; // active operators at once (1 to 65535)
         uint64 unbondingDelayBlocks; // a withdrawal waits this long, so that slashing can still reach it
     }
 

@@ -107,7 +107,9 @@ def compile_project(root: str | os.PathLike | None = None) -> Path:
     if venv_bin.is_dir():
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(
-        [_ape_command(), "compile"], cwd=root, env=env, capture_output=True, text=True, check=False
+        # --force: Ape recompiles a changed file but not the files importing it, which would leave a
+        # module built against an old storage layout beside a center built against the new one.
+        [_ape_command(), "compile", "--force"], cwd=root, env=env, capture_output=True, text=True, check=False
     )
     manifest = manifest_path(root)
     if result.returncode != 0 or not manifest.is_file():
