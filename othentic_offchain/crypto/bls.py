@@ -116,10 +116,7 @@ def sign(secret: SecretKey, digest: bytes) -> G1Point:
 
 
 def aggregate_signatures(signatures: Iterable[G1Point]) -> G1Point:
-    total = G1Point.infinity()
-    for signature in signatures:
-        total = total + signature
-    return total
+    return G1Point.sum(signatures)
 
 
 def aggregate_g1(keys: Iterable[G1Point]) -> G1Point:

@@ -1,7 +1,9 @@
 """BN254 (alt_bn128) points, in the encodings the EVM precompiles and our contracts use.
 
-Affine points are small immutable value types. Arithmetic delegates to ``py_ecc.optimized_bn128``
-(projective coordinates), which is the slow part; keep scalar multiplications off hot paths.
+Affine points are small immutable value types. G1 arithmetic (what attesters and aggregators do per
+vote: sign, aggregate) runs on plain integers in Jacobian coordinates, about ten times faster than
+``py_ecc``'s field objects (a signature: about 1 ms instead of 10); tests hold it equal to
+``py_ecc.optimized_bn128``, which still does G2 and pairings (slow: keep those off hot paths).
 
 Encodings, shared bit for bit with ``contracts/libraries/BN254.sol``:
 
@@ -68,6 +70,9 @@ class G1Point:
             return ec.Z1
         return (FQ(self.x), FQ(self.y), FQ.one())
 
+    def _jacobian(self) -> tuple[int, int, int]:
+        return (self.x, self.y, 1) if not self.is_infinity else _J_INFINITY
+
     @classmethod
     def from_ecc(cls, point) -> "G1Point":
         if ec.is_inf(point):
@@ -76,7 +81,7 @@ class G1Point:
         return cls(int(x), int(y))
 
     def __add__(self, other: "G1Point") -> "G1Point":
-        return G1Point.from_ecc(ec.add(self.to_ecc(), other.to_ecc()))
+        return _j_to_affine(_j_add_affine(self._jacobian(), other))
 
     def __neg__(self) -> "G1Point":
         return self if self.is_infinity else G1Point(self.x, (P - self.y) % P)
@@ -85,7 +90,15 @@ class G1Point:
         return self + (-other)
 
     def __mul__(self, scalar: int) -> "G1Point":
-        return G1Point.from_ecc(ec.multiply(self.to_ecc(), scalar % R))
+        return _j_to_affine(_j_multiply(self, scalar % R))
+
+    @staticmethod
+    def sum(points) -> "G1Point":
+        """The sum of many points with one field inversion (aggregation of signatures and keys)."""
+        acc = _J_INFINITY
+        for point in points:
+            acc = _j_add_affine(acc, point)
+        return _j_to_affine(acc)
 
     __rmul__ = __mul__
 
@@ -165,6 +178,72 @@ class G2Point:
         return G2Point.from_ecc(ec.multiply(self.to_ecc(), scalar % R))
 
     __rmul__ = __mul__
+
+
+# --- G1 in Jacobian coordinates on plain integers -----------------------------------------------
+# (X, Y, Z) stands for the affine point (X/Z^2, Y/Z^3); Z = 0 is the point at infinity. Formulas for
+# a = 0 curves: "dbl-2009-l" doubling and "madd-2007-bl" addition of an affine point
+# (hyperelliptic.org/EFD). Inputs are valid points; callers validate what comes from outside.
+
+_J_INFINITY = (1, 1, 0)
+
+
+def _j_double(point: tuple[int, int, int]) -> tuple[int, int, int]:
+    x1, y1, z1 = point
+    if z1 == 0 or y1 == 0:
+        return _J_INFINITY
+    a = x1 * x1 % P
+    b = y1 * y1 % P
+    c = b * b % P
+    d = 2 * ((x1 + b) * (x1 + b) - a - c) % P
+    e = 3 * a % P
+    x3 = (e * e - 2 * d) % P
+    y3 = (e * (d - x3) - 8 * c) % P
+    z3 = 2 * y1 * z1 % P
+    return (x3, y3, z3)
+
+
+def _j_add_affine(point: tuple[int, int, int], other: G1Point) -> tuple[int, int, int]:
+    if other.is_infinity:
+        return point
+    x1, y1, z1 = point
+    if z1 == 0:
+        return (other.x, other.y, 1)
+    z1z1 = z1 * z1 % P
+    u2 = other.x * z1z1 % P
+    s2 = other.y * z1 * z1z1 % P
+    h = (u2 - x1) % P
+    r = 2 * (s2 - y1) % P
+    if h == 0:
+        return _j_double(point) if r == 0 else _J_INFINITY
+    hh = h * h % P
+    i = 4 * hh % P
+    j = h * i % P
+    v = x1 * i % P
+    x3 = (r * r - j - 2 * v) % P
+    y3 = (r * (v - x3) - 2 * y1 * j) % P
+    z3 = ((z1 + h) * (z1 + h) - z1z1 - hh) % P
+    return (x3, y3, z3)
+
+
+def _j_multiply(point: G1Point, scalar: int) -> tuple[int, int, int]:
+    if scalar == 0 or point.is_infinity:
+        return _J_INFINITY
+    acc = _J_INFINITY
+    for bit in bin(scalar)[2:]:
+        acc = _j_double(acc)
+        if bit == "1":
+            acc = _j_add_affine(acc, point)
+    return acc
+
+
+def _j_to_affine(point: tuple[int, int, int]) -> G1Point:
+    x, y, z = point
+    if z == 0:
+        return G1Point.infinity()
+    z_inv = pow(z, -1, P)
+    z_inv2 = z_inv * z_inv % P
+    return G1Point(x * z_inv2 % P, y * z_inv2 * z_inv % P)
 
 
 G1_GENERATOR = G1Point.generator()

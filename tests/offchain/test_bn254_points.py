@@ -155,3 +155,53 @@ def test_py_ecc_pairing_product_raises_on_invalid_points_before_pairing():
 
 def test_py_ecc_pairing_product_skips_infinity_pairs_like_the_precompile():
     assert pairing_product_is_one([(G1Point.infinity(), G2), (G1, G2Point.infinity())])
+
+
+# --- the integer Jacobian G1 arithmetic against py_ecc --------------------------------------------
+
+from py_ecc import optimized_bn128 as _ec  # noqa: E402
+
+
+def _reference_mul(point: G1Point, scalar: int) -> G1Point:
+    return G1Point.from_ecc(_ec.multiply(point.to_ecc(), scalar % R))
+
+
+def _reference_add(a: G1Point, b: G1Point) -> G1Point:
+    return G1Point.from_ecc(_ec.add(a.to_ecc(), b.to_ecc()))
+
+
+@given(st.integers(min_value=0, max_value=2**256 - 1), st.integers(min_value=1, max_value=2**64))
+@settings(max_examples=60, deadline=None)
+def test_g1_multiplication_equals_py_ecc_for_any_scalar_and_base(scalar, base_scalar):
+    base = _reference_mul(G1Point.generator(), base_scalar)
+    assert base * scalar == _reference_mul(base, scalar)
+
+
+@given(st.integers(min_value=0, max_value=2**64), st.integers(min_value=0, max_value=2**64))
+@settings(max_examples=60, deadline=None)
+def test_g1_addition_equals_py_ecc_including_doubling_inverse_and_infinity(a, b):
+    g = G1Point.generator()
+    pa, pb = _reference_mul(g, a), _reference_mul(g, b)
+    assert pa + pb == _reference_add(pa, pb)
+    assert pa + pa == _reference_add(pa, pa)  # doubling through the addition formula
+    assert pa + (-pa) == G1Point.infinity()
+    assert pa + G1Point.infinity() == pa and G1Point.infinity() + pa == pa
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64), max_size=12))
+@settings(max_examples=40, deadline=None)
+def test_g1_sum_of_many_points_equals_pairwise_py_ecc_sum(scalars):
+    points = [_reference_mul(G1Point.generator(), k) for k in scalars]
+    expected = G1Point.infinity()
+    for point in points:
+        expected = _reference_add(expected, point)
+    assert G1Point.sum(points) == expected
+    assert G1Point.sum(points + points) == _reference_add(expected, expected)
+
+
+def test_g1_multiplication_by_the_group_order_and_zero_is_infinity():
+    g = G1Point.generator()
+    assert g * 0 == G1Point.infinity()
+    assert g * R == G1Point.infinity()
+    assert g * (R - 1) == -g
+    assert G1Point.infinity() * 5 == G1Point.infinity()
