@@ -1,0 +1,199 @@
+"""A cached view of what nodes read from the contracts, kept fresh by the contracts' own events.
+
+Nodes ask the same questions for every task: the definition's parameters and operator set, the
+members' stakes and keys, who is active. :class:`ChainView` answers from memory and re-reads only
+after the center emitted an event that can change the answers (registration, stake, key, exit,
+slash, set membership, definition changes): it polls the center's logs at most every
+``refresh_interval`` seconds, so a stale answer is at most that old, and a submission that fails
+on-chain because the set changed is simply retried after a refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak
+
+from ..chain.artifacts import load_artifact
+from ..chain.deploy import DeploymentRecord
+from ..chain.types import TaskDefinitionParams, g1_from_abi, g2_from_abi
+from ..crypto.bls import PublicKey
+from ..crypto.bn254 import G2Point
+
+#: Center events that never change what the view caches.
+_HARMLESS = {keccak(text=sig) for sig in (
+    "TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
+    "TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
+    "RewardsClaimed(address,address,uint256)",
+)}
+
+
+class UnknownDefinition(LookupError):
+    """No task definition with that id on-chain."""
+
+
+@dataclass(frozen=True)
+class Operator:
+    id: int
+    account: str
+    active: bool
+    stake: int
+    public: PublicKey
+    endpoint: str
+
+
+@dataclass
+class DefinitionView:
+    """A task definition and its current attesters."""
+
+    id: int
+    set_id: int
+    params: TaskDefinitionParams
+    members: dict[int, int]  # operator id -> stake (voting power), increasing ids
+    block: int
+    _full_apk_g2: G2Point | None = field(default=None, repr=False)
+
+    @property
+    def total_power(self) -> int:
+        return sum(self.members.values())
+
+    def expired_at(self, block: int) -> bool:
+        return self.params.block_expiry != 0 and block > self.params.block_expiry
+
+    def reached(self, signed_power: int, is_approved: bool) -> bool:
+        """The contract's quorum: approve > 2/3 of the power, reject >= 1/3."""
+        total = self.total_power
+        if signed_power <= 0:
+            return False
+        return signed_power * 3 > total * 2 if is_approved else signed_power * 3 >= total
+
+
+class ChainView:
+    """Cached reads of one deployment through an ``AsyncWeb3``."""
+
+    def __init__(self, w3, record: DeploymentRecord, *, refresh_interval: float = 0.5, root=None):
+        self.w3 = w3
+        self.record = record
+        self.refresh_interval = refresh_interval
+        abi = load_artifact("IAttestationCenter", root).abi
+        self.center = w3.eth.contract(address=w3.to_checksum_address(record.attestation_center), abi=abi)
+        self.address = self.center.address
+        self.chain_id = record.chain_id
+        self._definitions: dict[int, DefinitionView] = {}
+        self._operators: dict[int, Operator] = {}
+        self._ids: dict[str, int] = {}
+        self._last_block: int | None = None
+        self._last_refresh = 0.0
+        self._lock = asyncio.Lock()
+        self.block_number = 0
+
+    async def refresh(self, force: bool = False) -> None:
+        """Drop cached answers if the center emitted a relevant event since the last look."""
+        if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
+            return
+        async with self._lock:
+            if not force and time.monotonic() - self._last_refresh < self.refresh_interval:
+                return
+            latest = int(await self.w3.eth.block_number)
+            if self._last_block is None or force:
+                self._clear()
+            elif latest > self._last_block:
+                logs = await self.w3.eth.get_logs(
+                    {"address": self.address, "fromBlock": self._last_block + 1, "toBlock": latest}
+                )
+                if any(log["topics"] and bytes(log["topics"][0]) not in _HARMLESS for log in logs):
+                    self._clear()
+            self._last_block = latest
+            self.block_number = latest
+            self._last_refresh = time.monotonic()
+
+    def invalidate(self) -> None:
+        """Forget everything now (e.g. after an on-chain failure that suggests stale state)."""
+        self._clear()
+        self._last_refresh = 0.0
+
+    def _clear(self) -> None:
+        self._definitions.clear()
+        self._operators.clear()
+        self._ids.clear()
+
+    async def definition(self, definition_id: int) -> DefinitionView:
+        await self.refresh()
+        cached = self._definitions.get(definition_id)
+        if cached is not None:
+            return cached
+        try:
+            _id, set_id, params = await self.center.functions.getTaskDefinition(definition_id).call()
+        except Exception as exc:
+            if "UnknownTaskDefinition" in str(exc) or _selector_in(exc, "UnknownTaskDefinition(uint16)"):
+                raise UnknownDefinition(f"task definition {definition_id} does not exist") from exc
+            raise
+        ids, stakes = await self.center.functions.taskDefinitionMembers(definition_id).call()
+        view = DefinitionView(
+            id=definition_id,
+            set_id=int(set_id),
+            params=TaskDefinitionParams.from_abi(params),
+            members={int(i): int(s) for i, s in zip(ids, stakes)},
+            block=self.block_number,
+        )
+        self._definitions[definition_id] = view
+        return view
+
+    async def operator(self, operator_id: int) -> Operator:
+        await self.refresh()
+        cached = self._operators.get(operator_id)
+        if cached is not None:
+            return cached
+        raw = await self.center.functions.getOperator(operator_id).call()
+        (id_, account, active, stake, _registered, _exited, pk_g1, pk_g2, endpoint) = raw
+        operator = Operator(int(id_), account, bool(active), int(stake),
+                            PublicKey(g1_from_abi(pk_g1), g2_from_abi(pk_g2)), endpoint)
+        self._operators[operator_id] = operator
+        return operator
+
+    async def operators(self, ids) -> dict[int, Operator]:
+        found = await asyncio.gather(*(self.operator(i) for i in ids))
+        return {op.id: op for op in found}
+
+    async def operator_id_of(self, account: str) -> int:
+        await self.refresh()
+        account = self.w3.to_checksum_address(account)
+        if account not in self._ids:
+            self._ids[account] = int(await self.center.functions.operatorIdOf(account).call())
+        return self._ids[account]
+
+    async def is_active(self, account: str) -> bool:
+        operator_id = await self.operator_id_of(account)
+        return operator_id != 0 and (await self.operator(operator_id)).active
+
+    async def signers_apk_g2(self, definition: DefinitionView, signer_ids) -> G2Point:
+        """The aggregate G2 key of ``signer_ids``; the whole set's is computed once per set version."""
+        signer_ids = sorted(signer_ids)
+        keys = await self.operators(signer_ids)
+        if signer_ids == list(definition.members):
+            if definition._full_apk_g2 is None:
+                definition._full_apk_g2 = await asyncio.to_thread(_sum_g2, [keys[i].public.g2 for i in signer_ids])
+            return definition._full_apk_g2
+        return await asyncio.to_thread(_sum_g2, [keys[i].public.g2 for i in signer_ids])
+
+
+def _sum_g2(points: list[G2Point]) -> G2Point:
+    total = G2Point.infinity()
+    for point in points:
+        total = total + point
+    return total
+
+
+def _selector_in(exc: Exception, signature: str) -> bool:
+    selector = "0x" + keccak(text=signature)[:4].hex()
+    return selector in str(getattr(exc, "data", "")) or selector in str(exc)
+
+
+def async_web3(rpc_url: str, timeout: float = 30.0) -> Any:
+    """An ``AsyncWeb3`` on an HTTP JSON-RPC URL."""
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+
+    return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))

@@ -1,0 +1,98 @@
+"""What the aggregator and the attesters say to each other, over HTTP with JSON bodies.
+
+The aggregator asks each attester of a task's definition for its vote:
+
+    POST {attester}/attester/v1/attest   AttestRequest  ->  200 Vote
+                                                          ->  4xx/5xx ErrorBody
+
+An attester validates the task with its Validation Service, BLS-signs the vote hash of the side it
+decided (bound to ITS configured attestation center and chain: a request naming another center or
+chain is refused), records the vote, and answers. Asked again for the same task it answers with
+the vote it recorded, never with the other side.
+
+Custom messages reach every attester's service through ``POST {attester}/p2p/message``, the same
+body as the services' own endpoint (``{"data": "0x..."}``).
+
+Uint256 words (BLS points) travel as 0x-hex strings: JSON numbers above 2**53 break many parsers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from ..avs.models import Address, HexBytes, Task, _WireModel
+from ..chain.types import TaskInfo
+from ..crypto.bn254 import G1Point
+
+ATTEST_PATH = "/attester/v1/attest"
+MESSAGE_PATH = "/p2p/message"
+HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+
+
+def _word(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a 0x-hex uint256, got a boolean")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.startswith(("0x", "0X")):
+        number = int(value, 16)
+    else:
+        raise ValueError(f"expected a 0x-hex uint256, got {value!r}")
+    if not 0 <= number < 2**256:
+        raise ValueError("uint256 out of range")
+    return number
+
+
+#: A uint256 as a 0x-hex string on the wire.
+Word = Annotated[
+    int,
+    BeforeValidator(_word),
+    PlainSerializer(lambda v: hex(v), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{1,64}$", "description": "uint256 as 0x-hex"}),
+]
+
+Hash32 = Annotated[HexBytes, Field(min_length=32, max_length=32)]
+
+
+def wire_task(task: TaskInfo) -> Task:
+    return Task(proof_of_task=task.proof_of_task, data=task.data, task_definition_id=task.task_definition_id,
+                performer=task.performer)
+
+
+def task_info(task: Task) -> TaskInfo:
+    return TaskInfo(task.proof_of_task, task.data, task.performer, task.task_definition_id)
+
+
+class AttestRequest(_WireModel):
+    """The aggregator's request for a vote on one task."""
+
+    task: Task
+    task_hash: Hash32 = Field(alias="taskHash", description="taskHash of the task, as the performer signed it")
+    performer_signature: HexBytes = Field(
+        alias="performerSignature", description="The performer's 65-byte ECDSA signature over taskHash"
+    )
+    attestation_center: Address = Field(alias="attestationCenter")
+    chain_id: int = Field(alias="chainId", ge=1)
+
+
+class Vote(_WireModel):
+    """An attester's signed vote."""
+
+    operator_id: int = Field(alias="operatorId", ge=1)
+    task_hash: Hash32 = Field(alias="taskHash")
+    is_approved: bool = Field(alias="isApproved")
+    signature: tuple[Word, Word] = Field(description="BLS signature (G1 point x, y) over the vote hash")
+
+    @property
+    def point(self) -> G1Point:
+        return G1Point(*self.signature)
+
+
+class ErrorBody(_WireModel):
+    """Every non-2xx answer of a node: a stable code and a message for people."""
+
+    error: str = Field(description="machine-readable code, e.g. 'service_unavailable'")
+    message: str
