@@ -227,7 +227,7 @@ class Avs:
         self.proofs = proofs
         self.config: dict[str, Any] = dict(config or {})
         self.timeout = timeout
-        self.logger = logger or logging.getLogger(f"othentic_offchain.avs.{name}")
+        self.logger = logger or logging.getLogger(f"othentic.avs.{name}")
         self._execute = _Registry("execute")
         self._validate = _Registry("validate")
         self._on_message: _Handler | None = None

@@ -126,7 +126,7 @@ def _build(avs: Avs, services: tuple[Service, ...], max_body: int, logger: loggi
     app[AVS_KEY] = avs
     app[_SERVICES_KEY] = services
     app[_MAX_BODY_KEY] = max_body
-    app[_LOGGER_KEY] = logger or logging.getLogger("othentic_offchain.avs.services")
+    app[_LOGGER_KEY] = logger or logging.getLogger("othentic.avs.services")
 
     operations: list[Operation] = []
     routes: list[str] = []
@@ -314,13 +314,19 @@ def _answer(model: BaseModel, status: int = 200) -> web.Response:
 
 
 def _log_step(request: web.Request, event: str, *, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured line per step: ``event key=value ...``; the fields also ride in ``extra``."""
+    """One structured line per step.
+
+    The message reads ``event key=value ...`` under any formatter; ``extra["fields"]`` holds the
+    same line as a record (``ts``, ``node``, ``step``, ...), the shape the nodes' JSON log
+    formatter (``othentic_offchain.nodes.observability``) writes out, so services and nodes log alike.
+    """
     logger = request.app[_LOGGER_KEY]
     if not logger.isEnabledFor(level):
         return
-    fields = {"request_id": request.get(_REQUEST_ID_KEY, "-"), "avs": request.app[AVS_KEY].name, **fields}
-    rendered = " ".join(f"{key}={_render(value)}" for key, value in fields.items())
-    logger.log(level, "%s %s", event, rendered, extra={"event": event, "fields": fields})
+    context = {"request_id": request.get(_REQUEST_ID_KEY, "-"), "avs": request.app[AVS_KEY].name}
+    rendered = " ".join(f"{key}={_render(value)}" for key, value in {**context, **fields}.items())
+    record = {"ts": round(time.time(), 3), "node": "avs-service", "step": event, **context, **fields}
+    logger.log(level, "%s %s", event, rendered, extra={"event": event, "fields": record})
 
 
 def _render(value: Any) -> str:

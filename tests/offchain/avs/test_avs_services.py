@@ -261,21 +261,42 @@ def test_request_id_header_is_echoed_or_generated():
     assert len(headers["X-Request-Id"]) == 12 and " " not in headers["X-Request-Id"]
 
 
-def test_each_request_step_logs_one_structured_line(caplog):
-    caplog.set_level(logging.INFO, logger="othentic_offchain.avs.services")
-    _call(build_validation_app(_oracle()), "POST", "/task/validate", json=task_body(),
+class _Records(logging.Handler):
+    """Collects records of a logger of our own, whatever the session's logging setup does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _logged(name: str) -> tuple[logging.Logger, _Records]:
+    logger = logging.getLogger(f"test.avs.{name}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    records = _Records()
+    logger.handlers[:] = [records]
+    return logger, records
+
+
+def test_each_request_step_logs_one_structured_line():
+    logger, records = _logged("steps")
+    _call(build_validation_app(_oracle(), logger=logger), "POST", "/task/validate", json=task_body(),
           headers={"X-Request-Id": "req-1"})
-    lines = [r for r in caplog.records if r.name == "othentic_offchain.avs.services"]
+    lines = records.records
     assert [r.event for r in lines] == ["task.validate.start", "task.validate.done", "request.answered"]
     assert all("\n" not in r.getMessage() and "request_id=req-1" in r.getMessage() for r in lines)
     assert "vote=approve" in lines[1].getMessage()
     assert lines[2].fields["status"] == 200
+    assert lines[1].fields["step"] == "task.validate.done" and lines[1].fields["request_id"] == "req-1"
 
 
-def test_failed_request_logs_a_warning_with_its_message(caplog):
-    caplog.set_level(logging.INFO, logger="othentic_offchain.avs.services")
-    _call(build_validation_app(_oracle()), "POST", "/task/validate", data=b"{")
-    failed = [r for r in caplog.records if getattr(r, "event", None) == "request.failed"]
+def test_failed_request_logs_a_warning_with_its_message():
+    logger, records = _logged("failures")
+    _call(build_validation_app(_oracle(), logger=logger), "POST", "/task/validate", data=b"{")
+    failed = [r for r in records.records if r.event == "request.failed"]
     assert len(failed) == 1 and failed[0].levelno == logging.WARNING
     assert failed[0].fields["status"] == 400 and "malformed JSON" in failed[0].fields["message"]
 
