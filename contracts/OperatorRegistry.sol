@@ -37,7 +37,7 @@ contract OperatorRegistry is OperatorSets {
         Account storage account = _accounts[msg.sender];
         if (account.active) revert AlreadyRegistered(msg.sender, account.operatorId);
         if (stake < _config.minimumStake) revert StakeBelowMinimum(stake, _config.minimumStake);
-        if (stake > type(uint96).max) revert StakeTooLarge(stake);
+        _checkTotalStake(stake);
         if (_activeIds.length >= _config.maxOperators) revert OperatorLimitReached(_config.maxOperators);
         bytes32 keyHash = _checkNewKey(pkG1, pkG2, proofOfPossession);
 
@@ -68,8 +68,8 @@ contract OperatorRegistry is OperatorSets {
     function increaseStake(uint256 amount) external onlyDelegated nonReentrant {
         if (amount == 0) revert ZeroAmount();
         uint32 id = _activeIdOf(msg.sender);
+        _checkTotalStake(amount);
         uint256 newStake = uint256(_opState[id].stake) + amount;
-        if (newStake > type(uint96).max) revert StakeTooLarge(newStake);
         _changeStake(id, uint96(newStake));
         IERC20(_stakeToken).safeTransferFrom(msg.sender, address(this), amount);
         emit StakeIncreased(id, amount, newStake);
@@ -112,6 +112,7 @@ contract OperatorRegistry is OperatorSets {
     /// @notice Removes an operator (EJECTOR_ROLE or the admin); as `leave`, on its behalf.
     function ejectOperator(uint32 operatorId) external onlyDelegated {
         if (!hasRole(EJECTOR_ROLE, msg.sender)) _checkRole(DEFAULT_ADMIN_ROLE);
+        if (_opInfo[operatorId].account == address(0)) revert UnknownOperator(operatorId);
         if (_opState[operatorId].status != STATUS_ACTIVE) revert OperatorNotActive(operatorId);
         address account = _exit(operatorId);
         emit OperatorEjected(operatorId, account, msg.sender);
@@ -185,10 +186,19 @@ contract OperatorRegistry is OperatorSets {
     }
 
     /// @notice Minimum stake, operator limit and unbonding delay (admin). A lower limit or a higher
-    ///         minimum applies to what comes next: nobody already registered is removed by it.
+    ///         minimum applies to what comes next: nobody already registered is removed by it. The
+    ///         delay may not drop below any definition's dispute period, or a withdrawal could
+    ///         escape a penalty still being proven.
     function setRegistryConfig(RegistryConfig calldata config) external onlyDelegated onlyRole(DEFAULT_ADMIN_ROLE) {
         if (config.maxOperators == 0 || config.maxOperators > type(uint16).max || config.minimumStake == 0) {
             revert InvalidRegistryConfig();
+        }
+        uint32 definitions = _definitionCount;
+        for (uint32 id; id < definitions; ++id) {
+            uint64 dispute = _defCold[uint16(id)].disputePeriodBlocks;
+            if (dispute > config.unbondingDelayBlocks) {
+                revert DisputePeriodExceedsUnbondingDelay(dispute, config.unbondingDelayBlocks);
+            }
         }
         _config = config;
         emit RegistryConfigUpdated(config);
@@ -287,6 +297,13 @@ contract OperatorRegistry is OperatorSets {
     // ------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------
+
+    /// @dev Every set's members are active operators, so set 0's total bounds every set's: keeping
+    ///      it within uint96 keeps all totals (and each stake) exact.
+    function _checkTotalStake(uint256 added) internal view {
+        uint256 total = uint256(_sets[0].totalPower) + added;
+        if (total > type(uint96).max) revert StakeTooLarge(total);
+    }
 
     function _activeIdOf(address account) internal view returns (uint32) {
         Account memory acc = _accounts[account];

@@ -23,7 +23,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CHAIN_ID, MIN_STAKE, TOKEN, UNBONDING
+from conftest import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
 from othentic_offchain.chain.types import RegistryConfig, TaskDefinitionParams
 from othentic_offchain.crypto import G1Point, G2Point, aggregate_g1, pop_hash
 from othentic_offchain.crypto.bn254 import P
@@ -787,12 +787,14 @@ def test_ejectOperator_reverts_AccessControlUnauthorizedAccount_for_other_accoun
             net.center.ejectOperator(target.id, sender=caller, skip_trace=True)
 
 
-def test_ejectOperator_reverts_OperatorNotActive_for_a_departed_or_unknown_id(net, reverts_with):
+def test_ejectOperator_reverts_OperatorNotActive_for_a_departed_id_and_UnknownOperator_for_an_unknown_id(
+    net, reverts_with
+):
     operator = net.register()
     net.center.leave(sender=operator.account)
     with reverts_with(net.center.OperatorNotActive, operator.id):
         net.center.ejectOperator(operator.id, sender=net.admin, skip_trace=True)
-    with reverts_with(net.center.OperatorNotActive, 9):
+    with reverts_with(net.center.UnknownOperator, 9):
         net.center.ejectOperator(9, sender=net.admin, skip_trace=True)
 
 
@@ -986,9 +988,18 @@ def test_setRegistryConfig_lower_limit_removes_nobody_but_refuses_new_operators(
 
 def test_setRegistryConfig_new_unbonding_delay_applies_to_the_next_withdrawal(net):
     operator = net.register(stake=2 * MIN_STAKE)
-    net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, 3).abi(), sender=net.admin)
+    net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, 12).abi(), sender=net.admin)
     receipt = net.center.requestWithdrawal(TOKEN, sender=operator.account)
-    assert net.center.pendingWithdrawal(operator.account).unlockBlock == receipt.block_number + 3
+    assert net.center.pendingWithdrawal(operator.account).unlockBlock == receipt.block_number + 12
+
+
+def test_setRegistryConfig_reverts_DisputePeriodExceedsUnbondingDelay_below_a_definitions_dispute_period(
+    net, reverts_with
+):
+    dispute = DEFINITION_0.dispute_period_blocks
+    with reverts_with(net.center.DisputePeriodExceedsUnbondingDelay, dispute, dispute - 1):
+        net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, dispute - 1).abi(), sender=net.admin, skip_trace=True)
+    net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, dispute).abi(), sender=net.admin)
 
 
 # --- setTreasury ---------------------------------------------------------------------------------
