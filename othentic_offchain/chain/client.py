@@ -20,6 +20,7 @@ from typing import Any
 from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.logs import DISCARD
 
 from ..crypto.bls import KeyPair
 from .artifacts import load_artifact
@@ -273,7 +274,7 @@ class AvsContracts:
 
     def create_definition(self, sender: TxSender, params: TaskDefinitionParams) -> int:
         receipt = sender.send(self.center.functions.createTaskDefinition(params.abi()))
-        events = self.center.events.TaskDefinitionCreated().process_receipt(receipt)
+        events = self.center.events.TaskDefinitionCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["taskDefinitionId"])
 
     # --- tasks ---------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ class AvsContracts:
         sender.send(self.vault.functions.fund(amount))
 
     def on_receipt(self, receipt, event: str) -> list[dict]:
-        return [e["args"] for e in getattr(self.center.events, event)().process_receipt(receipt)]
+        return [e["args"] for e in getattr(self.center.events, event)().process_receipt(receipt, errors=DISCARD)]
 
 
 def fund_eth(w3, addresses: list[str], wei: int) -> None:

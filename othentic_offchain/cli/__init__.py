@@ -6,7 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
+from .. import __version__
+from .common import load_config
 
 
 def _console() -> Console:
@@ -22,13 +23,19 @@ def _mark(value: bool | None, expected: bool) -> str:
     return f"{'valid' if value else 'invalid'} {'ok' if value is expected else 'WRONG'}"
 
 
-@click.group(name="othentic", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="othentic", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="othentic")
+@click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True, expose_value=False,
+              help="TOML file of option defaults [env OTHENTIC_CONFIG]: top-level keys for every command, "
+                   "[command.subcommand] tables for one.")
 def cli() -> None:
-    """othentic: an AVS task network (Othentic-compatible) on Ape and web3.py.
+    """othentic: run an AVS task network (Othentic-compatible) with contracts on any EVM chain.
 
-    Contracts live in contracts/ (compiled with `ape compile`); this command drives the
-    off-chain side. Run `othentic COMMAND --help` for the options of each command.
+    Operators run nodes (`node attester`, `node aggregator`, `node performer`) next to an AVS's
+    services (`services`); AVS owners define tasks (`task-definition`) and fund rewards (`rewards`);
+    `devnet` brings a whole local network up in one command. Options also come from environment
+    variables (Othentic's names: L2_RPC, PRIVATE_KEY, ATTESTATION_CENTER_ADDRESS) and --config.
+    Run `othentic COMMAND --help` for each command.
     """
 
 
@@ -46,9 +53,9 @@ def demo(operators: int, signers: int) -> None:
     pairing precompile. A tampered message and a wrong key set must be rejected. Stops anvil and
     exits 0 only if every check holds.
     """
-    from .chain.artifacts import ArtifactsNotFound, ContractNotFound
-    from .demo import run_demo
-    from .devnet.anvil import AnvilError
+    from ..chain.artifacts import ArtifactsNotFound, ContractNotFound
+    from ..demo import run_demo
+    from ..devnet.anvil import AnvilError
 
     if signers > operators:
         raise click.BadParameter(f"cannot exceed --operators ({operators})", param_hint="--signers")
@@ -91,6 +98,17 @@ def demo(operators: int, signers: int) -> None:
     else:
         console.print("[red]FAILED: a check did not give the expected result.[/red]")
         raise SystemExit(1)
+
+
+from .definitions import definitions_group  # noqa: E402
+from .keys import keys_group  # noqa: E402
+from .operator import operator_group  # noqa: E402
+from .rewards import rewards_group  # noqa: E402
+from .services import proofs_group, services  # noqa: E402
+from .tasks import task_group  # noqa: E402
+
+for _group in (operator_group, definitions_group, task_group, rewards_group, keys_group, services, proofs_group):
+    cli.add_command(_group)
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""``othentic services`` and ``othentic proofs serve``: an AVS's services and a local proof store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+from .common import ready_line, run_until_stopped
+
+
+@click.command(name="services")
+@click.argument("avs_ref")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=4002, show_default=True, help="Port of the services (0: any free port).")
+@click.option("--role", type=click.Choice(["both", "execution", "validation"]), default="both", show_default=True,
+              help="Serve /task/execute, /task/validate, or both on one port.")
+@click.option("--proof-store", default=None, envvar="OTHENTIC_PROOF_STORE",
+              help="URL of a proof store (`othentic proofs serve`) the AVS's functions use as ctx.proofs.")
+@click.option("--avs-config", default=None, help="JSON object passed to the AVS's functions as ctx.config.")
+def services(avs_ref, host, port, role, proof_store, avs_config):
+    """Serve an AVS's Execution and Validation Services over Othentic's HTTP API.
+
+    AVS_REF names the `Avs` object: `package.module:attr` or `path/to/file.py:attr` (see
+    docs/write-your-own-avs.md). Endpoints: POST /task/execute, POST /task/validate,
+    POST /p2p/message, GET /health, GET /openapi.json.
+    """
+    from ..avs import build_execution_app, build_services_app, build_validation_app, serve
+    from ..avs.loader import AvsLoadError, load_avs
+
+    try:
+        avs = load_avs(avs_ref)
+    except AvsLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if avs_config:
+        try:
+            avs.config.update(json.loads(avs_config))
+        except (ValueError, AttributeError) as exc:
+            raise click.BadParameter(f"not a JSON object: {exc}", param_hint="--avs-config") from exc
+    build = {"both": build_services_app, "execution": build_execution_app, "validation": build_validation_app}[role]
+
+    async def main():
+        client = None
+        if proof_store:
+            from ..proofs import ProofStoreClient
+
+            client = ProofStoreClient(proof_store)
+            avs.proofs = client
+        try:
+            await serve(build(avs), host, port, ready=lambda url: ready_line(f"{avs.name} services ({role})", url))
+        finally:
+            if client is not None:
+                await client.close()
+
+    run_until_stopped(main())
+
+
+@click.group(name="proofs")
+def proofs_group() -> None:
+    """The local proof-of-task store (content-addressed blobs with IPFS-compatible CIDs)."""
+
+
+@proofs_group.command("serve")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), required=True, help="Folder of the blobs.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=4100, show_default=True)
+@click.option("--max-size", type=int, default=256 * 1024, show_default=True, help="Largest blob, bytes.")
+def serve_proofs_command(folder, host, port, max_size):
+    """Serve a proof store: POST /proofs (returns the CID), GET /ipfs/<cid>, GET /health."""
+    from ..proofs import LocalProofStore, start_proof_server
+
+    async def main():
+        server = await start_proof_server(LocalProofStore(folder, max_size=max_size), host, port)
+        ready_line("proof store", server.url)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+
+    run_until_stopped(main())

@@ -1,0 +1,116 @@
+"""``othentic task ...``: send a task to an aggregator as its performer, and follow it."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import click
+
+from ..chain.types import TaskInfo
+from .common import chain_options, connect, console, json_option, key_options, load_key, print_table
+
+DEFAULT_AGGREGATOR = "http://127.0.0.1:8545"
+
+
+def rpc_call(url: str, method: str, params, timeout: float = 30.0):
+    """One JSON-RPC 2.0 call; a JSON-RPC error becomes a ClickException with its message."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read())
+        except ValueError:
+            raise click.ClickException(f"{url} answered HTTP {exc.code}") from exc
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise click.ClickException(f"cannot reach the aggregator at {url}: {exc}") from exc
+    if "error" in answer:
+        error = answer["error"]
+        detail = f" ({error['data']})" if error.get("data") else ""
+        raise click.ClickException(f"{method} refused: {error.get('message')}{detail} [code {error.get('code')}]")
+    return answer.get("result")
+
+
+def _aggregator_option(func):
+    return click.option("--aggregator", envvar="OTHENTIC_AGGREGATOR", default=DEFAULT_AGGREGATOR, show_default=True,
+                        help="The aggregator's JSON-RPC URL [env OTHENTIC_AGGREGATOR].")(func)
+
+
+@click.group(name="task")
+def task_group() -> None:
+    """Send tasks to an aggregator and follow them until they land."""
+
+
+@task_group.command("send")
+@_aggregator_option
+@key_options
+@click.option("--proof-of-task", required=True, help="Proof of task (usually the CID of the stored result).")
+@click.option("--data", "data_hex", default=None, help="Task data as 0x-hex.")
+@click.option("--data-text", default=None, help="Task data as text (sent as its UTF-8 bytes).")
+@click.option("--definition", "definition_id", type=int, default=0, show_default=True, help="Task definition id.")
+@click.option("--wait", "wait_seconds", type=float, default=0, help="Wait up to this many seconds for the task to land.")
+def send(aggregator, private_key, keystore, password_file, proof_of_task, data_hex, data_text, definition_id, wait_seconds):
+    """Sign a task as its performer and send it to the aggregator (`sendTask`). Prints the task hash."""
+    from eth_account import Account
+
+    if data_hex is not None and data_text is not None:
+        raise click.UsageError("give --data or --data-text, not both")
+    if data_hex is not None:
+        if not data_hex.startswith("0x"):
+            raise click.BadParameter("must be 0x-hex", param_hint="--data")
+        data = bytes.fromhex(data_hex[2:])
+    else:
+        data = (data_text or "").encode()
+    key = load_key(private_key, keystore, password_file)
+    performer = Account.from_key(key).address
+    task = TaskInfo(proof_of_task, data, performer, definition_id)
+    params = [proof_of_task, "0x" + data.hex(), definition_id, performer, "0x" + task.sign(key).hex()]
+    task_hash = rpc_call(aggregator, "sendTask", params)
+    console().print(f"Sent task {task_hash} (definition {definition_id}, performer {performer}).")
+    if wait_seconds:
+        status = _wait(aggregator, task_hash, wait_seconds)
+        console().print(f"Task {status.get('status')}: " + json.dumps({k: v for k, v in status.items() if k != "votes"}))
+        if status.get("status") != "landed":
+            raise SystemExit(1)
+
+
+def _wait(aggregator: str, task_hash: str, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = rpc_call(aggregator, "taskStatus", [task_hash])
+        if status.get("status") in ("landed", "failed") or time.monotonic() > deadline:
+            return status
+        time.sleep(0.2)
+
+
+@task_group.command("status")
+@_aggregator_option
+@json_option
+@click.argument("task_hash")
+def status(aggregator, as_json, task_hash):
+    """What the aggregator knows of a task: status, votes per side, transaction, task number."""
+    result = rpc_call(aggregator, "taskStatus", [task_hash])
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    rows = [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in result.items()]
+    print_table(f"Task {task_hash}", ["field", "value"], rows, False)
+
+
+@task_group.command("show")
+@chain_options
+@json_option
+@click.argument("task_hash")
+def show(rpc, deployment, attestation_center, as_json, task_hash):
+    """What the chain recorded for a task: number, block, side (no aggregator needed)."""
+    chain = connect(rpc, deployment, attestation_center)
+    number, block, approved = chain.avs.task_record(bytes.fromhex(task_hash.removeprefix("0x")))
+    if number == 0:
+        raise click.ClickException(f"task {task_hash} has not landed on chain {chain.record.chain_id}")
+    print_table(f"Task {task_hash}", ["task number", "block", "side"],
+                [[number, block, "approved" if approved else "rejected"]], as_json)
