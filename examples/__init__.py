@@ -1,0 +1,1 @@
+"""Example AVSs built on othentic_offchain (see examples/README.md)."""

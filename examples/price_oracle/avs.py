@@ -1,0 +1,95 @@
+"""Price oracle: the performer reports a price, attesters check it against their own observation.
+
+* execute(params): read the pair's price from the price source, store the observation (JSON) in the
+  proof store (its CID is the proof of task), and submit `abi.encode(bytes32 pair, uint256 price,
+  uint64 observedAt)` as data, the price in 1e8 units. `params["lie_percent"]` (or config
+  `lie_percent`) makes a lying performer: it inflates the price by that much.
+* validate(task): the data must decode, match the stored observation, and lie within `tolerance`
+  (default 0.5 %) of the attester's own reading of the source. A lie beyond it is rejected, and
+  with the definition's `rejectedTask` penalty on, its performer can be slashed.
+* On-chain, `contracts/examples/PriceOracleLogic.sol` stores each approved price.
+
+Config (``othentic services ... --avs-config '{...}'`` or `Avs(config=...)`): `price_source` (URL),
+`tolerance`, `lie_percent`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+
+import aiohttp
+from eth_abi import decode, encode
+
+from othentic_offchain.avs import Avs, Execution, Task
+
+DEFAULT_SOURCE = "http://127.0.0.1:4200"
+DEFAULT_TOLERANCE = 0.005
+UNITS = 10**8
+
+
+def pair_id(pair: str) -> bytes:
+    """The pair as the contract keys it: its name, left-aligned in 32 bytes."""
+    raw = pair.upper().encode()
+    if len(raw) > 32:
+        raise ValueError(f"pair name {pair!r} longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
+def encode_price(pair: str, price_units: int, observed_at: int) -> bytes:
+    return encode(["bytes32", "uint256", "uint64"], [pair_id(pair), price_units, observed_at])
+
+
+def decode_price(data: bytes) -> tuple[str, int, int]:
+    if len(data) != 96:
+        raise ValueError(f"price data must be 96 bytes, got {len(data)}")
+    pair, price, observed_at = decode(["bytes32", "uint256", "uint64"], data)
+    return pair.rstrip(b"\0").decode(), int(price), int(observed_at)
+
+
+async def read_price(source: str, pair: str) -> tuple[int, int]:
+    """(price in 1e8 units, timestamp) from the price source."""
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.get(f"{source.rstrip('/')}/price/{pair}") as response:
+            response.raise_for_status()
+            body = await response.json()
+    return int(Decimal(body["price"]) * UNITS), int(body["timestamp"])
+
+
+def install(avs: Avs, definition_id: int) -> Avs:
+    """Add the price oracle's functions for ``definition_id`` to ``avs``."""
+
+    @avs.execute(definition_id)
+    async def observe(params: dict, ctx) -> Execution:
+        source = params.get("source") or ctx.config.get("price_source", DEFAULT_SOURCE)
+        pair = str(params.get("pair", "ETH-USD")).upper()
+        price, observed_at = await read_price(source, pair)
+        lie = float(params.get("lie_percent", ctx.config.get("lie_percent", 0)) or 0)
+        if lie:
+            price = int(price * (1 + lie / 100))
+        observation = {"pair": pair, "price": price, "units": UNITS, "observedAt": observed_at, "source": source}
+        return Execution(proof=json.dumps(observation, sort_keys=True).encode(),
+                         data=encode_price(pair, price, observed_at))
+
+    @avs.validate(definition_id)
+    async def check(task: Task, ctx) -> bool:
+        try:
+            pair, price, observed_at = decode_price(task.data)
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if ctx.proofs is not None:
+            stored = json.loads(await ctx.proofs.get(task.proof_of_task))
+            if (stored.get("pair"), stored.get("price"), stored.get("observedAt")) != (pair, price, observed_at):
+                return False
+        own, _ = await read_price(ctx.config.get("price_source", DEFAULT_SOURCE), pair)
+        tolerance = float(ctx.config.get("tolerance", DEFAULT_TOLERANCE))
+        return abs(price - own) <= tolerance * own
+
+    return avs
+
+
+#: Standalone: `othentic services examples.price_oracle.avs:avs` (definition id from
+#: $PRICE_ORACLE_DEFINITION, default 1).
+avs = install(Avs("price-oracle"), int(os.environ.get("PRICE_ORACLE_DEFINITION", "1")))
