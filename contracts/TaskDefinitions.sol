@@ -138,14 +138,15 @@ contract TaskDefinitions is OperatorSets {
     }
 
     /// @dev The inverse of `_unpackAmount`: strips trailing decimal zeros until the mantissa fits.
-    function _packAmount(uint256 value) internal pure returns (uint56) {
+    function _packAmount(uint256 amount) internal pure returns (uint56) {
+        uint256 mantissa = amount;
         uint256 exponent;
-        while (value >= 2 ** 51) {
-            if (value % 10 != 0 || exponent == 31) revert RewardNotRepresentable(value);
-            value /= 10;
+        while (mantissa >= 2 ** 51) {
+            if (mantissa % 10 != 0 || exponent == 31) revert RewardNotRepresentable(amount);
+            mantissa /= 10;
             ++exponent;
         }
-        return uint56(value << 5 | exponent);
+        return uint56(mantissa << 5 | exponent);
     }
 
     function _validate(TaskDefinitionParams memory params) internal view {

@@ -199,6 +199,22 @@ def net4(project, accounts, key_pool) -> Net:
     return network
 
 
+@pytest.fixture(autouse=True)
+def _rewind_net_helpers(request):
+    """Ape reverts the chain after each test; rewind the Python side of module-scoped networks too
+    (their operator list and account counter), so every test starts from the fixture's state."""
+    saved = []
+    for name in ("net", "net4"):
+        if name in request.fixturenames:
+            network = request.getfixturevalue(name)
+            saved.append((network, list(network.operators), network._next_account, network._task_counter))
+    yield
+    for network, operators, next_account, task_counter in saved:
+        network.operators[:] = operators
+        network._next_account = next_account
+        network._task_counter = task_counter
+
+
 @pytest.fixture(scope="session")
 def bls_errors(project):
     """A contract object carrying BN254's library errors (EcAddFailed, PairingFailed, ...)."""
