@@ -1,0 +1,515 @@
+"""The attester node: validates tasks with its Validation Service and signs one vote per task.
+
+    node = AttesterNode(AttesterConfig(rpc_url, deployment, ecdsa_key, bls, "http://127.0.0.1:4002"))
+    url = await node.start()      # POST {url}/attester/v1/attest
+    ...
+    await node.stop()
+
+What it promises the operator running it: it never signs both sides of a task. Every vote is
+recorded (:class:`~.votes.VoteStore`) before it is answered, and a task it already voted on is
+answered from that record, without asking the service again, after a restart too. Two requests
+racing on one task share one in-process lock, and the store's atomic insert settles races between
+processes sharing the file.
+
+What it promises the aggregator: a vote only for a task it can check, i.e. a request for ITS
+attestation center and chain, whose ``taskHash`` matches the task, signed by the task's performer,
+of a definition that exists and lists this operator as an active attester. Each refusal has a
+stable code (:class:`~.protocol.ErrorBody`):
+
+=====  =========================  ==========================================================
+400    ``bad_request``            not JSON, or a field missing or mistyped (named)
+400    ``wrong_center``           the request names another attestation center
+400    ``wrong_chain``            the request names another chain id
+400    ``task_hash_mismatch``     ``taskHash`` is not the hash of the task
+400    ``bad_performer_signature`` the signature does not recover to the task's performer
+404    ``unknown_definition``     no task definition with that id on-chain
+409    ``not_an_attester``        this operator is not an active member of the definition's set
+409    ``bls_key_mismatch``       the configured BLS key is not the one registered on-chain
+502    ``service_error``          the Validation Service failed (its message is passed on)
+503    ``service_unavailable``    the Validation Service is down or too slow (URL named)
+503    ``chain_unavailable``      the RPC endpoint failed while reading the chain
+500    ``internal_error``         a bug, or the vote record failed: no vote is given
+=====  =========================  ==========================================================
+
+The ``bls_key_mismatch`` refusal saves everyone a vote the contract would reject (the operator
+rotated its key on-chain and still runs with the old one, or the other way round).
+
+Also: ``POST /p2p/message`` relays a custom message to the Validation Service's own
+``/p2p/message`` and answers what it answered; ``GET /health``; ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from eth_account import Account
+from eth_utils import to_checksum_address
+from pydantic import ValidationError
+
+from ..avs.clients import ServiceError, ServiceUnavailable, ValidationClient
+from ..avs.models import describe_validation_error
+from ..avs.runner import ServiceRunner
+from ..chain.deploy import DeploymentRecord
+from ..chain.types import TaskInfo
+from ..crypto.bls import KeyPair
+from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from .chainview import ChainView, UnknownDefinition, async_web3
+from .observability import NodeMetrics, TaskLog
+from .protocol import (
+    ATTEST_PATH,
+    HEALTH_PATH,
+    MESSAGE_PATH,
+    METRICS_PATH,
+    AttestRequest,
+    ErrorBody,
+    Vote,
+    task_info,
+)
+from .votes import StoredVote, VoteStore
+
+__all__ = ["AttesterConfig", "AttesterNode"]
+
+_VALIDATE_PATH = "/task/validate"
+_HEALTH_PROBE_TIMEOUT = 2.0
+
+
+@dataclass
+class AttesterConfig:
+    """Everything one attester needs. ``ecdsa_key`` is the operator's account (its operator id is
+    read from the chain); ``bls`` the key its votes are signed with (registered on-chain);
+    ``validation_url`` the base URL of its Validation Service (or the full ``/task/validate`` URL).
+    ``db_path`` defaults to ``./<name>-votes.sqlite3``: keep it across restarts, it is what stops
+    the node from ever signing the other side of a task it voted on."""
+
+    rpc_url: str
+    deployment: DeploymentRecord
+    ecdsa_key: str
+    bls: KeyPair
+    validation_url: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    db_path: str | os.PathLike | None = None
+    service_timeout: float = 10.0
+    chain_refresh: float = 0.5
+    name: str = "attester"
+
+    @property
+    def address(self) -> str:
+        """The operator's account address."""
+        return Account.from_key(self.ecdsa_key).address
+
+    @property
+    def votes_path(self) -> Path:
+        return Path(self.db_path) if self.db_path is not None else Path(f"{self.name}-votes.sqlite3")
+
+    @property
+    def service_base_url(self) -> str:
+        """The Validation Service's base URL, whichever form was configured."""
+        base = self.validation_url.rstrip("/")
+        return base.removesuffix(_VALIDATE_PATH)
+
+
+class _Refusal(Exception):
+    """A request the attester will not vote on; becomes an :class:`ErrorBody` answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class AttesterNode:
+    """One operator's attester: an aiohttp app, its vote record and its view of the chain.
+
+    ``app`` exists from construction (routes can be inspected or mounted); ``start`` binds the port,
+    opens the vote record and connects to the chain; ``stop`` undoes all of it.
+    """
+
+    def __init__(self, config: AttesterConfig) -> None:
+        self.config = config
+        self.address = config.address
+        self.attestation_center = to_checksum_address(config.deployment.attestation_center)
+        self.chain_id = int(config.deployment.chain_id)
+        self.operator_id: int | None = None
+        self.url: str | None = None
+
+        self.metrics = NodeMetrics(config.name)
+        self.votes_signed = self.metrics.counter(
+            "othentic_attester_votes_total", "Votes signed and recorded, by side", ["side"])
+        self.votes_replayed = self.metrics.counter(
+            "othentic_attester_votes_replayed_total", "Requests answered with the vote already recorded")
+        self.refusals = self.metrics.counter(
+            "othentic_attester_refusals_total", "Attest requests refused, by reason", ["reason"])
+        self.validation_latency = self.metrics.histogram(
+            "othentic_attester_validation_seconds", "Time the Validation Service took to decide", ["outcome"])
+        self.votes_recorded = self.metrics.gauge(
+            "othentic_attester_votes_recorded", "Votes in the record for this deployment")
+        self.votes_recorded.set_function(self._recorded_count)
+        self.log = TaskLog(config.name, self.metrics)
+
+        self.app = web.Application()
+        self.app.router.add_post(ATTEST_PATH, self._handle_attest)
+        self.app.router.add_post(MESSAGE_PATH, self._handle_message)
+        self.app.router.add_get(HEALTH_PATH, self._handle_health)
+        self.app.router.add_get(METRICS_PATH, self.metrics.handler)
+
+        self._runner: ServiceRunner | None = None
+        self._store: VoteStore | None = None
+        self._w3: Any = None
+        self._chain: ChainView | None = None
+        self._validation: ValidationClient | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._task_locks: dict[bytes, tuple[asyncio.Lock, int]] = {}
+        self._last_forced_refresh = float("-inf")
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        """Open the vote record, connect to the chain (checking its id), bind; returns the base URL."""
+        if self._runner is not None:
+            raise RuntimeError("attester already started")
+        config = self.config
+        try:
+            self._store = await asyncio.to_thread(
+                VoteStore, config.votes_path, self.attestation_center, self.chain_id)
+            self._w3 = async_web3(config.rpc_url)
+            chain_id = int(await self._w3.eth.chain_id)
+            if chain_id != self.chain_id:
+                raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
+                                 f"{self.chain_id}")
+            self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
+            found = await self._chain.operator_id_of(self.address)
+            self.operator_id = found or None
+            self._validation = ValidationClient(config.validation_url, config.service_timeout)
+            self._http = aiohttp.ClientSession()
+            self._runner = ServiceRunner(self.app, config.host, config.port)
+            self.url = await self._runner.start()
+        except BaseException:
+            await self._close()
+            raise
+        self.log.step("node.started", url=self.url, operator=self.address, operator_id=self.operator_id,
+                      center=self.attestation_center, chain_id=self.chain_id, votes=str(config.votes_path))
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop serving (requests in flight finish), close the record and the connections."""
+        if self._runner is not None:
+            self.log.step("node.stopping", url=self.url)
+        await self._close()
+
+    async def _close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.stop()
+        self.url = None
+        if self._validation is not None:
+            await self._validation.close()
+            self._validation = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._w3 is not None:
+            with contextlib.suppress(Exception):
+                await self._w3.provider.disconnect()
+            self._w3 = None
+        self._chain = None
+        if self._store is not None:
+            store, self._store = self._store, None
+            await asyncio.to_thread(store.close)
+
+    async def run(self) -> None:
+        """Start and serve until cancelled (the CLI's foreground mode), then stop cleanly."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self) -> "AttesterNode":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    @property
+    def store(self) -> VoteStore:
+        if self._store is None:
+            raise RuntimeError("attester not started")
+        return self._store
+
+    def _recorded_count(self) -> float:
+        store = self._store
+        if store is None:
+            return 0.0
+        try:
+            return float(store.count())
+        except Exception:
+            return float("nan")
+
+    # -- POST /attester/v1/attest -----------------------------------------------------------------
+
+    async def _handle_attest(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        task_hash: bytes | None = None
+        try:
+            attest = await _parse_attest(request)
+            task_hash = attest.task_hash
+            task = task_info(attest.task)
+            self.log.step("task.received", task_hash, definition=task.task_definition_id,
+                          performer=task.performer, proof_of_task=task.proof_of_task)
+            vote, replayed = await self._vote(attest, task)
+        except _Refusal as refusal:
+            self.refusals.labels(reason=refusal.code).inc()
+            self.log.step("task.refused", task_hash, level=logging.WARNING, reason=refusal.code,
+                          status=refusal.status, message=refusal.message)
+            return _error(refusal.status, refusal.code, refusal.message)
+        except Exception as exc:  # a bug or a closed vote record: still a JSON answer, never a vote
+            self.log.failure("internal_error", task_hash, error=f"{type(exc).__name__}: {exc}")
+            return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.latency.labels(step="attest").observe(time.perf_counter() - started)
+        self.log.step("task.answered", task_hash, side=_side(vote.is_approved), operator_id=vote.operator_id,
+                      replayed=replayed, ms=round((time.perf_counter() - started) * 1000, 1))
+        return web.json_response(vote.to_wire())
+
+    async def _vote(self, attest: AttestRequest, task: TaskInfo) -> tuple[Vote, bool]:
+        """Check the request, then answer the recorded vote or decide, sign and record a new one."""
+        self._check_request(attest, task)
+        operator_id = await self._check_membership(task.task_definition_id)
+
+        recorded = await asyncio.to_thread(self.store.get, attest.task_hash)
+        if recorded is None:
+            async with self._task_lock(attest.task_hash):
+                # A request for the same task may have recorded its vote while this one waited.
+                recorded = await asyncio.to_thread(self.store.get, attest.task_hash)
+                if recorded is None:
+                    recorded = await self._decide_and_sign(attest, task, operator_id)
+                    if recorded.created:
+                        self.votes_signed.labels(side=_side(recorded.is_approved)).inc()
+                        return _vote_of(recorded), False
+        self.votes_replayed.inc()
+        return _vote_of(recorded), True
+
+    def _check_request(self, attest: AttestRequest, task: TaskInfo) -> None:
+        if attest.attestation_center != self.attestation_center:
+            raise _Refusal(400, "wrong_center", f"this attester votes for the attestation center "
+                           f"{self.attestation_center}, not {attest.attestation_center}")
+        if attest.chain_id != self.chain_id:
+            raise _Refusal(400, "wrong_chain", f"this attester votes on chain {self.chain_id}, "
+                           f"not {attest.chain_id}")
+        computed = task.task_hash()
+        if computed != attest.task_hash:
+            raise _Refusal(400, "task_hash_mismatch", f"taskHash 0x{attest.task_hash.hex()} is not the hash "
+                           f"of the task (0x{computed.hex()})")
+        try:
+            signer = recover_task_signer(computed, attest.performer_signature)
+        except InvalidTaskSignature as exc:
+            raise _Refusal(400, "bad_performer_signature", f"performerSignature: {exc}") from None
+        if signer != task.performer:
+            raise _Refusal(400, "bad_performer_signature", f"performerSignature recovers to {signer}, "
+                           f"not to the task's performer {task.performer}")
+
+    async def _check_membership(self, definition_id: int) -> int:
+        """This operator's id, if it may attest the definition now. A refusal that stale cached
+        state could explain (a definition or a registration seconds old) is checked once more
+        against a fresh read before it is given."""
+        try:
+            return await self._membership(definition_id)
+        except _Refusal as refusal:
+            if refusal.code not in ("unknown_definition", "not_an_attester", "bls_key_mismatch"):
+                raise
+            # At most one forced re-read per refresh interval: bad requests cannot flood the RPC.
+            now = time.monotonic()
+            if now - self._last_forced_refresh < self.config.chain_refresh:
+                raise
+            self._last_forced_refresh = now
+            await self._chain_call(self._view().refresh(force=True))
+            return await self._membership(definition_id)
+
+    async def _membership(self, definition_id: int) -> int:
+        chain = self._view()
+        try:
+            definition = await self._chain_call(chain.definition(definition_id))
+        except UnknownDefinition:
+            raise _Refusal(404, "unknown_definition", f"task definition {definition_id} does not exist on "
+                           f"{self.attestation_center}") from None
+        operator_id = await self._chain_call(chain.operator_id_of(self.address))
+        self.operator_id = operator_id or None
+        if not operator_id:
+            raise _Refusal(409, "not_an_attester", f"{self.address} is not a registered operator")
+        if operator_id not in definition.members:
+            raise _Refusal(409, "not_an_attester", f"operator {operator_id} is not an active attester of task "
+                           f"definition {definition_id}")
+        operator = await self._chain_call(chain.operator(operator_id))
+        if not operator.active:
+            raise _Refusal(409, "not_an_attester", f"operator {operator_id} is not active")
+        if operator.public.g2 != self.config.bls.public.g2:
+            raise _Refusal(409, "bls_key_mismatch", f"the BLS key of this node is not the key registered for "
+                           f"operator {operator_id}: its votes would not verify")
+        return operator_id
+
+    async def _chain_call(self, awaitable):
+        try:
+            return await awaitable
+        except (UnknownDefinition, _Refusal):
+            raise
+        except Exception as exc:
+            raise _Refusal(503, "chain_unavailable", f"reading the chain at {self.config.rpc_url} failed: "
+                           f"{type(exc).__name__}: {exc}") from None
+
+    async def _decide_and_sign(self, attest: AttestRequest, task: TaskInfo, operator_id: int) -> StoredVote:
+        assert self._validation is not None
+        asked = time.perf_counter()
+        outcome = "error"
+        try:
+            approved = await self._validation.validate(attest.task)
+            outcome = _side(approved)
+        except ServiceUnavailable as exc:
+            outcome = "unavailable"
+            raise _Refusal(503, "service_unavailable", str(exc)) from None
+        except ServiceError as exc:
+            detail = exc.service_message or str(exc)
+            raise _Refusal(502, "service_error", f"validation service at {exc.url} failed: {detail}") from None
+        finally:
+            self.validation_latency.labels(outcome=outcome).observe(time.perf_counter() - asked)
+        self.log.step("task.validated", attest.task_hash, side=_side(approved),
+                      ms=round((time.perf_counter() - asked) * 1000, 1))
+
+        digest = task.vote_hash(self.attestation_center, self.chain_id, approved)
+        signature = await asyncio.to_thread(self.config.bls.sign, digest)  # ~3 ms of pure Python
+        self.log.step("task.signed", attest.task_hash, side=_side(approved))
+        return await asyncio.to_thread(
+            self.store.record_or_get, attest.task_hash, approved, signature.words(), operator_id,
+            task_definition_id=task.task_definition_id, proof_of_task=task.proof_of_task,
+            performer=task.performer,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _task_lock(self, task_hash: bytes) -> AsyncIterator[None]:
+        lock, users = self._task_locks.get(task_hash, (asyncio.Lock(), 0))
+        self._task_locks[task_hash] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._task_locks[task_hash]
+            if users <= 1:
+                del self._task_locks[task_hash]
+            else:
+                self._task_locks[task_hash] = (lock, users - 1)
+
+    def _view(self) -> ChainView:
+        if self._chain is None:
+            raise _Refusal(503, "chain_unavailable", "the attester is not connected to the chain (not started)")
+        return self._chain
+
+    # -- POST /p2p/message ------------------------------------------------------------------------
+
+    async def _handle_message(self, request: web.Request) -> web.Response:
+        """Relay a custom message to the Validation Service and answer what it answered."""
+        body = await request.read()
+        url = self.config.service_base_url + MESSAGE_PATH
+        if self._http is None:
+            return _error(503, "service_unavailable", "the attester is not started")
+        try:
+            async with self._http.post(
+                url, data=body, headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+                timeout=aiohttp.ClientTimeout(total=self.config.service_timeout),
+            ) as answer:
+                payload = await answer.read()
+                status = answer.status
+                content_type = answer.headers.get("Content-Type", "application/json")
+        except TimeoutError:
+            return self._message_failed(url, f"no answer within {self.config.service_timeout:g} s")
+        except aiohttp.ClientError as exc:
+            return self._message_failed(url, f"{type(exc).__name__}: {exc}")
+        self.log.step("message.relayed", status=status, bytes=len(body))
+        return web.Response(status=status, body=payload, headers={"Content-Type": content_type})
+
+    def _message_failed(self, url: str, reason: str) -> web.Response:
+        self.log.failure("message_unrelayed", url=url, error=reason)
+        return _error(503, "service_unavailable", f"message endpoint at {url} is unreachable: {reason}")
+
+    # -- GET /health ------------------------------------------------------------------------------
+
+    async def _handle_health(self, _request: web.Request) -> web.Response:
+        """Who this attester is and whether what it depends on answers (always 200: read ``status``)."""
+        service_ok = await self._service_reachable()
+        block: int | None = None
+        if self._w3 is not None:
+            try:
+                block = int(await self._w3.eth.block_number)
+            except Exception:
+                block = None
+        votes = int(self._recorded_count()) if self._store is not None else 0
+        healthy = service_ok and block is not None
+        return web.json_response({
+            "status": "ok" if healthy else "degraded",
+            "node": self.config.name,
+            "address": self.address,
+            "operatorId": self.operator_id,
+            "attestationCenter": self.attestation_center,
+            "chainId": self.chain_id,
+            "block": block,
+            "chainReachable": block is not None,
+            "votesRecorded": votes,
+            "validationUrl": self.config.validation_url,
+            "serviceReachable": service_ok,
+        })
+
+    async def _service_reachable(self) -> bool:
+        """Any HTTP answer counts: Othentic's example services have no /health route."""
+        if self._http is None:
+            return False
+        try:
+            async with self._http.get(self.config.service_base_url + HEALTH_PATH,
+                                      timeout=aiohttp.ClientTimeout(total=_HEALTH_PROBE_TIMEOUT)):
+                return True
+        except (TimeoutError, aiohttp.ClientError):
+            return False
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+async def _parse_attest(request: web.Request) -> AttestRequest:
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Refusal(400, "bad_request", f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Refusal(400, "bad_request", f"body must be a JSON object (an AttestRequest), got "
+                       f"{type(body).__name__}")
+    try:
+        return AttestRequest.model_validate(body)
+    except ValidationError as exc:
+        raise _Refusal(400, "bad_request", describe_validation_error(exc)) from None
+
+
+def _vote_of(stored: StoredVote) -> Vote:
+    return Vote(operator_id=stored.operator_id, task_hash=stored.task_hash, is_approved=stored.is_approved,
+                signature=stored.signature)
+
+
+def _side(approved: bool) -> str:
+    return "approve" if approved else "reject"
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response(ErrorBody(error=code, message=message).to_wire(), status=status)

@@ -1,0 +1,621 @@
+"""AttesterNode over HTTP: a real anvil, a real deployment, real Validation Services, real votes.
+
+The nodes and services run on an event loop in a background thread (``LoopThread``); the tests
+speak HTTP to them from the test thread with ``requests``, as an aggregator would.
+``test_performer.py`` reuses ``LoopThread``, ``Devnet`` and ``Operator`` from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import threading
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+import requests
+from aiohttp import web
+from eth_account import Account
+
+from othentic_offchain.avs import Avs, ServiceRunner, Task, build_services_app
+from othentic_offchain.chain.client import AvsContracts, TxSender, fund_eth
+from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend, deploy_system
+from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo
+from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
+from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
+from othentic_offchain.nodes.attester import AttesterConfig, AttesterNode
+from othentic_offchain.nodes.protocol import ATTEST_PATH, wire_task
+
+T = TypeVar("T")
+HTTP_TIMEOUT = 30
+
+
+# -- shared harness (imported by test_performer.py) ----------------------------------------------------
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread: nodes live in it across tests; ``run`` waits for a coroutine."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="nodes-test-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(drain())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Operator:
+    key: str
+    keys: KeyPair
+    id: int = 0
+    receipt: Any = None  # of its registration
+
+    @property
+    def address(self) -> str:
+        return Account.from_key(self.key).address
+
+
+@dataclass
+class Devnet:
+    """Anvil with the whole system deployed; registers operators and makes signed tasks."""
+
+    anvil: Anvil
+    w3: Any
+    record: DeploymentRecord
+    avs: AvsContracts
+    deployer: TxSender
+    _seeds: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    @classmethod
+    def start(cls) -> "Devnet":
+        anvil = Anvil().start()
+        w3 = anvil.web3()
+        record = deploy_system(Web3Backend(w3, DEV_PRIVATE_KEYS[0]))
+        record.rpc_url = anvil.rpc_url
+        avs = AvsContracts(w3, record)
+        return cls(anvil, w3, record, avs, avs.sender(DEV_PRIVATE_KEYS[0]))
+
+    def stop(self) -> None:
+        self.anvil.stop()
+
+    @property
+    def center(self) -> str:
+        return self.avs.address
+
+    @property
+    def chain_id(self) -> int:
+        return self.record.chain_id
+
+    def new_operator(self) -> Operator:
+        """A fresh account with ETH and a BLS key, not registered."""
+        n = next(self._seeds)
+        account = Account.create(f"nodes test operator {n}")
+        fund_eth(self.w3, [account.address], 10**20)
+        return Operator("0x" + bytes(account.key).hex(), KeyPair.from_seed(b"nodes test bls key %04d" % n))
+
+    def register(self, stake: int = 2 * TOKEN, operator: Operator | None = None) -> Operator:
+        """Mint stake (the deployer mints TestTokens) and register; returns the operator with its id."""
+        operator = operator or self.new_operator()
+        self.deployer.send(self.avs.stake_token.functions.mint(operator.address, stake))
+        operator.receipt = self.avs.register_operator(self.avs.sender(operator.key), operator.keys, stake)
+        operator.id = self.avs.operator_id(operator.address)
+        return operator
+
+    def create_definition(self, **params: Any) -> int:
+        return self.avs.create_definition(self.deployer, TaskDefinitionParams(name="test", **params))
+
+    def mine(self, blocks: int = 1) -> None:
+        self.anvil.rpc("anvil_mine", [hex(blocks)])
+
+    def block(self) -> int:
+        return int(self.w3.eth.block_number)
+
+
+def sign_task(task: TaskInfo, key: str) -> bytes:
+    return task.sign(key)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+_proofs = itertools.count(1)
+
+
+def unique_proof(label: str = "cid") -> str:
+    return f"{label}-{next(_proofs)}"
+
+
+class Judge:
+    """The Validation Service's brain: a decision per proof of task, call counts, messages received."""
+
+    def __init__(self) -> None:
+        self.decisions: dict[str, bool] = {}
+        self.calls: Counter[str] = Counter()
+        self.messages: list[bytes] = []
+        self.avs = Avs("judge", timeout=10)
+
+        @self.avs.validate()
+        async def judge(task: Task) -> bool:
+            self.calls[task.proof_of_task] += 1
+            if task.proof_of_task.startswith("fail"):
+                raise RuntimeError("cannot read the proof")
+            if task.proof_of_task.startswith("slow"):
+                await asyncio.sleep(1.0)
+            if task.proof_of_task.startswith("flip"):  # a different answer at every call
+                return self.calls[task.proof_of_task] % 2 == 1
+            return self.decisions.get(task.proof_of_task, True)
+
+        @self.avs.on_message
+        async def got(data: bytes) -> None:
+            self.messages.append(data)
+
+
+@pytest.fixture(scope="module")
+def loop():
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def devnet():
+    net = Devnet.start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture(scope="module")
+def judge(loop):
+    brain = Judge()
+    runner = ServiceRunner(build_services_app(brain.avs))
+    brain.url = loop.run(runner.start())
+    yield brain
+    loop.run(runner.stop())
+
+
+@pytest.fixture(scope="module")
+def go_service(loop):
+    """Othentic's Go example answers ``{"data": {"result": bool}}``: this one always rejects."""
+
+    async def validate(_request: web.Request) -> web.Response:
+        return web.json_response({"data": {"result": False}, "error": False, "message": "task validated"})
+
+    app = web.Application()
+    app.router.add_post("/task/validate", validate)
+    runner = ServiceRunner(app)
+    url = loop.run(runner.start())
+    yield url
+    loop.run(runner.stop())
+
+
+@pytest.fixture(scope="module")
+def operator(devnet) -> Operator:
+    return devnet.register()
+
+
+@pytest.fixture(scope="module")
+def performer(devnet) -> Operator:
+    """Whoever performed the tasks: the attester checks the signature, not the registration."""
+    return devnet.new_operator()
+
+
+@pytest.fixture(scope="module")
+def node_factory(loop, devnet, tmp_path_factory):
+    """Start attester nodes; all are stopped at the end of the module."""
+    started: list[AttesterNode] = []
+
+    def start(operator: Operator, service_url: str, **overrides: Any) -> AttesterNode:
+        overrides.setdefault("db_path", tmp_path_factory.mktemp("attester") / "votes.sqlite3")
+        config = AttesterConfig(
+            rpc_url=devnet.anvil.rpc_url, deployment=devnet.record, ecdsa_key=operator.key, bls=operator.keys,
+            validation_url=service_url, chain_refresh=0.2, **overrides,
+        )
+        node = AttesterNode(config)
+        loop.run(node.start())
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        loop.run(node.stop())
+
+
+@pytest.fixture(scope="module")
+def attester(node_factory, operator, judge) -> AttesterNode:
+    return node_factory(operator, judge.url)
+
+
+def attest_body(devnet: Devnet, performer: Operator, proof: str, *, definition: int = 0,
+                data: bytes = b"price=42", **overrides: Any) -> dict[str, Any]:
+    task = TaskInfo(proof, data, performer.address, definition)
+    body = {
+        "task": wire_task(task).to_wire(),
+        "taskHash": "0x" + task.task_hash().hex(),
+        "performerSignature": "0x" + sign_task(task, performer.key).hex(),
+        "attestationCenter": devnet.center,
+        "chainId": devnet.chain_id,
+    }
+    body.update(overrides)
+    return body
+
+
+def post(node: AttesterNode, body: Any, path: str = ATTEST_PATH) -> requests.Response:
+    if isinstance(body, (bytes, str)):
+        return requests.post(node.url + path, data=body, headers={"Content-Type": "application/json"},
+                             timeout=HTTP_TIMEOUT)
+    return requests.post(node.url + path, json=body, timeout=HTTP_TIMEOUT)
+
+
+def assert_vote_verifies(devnet: Devnet, operator: Operator, body: dict, vote: dict) -> None:
+    """The signature checks (pairing precompile on anvil) against the key registered on-chain."""
+    task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], body["task"]["performer"],
+                    body["task"]["taskDefinitionId"])
+    registered = devnet.avs.operator(vote["operatorId"])
+    assert registered.account == operator.address
+    signature = G1Point(*(int(word, 16) for word in vote["signature"]))
+    digest = task.vote_hash(devnet.center, devnet.chain_id, vote["isApproved"])
+    backend = PrecompileBackend(devnet.w3)
+    assert verify(registered.pk_g2, digest, signature, backend)
+    other_side = task.vote_hash(devnet.center, devnet.chain_id, not vote["isApproved"])
+    assert not verify(registered.pk_g2, other_side, signature, backend)
+
+
+def metric(node: AttesterNode, name: str, **labels: str) -> float:
+    """One sample of the node's /metrics, read over HTTP (0 when absent)."""
+    text = requests.get(node.url + "/metrics", timeout=HTTP_TIMEOUT).text
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if _normalise(key) == wanted:
+            return float(value)
+    return 0.0
+
+
+def _normalise(key: str) -> str:
+    if "{" not in key:
+        return key
+    name, _, rest = key.partition("{")
+    labels = sorted(part for part in rest.rstrip("}").split(",") if part)
+    return name + "{" + ",".join(labels) + "}"
+
+
+# -- votes ------------------------------------------------------------------------------------------
+
+
+def test_approving_service_gives_an_approve_vote_that_verifies_against_the_registered_key(
+        devnet, attester, operator, performer, judge):
+    body = attest_body(devnet, performer, unique_proof())
+    answer = post(attester, body)
+    assert answer.status_code == 200, answer.text
+    vote = answer.json()
+    assert vote["isApproved"] is True
+    assert vote["operatorId"] == operator.id
+    assert vote["taskHash"] == body["taskHash"]
+    assert all(isinstance(word, str) and word.startswith("0x") for word in vote["signature"])
+    assert_vote_verifies(devnet, operator, body, vote)
+
+
+def test_rejecting_service_gives_a_reject_vote_that_verifies(devnet, attester, operator, performer, judge):
+    proof = unique_proof()
+    judge.decisions[proof] = False
+    body = attest_body(devnet, performer, proof)
+    vote = post(attester, body).json()
+    assert vote["isApproved"] is False
+    assert_vote_verifies(devnet, operator, body, vote)
+
+
+def test_a_task_of_a_created_definition_is_voted_on(devnet, attester, operator, performer):
+    definition = devnet.create_definition()
+    body = attest_body(devnet, performer, unique_proof(), definition=definition)
+    answer = post(attester, body)
+    assert answer.status_code == 200, answer.text
+    assert_vote_verifies(devnet, operator, body, answer.json())
+
+
+def test_a_second_request_gets_the_recorded_vote_without_asking_the_service_again(
+        devnet, attester, performer, judge):
+    proof = unique_proof()
+    judge.decisions[proof] = True
+    body = attest_body(devnet, performer, proof)
+    first = post(attester, body).json()
+    judge.decisions[proof] = False  # the service would now reject
+    second = post(attester, body).json()
+    assert second == first
+    assert second["isApproved"] is True
+    assert judge.calls[proof] == 1
+
+
+def test_a_restarted_attester_on_the_same_db_keeps_its_vote(
+        loop, devnet, node_factory, operator, performer, judge, tmp_path):
+    db_path = tmp_path / "restart.sqlite3"
+    proof = unique_proof()
+    judge.decisions[proof] = False
+    body = attest_body(devnet, performer, proof)
+    first_node = node_factory(operator, judge.url, db_path=db_path)
+    first = post(first_node, body).json()
+    loop.run(first_node.stop())
+
+    judge.decisions[proof] = True
+    second_node = node_factory(operator, judge.url, db_path=db_path)
+    second = post(second_node, body).json()
+    assert second == first
+    assert second["isApproved"] is False
+    assert judge.calls[proof] == 1
+    health = requests.get(second_node.url + "/health", timeout=HTTP_TIMEOUT).json()
+    assert health["votesRecorded"] == 1
+
+
+def test_racing_requests_for_one_task_all_carry_the_one_recorded_vote(loop, devnet, attester, performer, judge):
+    proof = unique_proof("flip")  # the service answers approve, reject, approve, ... if asked again
+    body = attest_body(devnet, performer, proof)
+
+    async def burst() -> list[tuple[int, dict]]:
+        async with aiohttp.ClientSession() as session:
+            async def one() -> tuple[int, dict]:
+                async with session.post(attester.url + ATTEST_PATH, json=body) as answer:
+                    return answer.status, await answer.json()
+            return await asyncio.gather(*(one() for _ in range(8)))
+
+    answers = loop.run(burst())
+    assert {status for status, _ in answers} == {200}
+    assert len({(vote["isApproved"], tuple(vote["signature"])) for _, vote in answers}) == 1
+    assert judge.calls[proof] == 1
+    assert attester.store.get(bytes.fromhex(body["taskHash"][2:])) is not None
+
+
+def test_the_go_style_answer_shape_is_understood(devnet, node_factory, performer, go_service):
+    other = devnet.register()
+    node = node_factory(other, go_service)
+    body = attest_body(devnet, performer, unique_proof())
+    answer = post(node, body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["isApproved"] is False
+    assert_vote_verifies(devnet, other, body, answer.json())
+
+
+def test_a_full_validate_url_works_as_well_as_the_base_url(devnet, node_factory, operator, performer, judge):
+    node = node_factory(operator, judge.url + "/task/validate")
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    assert answer.status_code == 200, answer.text
+
+
+# -- refusals ---------------------------------------------------------------------------------------
+
+
+def assert_refused(answer: requests.Response, status: int, code: str, *fragments: str) -> dict:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["error"] == code
+    for fragment in fragments:
+        assert fragment in body["message"], body["message"]
+    return body
+
+
+def test_a_request_for_another_center_is_refused(devnet, attester, performer):
+    other = "0x000000000000000000000000000000000000dEaD"
+    answer = post(attester, attest_body(devnet, performer, unique_proof(), attestationCenter=other))
+    assert_refused(answer, 400, "wrong_center", devnet.center, other)
+
+
+def test_a_request_for_another_chain_is_refused(devnet, attester, performer):
+    answer = post(attester, attest_body(devnet, performer, unique_proof(), chainId=1))
+    assert_refused(answer, 400, "wrong_chain", str(devnet.chain_id))
+
+
+def test_a_task_hash_that_is_not_the_tasks_is_refused(devnet, attester, performer):
+    answer = post(attester, attest_body(devnet, performer, unique_proof(), taskHash="0x" + "ab" * 32))
+    assert_refused(answer, 400, "task_hash_mismatch", "0x" + "ab" * 32)
+
+
+def test_a_signature_by_someone_else_than_the_performer_is_refused(devnet, attester, performer, operator):
+    body = attest_body(devnet, performer, unique_proof())
+    task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], performer.address, 0)
+    body["performerSignature"] = "0x" + sign_task(task, operator.key).hex()
+    assert_refused(post(attester, body), 400, "bad_performer_signature", operator.address, performer.address)
+
+
+def test_a_malformed_performer_signature_is_refused(devnet, attester, performer):
+    body = attest_body(devnet, performer, unique_proof(), performerSignature="0x" + "11" * 64)
+    assert_refused(post(attester, body), 400, "bad_performer_signature", "65 bytes")
+
+
+def test_an_unknown_definition_is_refused_with_404(devnet, attester, performer, judge):
+    proof = unique_proof()
+    answer = post(attester, attest_body(devnet, performer, proof, definition=999))
+    assert_refused(answer, 404, "unknown_definition", "999")
+    assert judge.calls[proof] == 0
+
+
+def test_an_operator_outside_a_restricted_definition_is_not_an_attester(devnet, attester, performer):
+    insider = devnet.register()
+    definition = devnet.create_definition(restricted_attester_ids=(insider.id,))
+    answer = post(attester, attest_body(devnet, performer, unique_proof(), definition=definition))
+    assert_refused(answer, 409, "not_an_attester", str(definition))
+
+
+def test_an_unregistered_account_is_not_an_attester(devnet, node_factory, performer, judge):
+    stranger = devnet.new_operator()
+    node = node_factory(stranger, judge.url)
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    assert_refused(answer, 409, "not_an_attester", stranger.address, "not a registered operator")
+
+
+def test_an_operator_registered_after_the_node_started_can_attest(devnet, node_factory, performer, judge):
+    late = devnet.new_operator()
+    node = node_factory(late, judge.url)
+    devnet.register(operator=late)
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["operatorId"] == late.id
+
+
+def test_a_node_whose_bls_key_is_not_the_registered_one_refuses_to_sign(devnet, node_factory, operator, performer,
+                                                                       judge):
+    impostor = replace(operator, keys=KeyPair.from_seed(b"not the registered bls key of this operator"))
+    node = node_factory(impostor, judge.url)
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    assert_refused(answer, 409, "bls_key_mismatch", str(operator.id))
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        ({"taskHash": "0x00"}, "task: field required"),
+        ("chainId", "chainId"),
+        ("data", "task.data"),
+        ("performer", "task.performer"),
+        ("taskHash", "taskHash"),
+    ],
+    ids=["malformed-json", "array", "missing-fields", "chain-id-text", "data-not-hex", "performer-not-address",
+         "task-hash-short"],
+)
+def test_malformed_requests_are_refused_naming_the_field(devnet, attester, performer, body, fragment):
+    if isinstance(body, str):  # spoil one field of a good request
+        good = attest_body(devnet, performer, unique_proof())
+        spoiled = {
+            "chainId": {"chainId": "thirty-one"},
+            "data": {"task": {**good["task"], "data": "price=42"}},
+            "performer": {"task": {**good["task"], "performer": "0x1234"}},
+            "taskHash": {"taskHash": "0x1234"},
+        }[body]
+        body = {**good, **spoiled}
+    assert_refused(post(attester, body), 400, "bad_request", fragment)
+
+
+def test_a_service_that_is_down_gives_503_naming_its_url(devnet, node_factory, operator, performer):
+    url = closed_url()
+    node = node_factory(operator, url)
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    assert_refused(answer, 503, "service_unavailable", url)
+
+
+def test_a_service_that_is_too_slow_gives_503(devnet, node_factory, operator, performer, judge):
+    node = node_factory(operator, judge.url, service_timeout=0.5)
+    answer = post(node, attest_body(devnet, performer, unique_proof("slow")))
+    assert_refused(answer, 503, "service_unavailable", "0.5 s", judge.url)
+
+
+def test_a_service_error_gives_502_with_the_services_message(devnet, attester, performer, judge):
+    proof = unique_proof("fail")
+    answer = post(attester, attest_body(devnet, performer, proof))
+    assert_refused(answer, 502, "service_error", "cannot read the proof", judge.url)
+    assert attester.store.get(bytes.fromhex(attest_body(devnet, performer, proof)["taskHash"][2:])) is None
+
+
+def test_a_node_on_the_wrong_chain_does_not_start(loop, devnet, operator, judge, tmp_path):
+    wrong = replace(devnet.record, chain_id=1)
+    config = AttesterConfig(devnet.anvil.rpc_url, wrong, operator.key, operator.keys, judge.url,
+                            db_path=tmp_path / "v.sqlite3")
+    node = AttesterNode(config)
+    with pytest.raises(ValueError, match="chain 31337"):
+        loop.run(node.start())
+    assert node.url is None
+
+
+# -- messages, health, metrics ------------------------------------------------------------------------
+
+
+def test_a_custom_message_reaches_the_service_and_its_answer_comes_back(attester, judge):
+    answer = post(attester, {"data": "0xc0ffee"}, path="/p2p/message")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"data": True, "error": False, "message": None}
+    assert judge.messages[-1] == bytes.fromhex("c0ffee")
+
+
+def test_a_bad_custom_message_gets_the_services_own_400(attester):
+    answer = post(attester, {"data": "not hex"}, path="/p2p/message")
+    assert answer.status_code == 400
+    assert answer.json()["error"] is True
+
+
+def test_a_custom_message_to_a_service_that_is_down_gives_503(node_factory, operator):
+    url = closed_url()
+    node = node_factory(operator, url)
+    answer = post(node, {"data": "0x01"}, path="/p2p/message")
+    assert_refused(answer, 503, "service_unavailable", url + "/p2p/message")
+
+
+def test_health_reports_who_and_where_and_what_was_recorded(devnet, attester, operator, performer):
+    post(attester, attest_body(devnet, performer, unique_proof()))
+    health = requests.get(attester.url + "/health", timeout=HTTP_TIMEOUT).json()
+    assert health["status"] == "ok"
+    assert health["operatorId"] == operator.id
+    assert health["address"] == operator.address
+    assert health["attestationCenter"] == devnet.center
+    assert health["chainId"] == devnet.chain_id
+    assert health["serviceReachable"] is True and health["chainReachable"] is True
+    assert health["votesRecorded"] == attester.store.count() >= 1
+
+
+def test_health_says_when_the_service_is_unreachable(node_factory, operator):
+    node = node_factory(operator, closed_url())
+    health = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT).json()
+    assert health["status"] == "degraded"
+    assert health["serviceReachable"] is False
+
+
+def test_metrics_count_votes_by_side_refusals_by_reason_and_validation_latency(devnet, node_factory, operator,
+                                                                               performer, judge):
+    node = node_factory(operator, judge.url)
+    approve, reject = unique_proof(), unique_proof()
+    judge.decisions[reject] = False
+    for proof in (approve, reject, reject):
+        post(node, attest_body(devnet, performer, proof))
+    post(node, attest_body(devnet, performer, unique_proof(), chainId=5))
+    post(node, b"{")
+
+    assert metric(node, "othentic_attester_votes_total", side="approve") == 1
+    assert metric(node, "othentic_attester_votes_total", side="reject") == 1
+    assert metric(node, "othentic_attester_votes_replayed_total") == 1
+    assert metric(node, "othentic_attester_refusals_total", reason="wrong_chain") == 1
+    assert metric(node, "othentic_attester_refusals_total", reason="bad_request") == 1
+    assert metric(node, "othentic_attester_validation_seconds_count", outcome="approve") == 1
+    assert metric(node, "othentic_attester_validation_seconds_count", outcome="reject") == 1
+    assert metric(node, "othentic_attester_votes_recorded") == 2
+    for step in ("task.received", "task.validated", "task.signed", "task.answered", "task.refused"):
+        assert metric(node, "othentic_tasks_total", step=step) >= 1, step
+    assert metric(node, "othentic_tasks_total", step="task.answered") == 3
+
+
+def test_each_step_is_one_json_log_line(devnet, node_factory, operator, performer, judge, caplog):
+    node = node_factory(operator, judge.url, name="attester-logs")
+    body = attest_body(devnet, performer, unique_proof())
+    with caplog.at_level("INFO", logger="othentic.attester-logs"):
+        post(node, body)
+    steps = [r.fields for r in caplog.records if r.name == "othentic.attester-logs"]
+    assert [s["step"] for s in steps if s.get("task") == body["taskHash"]] == [
+        "task.received", "task.validated", "task.signed", "task.answered",
+    ]
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def closed_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens (a port bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

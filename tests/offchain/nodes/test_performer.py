@@ -1,0 +1,475 @@
+"""PerformerNode over HTTP: real anvil and deployment, a real Execution Service, every trigger kind,
+leader election, and a small JSON-RPC server standing in for the aggregator that records what the
+performer sent it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from eth_utils import event_abi_to_log_topic
+from test_attester import HTTP_TIMEOUT, Devnet, LoopThread, Operator, closed_url, metric
+
+from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
+from othentic_offchain.chain.deploy import TOKEN
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.crypto import recover_task_signer
+from othentic_offchain.nodes.election import round_robin, stake_weighted
+from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
+
+REGISTERED = "OperatorRegistered(uint32,address,uint256,(uint256,uint256),(uint256[2],uint256[2]))"
+
+
+class FakeAggregator:
+    """Answers JSON-RPC ``sendTask`` with ``true`` (or an error for the first ``fail_first`` calls)
+    and keeps every request body it received."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(body)
+        if len(self.calls) <= self.fail_first:
+            return web.json_response({"jsonrpc": "2.0", "id": body.get("id"),
+                                      "error": {"code": -32000, "message": "quorum not reachable"}})
+        return web.json_response({"jsonrpc": "2.0", "id": body.get("id"), "result": True})
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        """The decoded ``sendTask`` params: task, signature and the params the service was given."""
+        found = []
+        for call in list(self.calls):
+            proof, data, definition, performer, signature = call["params"]
+            executed = json.loads(bytes.fromhex(data[2:]))
+            found.append({"task": TaskInfo(proof, data, performer, definition), "signature": signature,
+                          "params": executed["params"], "definition": executed["definition"], "call": call})
+        return found
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loop():
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def devnet():
+    net = Devnet.start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture(scope="module")
+def execution_url(loop):
+    """An Execution Service whose data is the JSON of what it was asked (definition and params)."""
+    avs = Avs("worker", timeout=10)
+    proofs = itertools.count(1)
+
+    @avs.execute()
+    async def work(params: dict, ctx) -> Execution:
+        if params.get("fail"):
+            raise RuntimeError("no price today")
+        body = {"definition": ctx.task_definition_id, "params": params}
+        return Execution(proof_of_task=f"proof-{next(proofs)}", data=json.dumps(body, sort_keys=True).encode())
+
+    runner = ServiceRunner(build_execution_app(avs))
+    url = loop.run(runner.start())
+    yield url
+    loop.run(runner.stop())
+
+
+@pytest.fixture(scope="module")
+def alice(devnet) -> Operator:
+    return devnet.register(stake=2 * TOKEN)
+
+
+@pytest.fixture(scope="module")
+def bob(devnet) -> Operator:
+    return devnet.register(stake=6 * TOKEN)
+
+
+@pytest.fixture(scope="module")
+def aggregator(loop):
+    """Start a fresh fake aggregator per call (each test sees only its own performers' tasks)."""
+    runners: list[ServiceRunner] = []
+
+    def start(fail_first: int = 0) -> FakeAggregator:
+        fake = FakeAggregator(fail_first)
+        app = web.Application()
+        app.router.add_post("/", fake.handle)
+        runner = ServiceRunner(app)
+        fake.url = loop.run(runner.start()) + "/"
+        runners.append(runner)
+        return fake
+
+    yield start
+    for runner in runners:
+        loop.run(runner.stop())
+
+
+@pytest.fixture(scope="module")
+def performer_factory(loop, devnet, execution_url):
+    started: list[PerformerNode] = []
+
+    def start(operator: Operator, aggregator_url: str, **overrides: Any) -> PerformerNode:
+        overrides.setdefault("execution_url", execution_url)
+        config = PerformerConfig(rpc_url=devnet.anvil.rpc_url, deployment=devnet.record, ecdsa_key=operator.key,
+                                 aggregator_url=aggregator_url, chain_refresh=0.1, **overrides)
+        node = PerformerNode(config)
+        loop.run(node.start())
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        loop.run(node.stop())
+
+
+def trigger(node: PerformerNode, body: Any = None) -> requests.Response:
+    if isinstance(body, (bytes, str)):
+        return requests.post(node.url + TRIGGER_PATH, data=body, timeout=HTTP_TIMEOUT)
+    return requests.post(node.url + TRIGGER_PATH, json=body if body is not None else {}, timeout=HTTP_TIMEOUT)
+
+
+# -- on demand ----------------------------------------------------------------------------------------
+
+
+def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url)
+    answer = trigger(node, {"params": {"pair": "ETHUSDT"}})
+    assert answer.status_code == 200, answer.text
+
+    [call] = fake.calls
+    assert (call["jsonrpc"], call["method"]) == ("2.0", "sendTask")
+    assert isinstance(call["id"], int)
+    proof, data, definition, performer, signature = call["params"]
+    assert isinstance(proof, str) and proof.startswith("proof-")
+    assert data.startswith("0x") and json.loads(bytes.fromhex(data[2:])) == {"definition": 0,
+                                                                            "params": {"pair": "ETHUSDT"}}
+    assert definition == 0
+    assert performer == alice.address
+    assert signature.startswith("0x") and len(bytes.fromhex(signature[2:])) == 65
+
+    task = TaskInfo(proof, data, performer, definition)
+    assert recover_task_signer(task.task_hash(), bytes.fromhex(signature[2:])) == alice.address
+    body = answer.json()
+    assert body["taskHash"] == "0x" + task.task_hash().hex()
+    assert body["aggregator"] is True
+    assert body["performerSignature"] == signature
+    assert body["task"]["proofOfTask"] == proof
+
+
+def test_json_rpc_ids_count_up_per_request(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url)
+    for _ in range(3):
+        assert trigger(node).status_code == 200
+    ids = [call["id"] for call in fake.calls]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+def test_perform_from_python_merges_configured_and_given_params(loop, performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, params={"source": "config", "pair": "BTCUSDT"})
+    outcome = loop.run(node.perform({"pair": "ETHUSDT"}))
+    assert outcome.sent and outcome.status == "sent"
+    assert outcome.trigger == "demand"
+    assert outcome.aggregator_result is True
+    [sent] = fake.tasks
+    assert sent["params"] == {"source": "config", "pair": "ETHUSDT"}
+    assert sent["task"].task_hash() == outcome.task_hash
+    assert node.last_outcome is outcome
+
+
+def test_the_configured_definition_id_reaches_the_service_and_the_aggregator(devnet, performer_factory, aggregator,
+                                                                              alice):
+    definition = devnet.create_definition()
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, task_definition_id=definition)
+    assert trigger(node).status_code == 200
+    [sent] = fake.tasks
+    assert sent["definition"] == definition
+    assert sent["call"]["params"][2] == definition
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{oops", "not JSON"),
+        (b"[]", "JSON object"),
+        ({"params": [1, 2]}, "params: must be a JSON object"),
+        ({"params": {"taskDefinitionId": 3}}, "taskDefinitionId"),
+    ],
+    ids=["malformed", "array", "params-not-object", "reserved-param"],
+)
+def test_bad_trigger_requests_are_refused_with_400(performer_factory, aggregator, alice, body, fragment):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url)
+    answer = trigger(node, body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "bad_request"
+    assert fragment in answer.json()["message"]
+    assert fake.calls == []
+
+
+# -- election ---------------------------------------------------------------------------------------
+
+
+def test_round_robin_only_the_elected_operator_performs(devnet, performer_factory, aggregator, alice, bob):
+    fake = aggregator()
+    nodes = {op.id: performer_factory(op, fake.url, election="round-robin") for op in (alice, bob)}
+    members = list(devnet.avs.definition_members(0))
+    led: set[int] = set()
+    for _ in range(len(members)):  # one full turn: every member leads once
+        block = devnet.block()
+        leader = round_robin(members, block)
+        for operator_id, node in nodes.items():
+            answer = trigger(node)
+            if operator_id == leader:
+                assert answer.status_code == 200, answer.text
+                led.add(operator_id)
+            else:
+                assert answer.status_code == 409, answer.text
+                refused = answer.json()
+                assert refused["error"] == "not_elected"
+                assert (refused["outcome"]["leader"], refused["outcome"]["block"]) == (leader, block)
+        devnet.mine(1)
+    assert led == {alice.id, bob.id}
+    assert sorted(sent["task"].performer for sent in fake.tasks) == sorted([alice.address, bob.address])
+    for node in nodes.values():
+        assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="not_elected") == \
+            len(members) - 1
+        assert metric(node, "othentic_tasks_total", step="task.not_elected") == len(members) - 1
+
+
+def test_stake_weighted_election_follows_the_block_hash(devnet, performer_factory, aggregator, alice, bob):
+    fake = aggregator()
+    nodes = {op.id: performer_factory(op, fake.url, election="stake") for op in (alice, bob)}
+    members = devnet.avs.definition_members(0)
+    expected_senders = []
+    for _ in range(6):
+        block = devnet.w3.eth.get_block("latest")
+        leader = stake_weighted(members, bytes(block["hash"]))
+        for operator_id, node in nodes.items():
+            answer = trigger(node)
+            assert answer.status_code == (200 if operator_id == leader else 409), answer.text
+            if operator_id == leader:
+                expected_senders.append(node.address)
+            else:
+                assert answer.json()["outcome"]["leader"] == leader
+        devnet.mine(1)
+    assert [sent["task"].performer for sent in fake.tasks] == expected_senders
+
+
+def test_an_operator_outside_the_set_is_never_elected(devnet, performer_factory, aggregator):
+    fake = aggregator()
+    stranger = devnet.new_operator()
+    node = performer_factory(stranger, fake.url, election="round-robin")
+    for _ in range(3):
+        answer = trigger(node)
+        assert answer.status_code == 409
+        assert answer.json()["outcome"]["leader"] in devnet.avs.definition_members(0)
+        devnet.mine(1)
+    assert fake.calls == []
+
+
+# -- timed and chain triggers ------------------------------------------------------------------------
+
+
+def test_every_seconds_trigger_sends_tasks_repeatedly(loop, performer_factory, aggregator, alice):
+    fake = aggregator()
+    started = time.monotonic()
+    node = performer_factory(alice, fake.url, every_seconds=0.2)
+    wait_until(lambda: len(fake.calls) >= 3, what="three timed tasks")
+    elapsed = time.monotonic() - started
+    loop.run(node.stop())
+    assert elapsed >= 0.55  # three ticks of 0.2 s, not a burst
+    assert all(sent["params"] == {"trigger": "seconds"} for sent in fake.tasks)
+    assert len({sent["task"].proof_of_task for sent in fake.tasks}) == len(fake.calls)
+
+
+def test_every_blocks_trigger_fires_on_block_numbers_divisible_by_n(loop, devnet, performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, every_blocks=4, poll_interval=0.05)
+    time.sleep(0.2)
+    assert fake.calls == []  # no block passed: nothing to do
+    devnet.mine(4)
+    wait_until(lambda: len(fake.calls) == 1, what="a task after four blocks")
+    devnet.mine(4)
+    wait_until(lambda: len(fake.calls) == 2, what="a task after four more blocks")
+    loop.run(node.stop())
+    first, second = (sent["params"] for sent in fake.tasks)
+    assert first["trigger"] == second["trigger"] == "blocks"
+    assert first["blockNumber"] % 4 == 0
+    assert second["blockNumber"] == first["blockNumber"] + 4
+
+
+def test_contract_event_trigger_passes_the_events_block_and_transaction(loop, devnet, performer_factory, aggregator,
+                                                                        alice):
+    event = EventTrigger.from_signature(devnet.center, REGISTERED)
+    abi = next(item for item in devnet.avs.center.abi if item.get("name") == "OperatorRegistered")
+    assert event.topic == event_abi_to_log_topic(abi)
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, event=event, poll_interval=0.05)
+
+    newcomer = devnet.register()
+    wait_until(lambda: len(fake.calls) == 1, what="a task for the registration event")
+    devnet.create_definition()  # another event of the same contract: no task
+    time.sleep(0.3)
+    loop.run(node.stop())
+
+    [sent] = fake.tasks
+    params = sent["params"]
+    receipt = newcomer.receipt
+    assert params["trigger"] == "event"
+    assert params["blockNumber"] == receipt["blockNumber"]
+    assert params["transactionHash"] == "0x" + bytes(receipt["transactionHash"]).hex()
+    assert params["address"] == devnet.center
+    assert params["topics"][0] == "0x" + event.topic.hex()
+    assert int(params["topics"][1], 16) == newcomer.id
+
+
+def test_custom_message_triggers_a_task_with_the_message_in_the_params(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, on_message=True)
+    answer = requests.post(node.url + "/p2p/message", json={"data": "0xc0ffee"}, timeout=HTTP_TIMEOUT)
+    assert answer.status_code == 200
+    assert answer.json() == {"data": True, "error": False, "message": "task triggered"}
+    wait_until(lambda: len(fake.calls) == 1, what="a task for the message")
+    assert fake.tasks[0]["params"] == {"trigger": "message", "message": "0xc0ffee"}
+
+
+def test_custom_messages_do_nothing_when_that_trigger_is_off(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url)
+    answer = requests.post(node.url + "/p2p/message", json={"data": "0x01"}, timeout=HTTP_TIMEOUT)
+    assert answer.status_code == 200 and answer.json()["data"] is False
+    bad = requests.post(node.url + "/p2p/message", json={"data": "hello"}, timeout=HTTP_TIMEOUT)
+    assert bad.status_code == 400 and "data" in bad.json()["message"]
+    time.sleep(0.2)
+    assert fake.calls == []
+
+
+# -- failures -------------------------------------------------------------------------------------------
+
+
+def test_an_execution_failure_is_answered_counted_and_not_sent(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url)
+    answer = trigger(node, {"params": {"fail": True}})
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["error"] == "execution_failed"
+    assert "no price today" in answer.json()["message"]
+    assert fake.calls == []
+    assert metric(node, "othentic_failures_total", reason="execution_failed") == 1
+    assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="execution_failed") == 1
+
+
+def test_an_execution_service_that_is_down_is_named(performer_factory, aggregator, alice):
+    url = closed_url()
+    node = performer_factory(alice, aggregator().url, execution_url=url)
+    answer = trigger(node)
+    assert answer.status_code == 502
+    assert url in answer.json()["message"]
+
+
+def test_an_aggregator_error_is_answered_with_its_code(performer_factory, aggregator, alice):
+    fake = aggregator(fail_first=1)
+    node = performer_factory(alice, fake.url)
+    answer = trigger(node)
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["error"] == "aggregator_error"
+    assert "quorum not reachable" in answer.json()["message"]
+    assert answer.json()["outcome"]["errorCode"] == -32000
+    assert answer.json()["outcome"]["taskHash"].startswith("0x")
+    assert trigger(node).status_code == 200  # the next one goes through
+
+
+def test_an_aggregator_that_is_down_gives_503_naming_it(performer_factory, alice):
+    url = closed_url() + "/"
+    node = performer_factory(alice, url)
+    answer = trigger(node)
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "aggregator_unavailable"
+    assert url in answer.json()["message"]
+
+
+def test_failures_never_stop_a_trigger_loop(loop, performer_factory, aggregator, alice):
+    fake = aggregator(fail_first=2)
+    node = performer_factory(alice, fake.url, every_seconds=0.1)
+    wait_until(lambda: len(fake.calls) >= 4, what="tasks after two refusals")
+    loop.run(node.stop())
+    statuses = [outcome.status for outcome in node.outcomes]
+    assert statuses[:2] == ["aggregator_error", "aggregator_error"]
+    assert "sent" in statuses[2:]
+
+
+def test_an_election_over_an_empty_set_fails_clearly(devnet, performer_factory, aggregator, alice):
+    definition = devnet.create_definition(minimum_voting_power=10**27)  # no operator has that much stake
+    assert devnet.avs.definition_members(definition) == {}
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, task_definition_id=definition, election="round-robin")
+    answer = trigger(node)
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == "election_failed"
+    assert "empty operator set" in answer.json()["message"]
+    assert fake.calls == []
+
+
+# -- health, metrics, configuration -------------------------------------------------------------------
+
+
+def test_health_and_metrics_describe_the_performer(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, every_blocks=1000, on_message=True, name="performer-health")
+    trigger(node)
+    health = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT).json()
+    assert health["status"] == "ok"
+    assert (health["address"], health["operatorId"]) == (alice.address, alice.id)
+    assert health["triggers"] == ["demand", "blocks", "message"]
+    assert health["recentOutcomes"] == {"sent": 1}
+    assert health["lastTask"]["status"] == "sent"
+    assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="sent") == 1
+    assert metric(node, "othentic_performer_execution_seconds_count", outcome="ok") == 1
+    assert metric(node, "othentic_performer_send_seconds_count", outcome="ok") == 1
+    for step in ("task.triggered", "task.executed", "task.signed", "task.sent"):
+        assert metric(node, "othentic_tasks_total", step=step) == 1, step
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"election": "dictator"}, "election"),
+        ({"every_blocks": 0}, "every_blocks"),
+        ({"every_seconds": 0}, "every_seconds"),
+        ({"params": {"taskDefinitionID": 1}}, "taskDefinitionID"),
+        ({"task_definition_id": 70_000}, "uint16"),
+    ],
+)
+def test_configuration_mistakes_are_refused_up_front(devnet, alice, overrides, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        PerformerConfig(devnet.anvil.rpc_url, devnet.record, alice.key, "http://127.0.0.1:1", "http://127.0.0.1:2",
+                        **overrides)
