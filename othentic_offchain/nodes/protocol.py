@@ -32,6 +32,13 @@ HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
 
 
+def _no_bool(value: Any) -> Any:
+    # JSON true would pass as 1: a sender bug worth a 400, not a vote on chain 1.
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    return value
+
+
 def _word(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a 0x-hex uint256, got a boolean")
@@ -75,7 +82,7 @@ class AttestRequest(_WireModel):
         alias="performerSignature", description="The performer's 65-byte ECDSA signature over taskHash"
     )
     attestation_center: Address = Field(alias="attestationCenter")
-    chain_id: int = Field(alias="chainId", ge=1)
+    chain_id: Annotated[int, BeforeValidator(_no_bool)] = Field(alias="chainId", ge=1)
 
 
 class Vote(_WireModel):
