@@ -1,0 +1,516 @@
+"""The aggregator's memory: every task it accepted and every vote it received, in SQLite (WAL).
+
+The aggregator promises a performer that an accepted task is never lost and never lands twice. It
+keeps that promise by writing each state change *before* the action the change enables:
+
+    sendTask answered           after  the task is stored (status ``accepted``)
+    votes requested             after  ``collecting``
+    transaction broadcast       after  its signed bytes, hash and nonce are stored (``submitting``)
+    outcome reported            after  ``landed`` (task number) or ``failed`` (reason)
+
+so after a crash the rows say exactly what may have happened: a ``submitting`` task has a
+transaction that may be on-chain, and its stored hash and raw bytes let a restart find it or send
+the very same transaction again instead of a second one.
+
+Writes go through one thread with its own connection and are *group-committed*: every write queued
+while the previous commit ran is committed in the next single transaction, each in a savepoint so
+that one failing write does not undo the others. Callers that need durability await the returned
+future (it resolves after COMMIT); callers that only need ordering (a vote, a status change whose
+loss a restart repairs) do not wait. Order of calls is order of execution: a later write that is
+awaited implies every earlier one is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from ..chain.types import TaskInfo
+
+logger = logging.getLogger("othentic.tasks_db")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_hash           BLOB PRIMARY KEY,
+    proof_of_task       TEXT NOT NULL,
+    data                BLOB NOT NULL,
+    task_definition_id  INTEGER NOT NULL,
+    performer           TEXT NOT NULL,
+    performer_signature BLOB NOT NULL,
+    status              TEXT NOT NULL
+                        CHECK (status IN ('accepted', 'collecting', 'submitting', 'landed', 'failed')),
+    side                INTEGER,            -- 1 approve, 0 reject, NULL not decided
+    approve_power       TEXT NOT NULL DEFAULT '0',   -- stakes exceed 64 bits: decimal text
+    reject_power        TEXT NOT NULL DEFAULT '0',
+    total_power         TEXT NOT NULL DEFAULT '0',
+    non_signers         TEXT,               -- JSON list of the submission's non-signer ids
+    tx_hash             BLOB,
+    raw_tx              BLOB,
+    tx_nonce            INTEGER,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    error               TEXT,
+    task_number         INTEGER,
+    landed_block        INTEGER,
+    created_at          REAL NOT NULL,
+    updated_at          REAL NOT NULL,
+    finished_at         REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks (status) WHERE status IN ('accepted', 'collecting', 'submitting');
+CREATE TABLE IF NOT EXISTS votes (
+    task_hash    BLOB NOT NULL REFERENCES tasks (task_hash),
+    operator_id  INTEGER NOT NULL,
+    is_approved  INTEGER NOT NULL,
+    signature    BLOB NOT NULL,             -- G1 point: x || y, 32 bytes each
+    valid        INTEGER,                   -- NULL unchecked, 0 found bad by bisection
+    received_at  REAL NOT NULL,
+    PRIMARY KEY (task_hash, operator_id)
+) WITHOUT ROWID;
+"""
+
+
+class TaskStatus(str, Enum):
+    ACCEPTED = "accepted"
+    COLLECTING = "collecting"
+    SUBMITTING = "submitting"
+    LANDED = "landed"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (TaskStatus.ACCEPTED, TaskStatus.COLLECTING, TaskStatus.SUBMITTING)
+
+
+class TasksDBClosed(RuntimeError):
+    """The store was closed; nothing more can be written."""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task as stored."""
+
+    task_hash: bytes
+    proof_of_task: str
+    data: bytes
+    task_definition_id: int
+    performer: str
+    performer_signature: bytes
+    status: TaskStatus
+    side: bool | None
+    approve_power: int
+    reject_power: int
+    total_power: int
+    non_signers: tuple[int, ...] | None
+    tx_hash: bytes | None
+    raw_tx: bytes | None
+    tx_nonce: int | None
+    attempts: int
+    error: str | None
+    task_number: int | None
+    landed_block: int | None
+    created_at: float
+    updated_at: float
+    finished_at: float | None
+
+    @property
+    def task(self) -> TaskInfo:
+        return TaskInfo(self.proof_of_task, self.data, self.performer, self.task_definition_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @classmethod
+    def _from_sql(cls, row: sqlite3.Row) -> "TaskRow":
+        side = row["side"]
+        non_signers = row["non_signers"]
+        return cls(
+            task_hash=bytes(row["task_hash"]),
+            proof_of_task=row["proof_of_task"],
+            data=bytes(row["data"]),
+            task_definition_id=int(row["task_definition_id"]),
+            performer=row["performer"],
+            performer_signature=bytes(row["performer_signature"]),
+            status=TaskStatus(row["status"]),
+            side=None if side is None else bool(side),
+            approve_power=int(row["approve_power"]),
+            reject_power=int(row["reject_power"]),
+            total_power=int(row["total_power"]),
+            non_signers=None if non_signers is None else tuple(json.loads(non_signers)),
+            tx_hash=None if row["tx_hash"] is None else bytes(row["tx_hash"]),
+            raw_tx=None if row["raw_tx"] is None else bytes(row["raw_tx"]),
+            tx_nonce=row["tx_nonce"],
+            attempts=int(row["attempts"]),
+            error=row["error"],
+            task_number=row["task_number"],
+            landed_block=row["landed_block"],
+            created_at=float(row["created_at"]),
+            updated_at=float(row["updated_at"]),
+            finished_at=row["finished_at"],
+        )
+
+
+@dataclass(frozen=True)
+class VoteRow:
+    """One attester's vote on one task."""
+
+    task_hash: bytes
+    operator_id: int
+    is_approved: bool
+    signature: tuple[int, int]
+    valid: bool | None
+    received_at: float
+
+    @classmethod
+    def _from_sql(cls, row: sqlite3.Row) -> "VoteRow":
+        raw = bytes(row["signature"])
+        valid = row["valid"]
+        return cls(
+            task_hash=bytes(row["task_hash"]),
+            operator_id=int(row["operator_id"]),
+            is_approved=bool(row["is_approved"]),
+            signature=(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+            valid=None if valid is None else bool(valid),
+            received_at=float(row["received_at"]),
+        )
+
+
+_Op = Callable[[sqlite3.Connection], Any]
+_STOP = object()
+
+
+class TasksDB:
+    """The store; create it inside a running event loop (its futures belong to that loop).
+
+    ``synchronous`` is SQLite's setting: ``FULL`` (default) makes every commit survive a power
+    loss; ``NORMAL`` survives a crash of the process only, and commits faster on slow disks.
+    ``batch_limit`` caps how many queued writes one transaction takes.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", batch_limit: int = 512):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self.batch_limit = batch_limit
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._outbox: list[tuple[_Op, asyncio.Future]] = []
+        self._closed = False
+        self.commits = 0  # transactions committed (each may hold many writes): for tests and metrics
+        self.writes = 0
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"tasks-db:{self.path.name}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    async def open(cls, path: str | Path, **kwargs: Any) -> "TasksDB":
+        """Open (creating the file and schema if needed) and wait until it is usable."""
+        db = cls(path, **kwargs)
+        await asyncio.to_thread(db._ready.wait)
+        if db._open_error is not None:
+            raise db._open_error
+        return db
+
+    # --- the writer thread ----------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema version {version}, newer than this code's {SCHEMA_VERSION}")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return conn
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:  # reported by open(); every later call fails too
+            self._open_error = exc
+            self._closed = True
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                batch = list(first)
+                stop = False
+                while len(batch) < self.batch_limit:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.extend(item)
+                self._execute(conn, batch)
+                if stop:
+                    break
+        finally:
+            conn.close()
+
+    def _execute(self, conn: sqlite3.Connection, batch: list[tuple[_Op, asyncio.Future]]) -> None:
+        results: list[tuple[asyncio.Future, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, future in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = op(conn)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((future, None, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    results.append((future, value, None))
+            conn.execute("COMMIT")
+            self.commits += 1
+            self.writes += len(batch)
+        except Exception as exc:  # the commit itself failed: nothing of the batch is stored
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:
+                pass
+            results = [(future, None, exc) for _op, future in batch]
+        self._loop.call_soon_threadsafe(_settle_all, results)
+
+    def _submit(self, op: _Op) -> asyncio.Future:
+        # Writes of one event-loop iteration travel to the thread together: waking the thread
+        # (and handing it the GIL) once per iteration instead of once per write.
+        if self._closed:
+            raise TasksDBClosed(f"tasks database {self.path} is closed")
+        future = self._loop.create_future()
+        future.add_done_callback(_log_unretrieved)
+        self._outbox.append((op, future))
+        if len(self._outbox) == 1:
+            self._loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._queue.put(batch)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close the connection and stop the thread."""
+        if self._closed and not self._thread.is_alive():
+            return
+        self._flush()
+        self._closed = True
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def insert_task(self, task_hash: bytes, task: TaskInfo, performer_signature: bytes) -> asyncio.Future:
+        """Store a new task as ``accepted``; resolves to True, or False when it was known already."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO tasks (task_hash, proof_of_task, data, task_definition_id, performer,"
+                " performer_signature, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?)",
+                (task_hash, task.proof_of_task, task.data, task.task_definition_id, task.performer,
+                 bytes(performer_signature), now, now),
+            )
+            return cursor.rowcount == 1
+
+        return self._submit(op)
+
+    def set_collecting(self, task_hash: bytes, *, total_power: int | None = None) -> asyncio.Future:
+        """The task (again) waits for votes; a stored transaction, if any, is known to be dead."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE tasks SET status = 'collecting', tx_hash = NULL, raw_tx = NULL, tx_nonce = NULL,"
+                " total_power = COALESCE(?, total_power), updated_at = ? WHERE task_hash = ? AND status NOT IN"
+                " ('landed', 'failed')",
+                (None if total_power is None else str(total_power), now, task_hash),
+            )
+
+        return self._submit(op)
+
+    def record_vote(self, task_hash: bytes, operator_id: int, is_approved: bool,
+                    signature: tuple[int, int]) -> asyncio.Future:
+        """Store (or replace) one operator's vote on a task."""
+        raw = int(signature[0]).to_bytes(32, "big") + int(signature[1]).to_bytes(32, "big")
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO votes (task_hash, operator_id, is_approved, signature, valid, received_at)"
+                " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (task_hash, operator_id) DO UPDATE SET"
+                " is_approved = excluded.is_approved, signature = excluded.signature, valid = NULL,"
+                " received_at = excluded.received_at",
+                (task_hash, int(operator_id), int(bool(is_approved)), raw, now),
+            )
+
+        return self._submit(op)
+
+    def mark_votes_invalid(self, task_hash: bytes, operator_ids: Iterable[int]) -> asyncio.Future:
+        """Bisection found these votes' signatures bad: keep them for the record, never use them."""
+        ids = [int(i) for i in operator_ids]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany("UPDATE votes SET valid = 0 WHERE task_hash = ? AND operator_id = ?",
+                             [(task_hash, i) for i in ids])
+
+        return self._submit(op)
+
+    def update_powers(self, task_hash: bytes, *, approve: int, reject: int, total: int) -> asyncio.Future:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE tasks SET approve_power = ?, reject_power = ?, total_power = ?, updated_at = ?"
+                " WHERE task_hash = ?",
+                (str(approve), str(reject), str(total), time.time(), task_hash),
+            )
+
+        return self._submit(op)
+
+    def record_submission(
+        self,
+        task_hash: bytes,
+        *,
+        side: bool,
+        tx_hash: bytes,
+        raw_tx: bytes,
+        nonce: int,
+        non_signers: Iterable[int],
+        approve_power: int,
+        reject_power: int,
+        total_power: int,
+    ) -> asyncio.Future:
+        """The signed transaction, BEFORE it is broadcast: status ``submitting``, one more attempt."""
+        non_signers_json = json.dumps(sorted(int(i) for i in non_signers))
+
+        def op(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE tasks SET status = 'submitting', side = ?, tx_hash = ?, raw_tx = ?, tx_nonce = ?,"
+                " non_signers = ?, approve_power = ?, reject_power = ?, total_power = ?,"
+                " attempts = attempts + 1, updated_at = ? WHERE task_hash = ? AND status NOT IN ('landed', 'failed')",
+                (int(side), tx_hash, raw_tx, int(nonce), non_signers_json, str(approve_power), str(reject_power),
+                 str(total_power), time.time(), task_hash),
+            )
+            if cursor.rowcount != 1:
+                raise LookupError(f"task 0x{task_hash.hex()} is unknown or finished: no submission recorded")
+
+        return self._submit(op)
+
+    def mark_landed(self, task_hash: bytes, *, task_number: int, side: bool, block: int | None = None,
+                    tx_hash: bytes | None = None) -> asyncio.Future:
+        """The task is on-chain (by our transaction or anyone's)."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE tasks SET status = 'landed', task_number = ?, side = ?, landed_block = ?,"
+                " tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ?, finished_at = ? WHERE task_hash = ?",
+                (int(task_number), int(bool(side)), block, tx_hash, now, now, task_hash),
+            )
+
+        return self._submit(op)
+
+    def mark_failed(self, task_hash: bytes, reason: str, *, approve_power: int | None = None,
+                    reject_power: int | None = None, total_power: int | None = None) -> asyncio.Future:
+        """The task will not land: ``reason`` says why (``no_quorum``, ``expired``, ...)."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE tasks SET status = 'failed', error = ?, approve_power = COALESCE(?, approve_power),"
+                " reject_power = COALESCE(?, reject_power), total_power = COALESCE(?, total_power),"
+                " updated_at = ?, finished_at = ? WHERE task_hash = ? AND status != 'landed'",
+                (reason, _text(approve_power), _text(reject_power), _text(total_power), now, now, task_hash),
+            )
+
+        return self._submit(op)
+
+    def note_error(self, task_hash: bytes, error: str) -> asyncio.Future:
+        """A problem worth showing in taskStatus that does not end the task (a retried revert)."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE tasks SET error = ?, updated_at = ? WHERE task_hash = ?", (error, time.time(), task_hash))
+
+        return self._submit(op)
+
+    # --- reads (through the same thread: they see every earlier write) ---------------------------
+
+    async def get(self, task_hash: bytes) -> TaskRow | None:
+        def op(conn: sqlite3.Connection) -> TaskRow | None:
+            row = conn.execute("SELECT * FROM tasks WHERE task_hash = ?", (task_hash,)).fetchone()
+            return None if row is None else TaskRow._from_sql(row)
+
+        return await self._submit(op)
+
+    async def votes(self, task_hash: bytes) -> list[VoteRow]:
+        def op(conn: sqlite3.Connection) -> list[VoteRow]:
+            rows = conn.execute("SELECT * FROM votes WHERE task_hash = ? ORDER BY operator_id", (task_hash,))
+            return [VoteRow._from_sql(r) for r in rows]
+
+        return await self._submit(op)
+
+    async def open_tasks(self) -> list[TaskRow]:
+        """Every task not landed or failed, oldest first: what a restart must finish."""
+
+        def op(conn: sqlite3.Connection) -> list[TaskRow]:
+            rows = conn.execute(
+                "SELECT * FROM tasks WHERE status IN ('accepted', 'collecting', 'submitting') ORDER BY created_at"
+            )
+            return [TaskRow._from_sql(r) for r in rows]
+
+        return await self._submit(op)
+
+    async def counts(self) -> dict[str, int]:
+        """Tasks per status (every status present, zero included)."""
+
+        def op(conn: sqlite3.Connection) -> dict[str, int]:
+            found = dict(conn.execute("SELECT status, COUNT(*) FROM tasks GROUP BY status").fetchall())
+            return {status.value: int(found.get(status.value, 0)) for status in TaskStatus}
+
+        return await self._submit(op)
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _settle_all(results: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    for future, value, error in results:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def _log_unretrieved(future: asyncio.Future) -> None:
+    # A write nobody awaits must still not fail silently.
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is not None:
+        logger.error("tasks db write failed: %s: %s", type(error).__name__, error)

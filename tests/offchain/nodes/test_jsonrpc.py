@@ -1,0 +1,449 @@
+"""othentic_offchain.nodes.jsonrpc: the JSON-RPC 2.0 server layer and its client, over real HTTP.
+
+Each test drives its coroutine with ``asyncio.run`` (no async plugin) against a server bound to
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from othentic_offchain.nodes.jsonrpc import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    ApplicationError,
+    InternalError,
+    InvalidParams,
+    InvalidRequest,
+    JsonRpcClient,
+    JsonRpcError,
+    JsonRpcServer,
+    JsonRpcTransportError,
+    MethodNotFound,
+    Param,
+    as_hex_bytes,
+    as_int,
+    as_str,
+)
+
+
+def make_server(**kwargs: Any) -> tuple[JsonRpcServer, list]:
+    server = JsonRpcServer(**kwargs)
+    notified: list = []
+
+    @server.method("add", [Param("a", as_int), Param("b", as_int, default=10, aliases=("second",))])
+    async def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.method("echo", [Param("text", as_str)])
+    async def echo(text: str) -> str:
+        return text
+
+    @server.method("bytes", [Param("data", as_hex_bytes)])
+    async def length(data: bytes) -> int:
+        return len(data)
+
+    @server.method("note", [Param("value")])
+    async def note(value: Any) -> None:
+        notified.append(value)
+
+    @server.method("boom")
+    async def boom() -> None:
+        raise KeyError("the ledger is missing")
+
+    @server.method("refuse")
+    async def refuse() -> None:
+        raise ApplicationError(-32042, "not today", {"retryAfter": 3})
+
+    @server.method("slow", [Param("seconds", float)])
+    async def slow(seconds: float) -> float:
+        await asyncio.sleep(seconds)
+        return seconds
+
+    return server, notified
+
+
+@asynccontextmanager
+async def serving(server: JsonRpcServer) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/", server.handle)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        yield str(test_server.make_url("/"))
+
+
+async def post(url: str, body: bytes | str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
+            raw = await response.read()
+            return response.status, (json.loads(raw) if raw else None)
+
+
+def rpc(url_body: tuple[str, Any]) -> tuple[int, Any]:
+    url, body = url_body
+    return asyncio.run(post(url, body if isinstance(body, (bytes, str)) else json.dumps(body)))
+
+
+def call_raw(body: Any, **server_kwargs: Any) -> tuple[int, Any, list]:
+    """Serve a fresh server, POST ``body`` (JSON-encoded unless bytes/str), return status, answer, notes."""
+    server, notified = make_server(**server_kwargs)
+
+    async def go() -> tuple[int, Any]:
+        async with serving(server) as url:
+            raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            return await post(url, raw)
+
+    status, answer = asyncio.run(go())
+    return status, answer, notified
+
+
+def request(method: str, params: Any = None, id: Any = 1) -> dict:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id}
+    if params is not None:
+        message["params"] = params
+    return message
+
+
+# --- calls ----------------------------------------------------------------------------------------
+
+
+def test_positional_params_are_bound_in_declared_order():
+    status, answer, _ = call_raw(request("add", [2, 3], id=7))
+    assert status == 200
+    assert answer == {"jsonrpc": "2.0", "result": 5, "id": 7}
+
+
+def test_named_params_and_aliases_are_accepted():
+    _, answer, _ = call_raw(request("add", {"a": 2, "second": 5}, id="x"))
+    assert answer == {"jsonrpc": "2.0", "result": 7, "id": "x"}
+
+
+def test_missing_optional_param_takes_its_default_and_null_means_default():
+    assert call_raw(request("add", [1]))[1]["result"] == 11
+    assert call_raw(request("add", [1, None]))[1]["result"] == 11
+
+
+def test_integer_params_accept_decimal_strings_like_javascript_clients_send():
+    assert call_raw(request("add", ["4", "5"]))[1]["result"] == 9
+
+
+def test_null_id_is_a_call_and_gets_an_answer():
+    _, answer, _ = call_raw(request("echo", ["hi"], id=None))
+    assert answer == {"jsonrpc": "2.0", "result": "hi", "id": None}
+
+
+# --- notifications and batches --------------------------------------------------------------------
+
+
+def test_notification_runs_and_gets_no_body():
+    message = {"jsonrpc": "2.0", "method": "note", "params": ["seen"]}
+    status, answer, notified = call_raw(message)
+    assert status == 204 and answer is None
+    assert notified == ["seen"]
+
+
+def test_batch_answers_in_order_and_omits_notifications():
+    batch = [
+        request("add", [1, 2], id=1),
+        {"jsonrpc": "2.0", "method": "note", "params": ["n"]},
+        request("nope", [], id=2),
+        request("echo", ["e"], id=3),
+    ]
+    status, answer, notified = call_raw(batch)
+    assert status == 200
+    assert [item["id"] for item in answer] == [1, 2, 3]
+    assert answer[0]["result"] == 3
+    assert answer[1]["error"]["code"] == METHOD_NOT_FOUND
+    assert answer[2]["result"] == "e"
+    assert notified == ["n"]
+
+
+def test_batch_of_notifications_only_gets_no_body():
+    batch = [{"jsonrpc": "2.0", "method": "note", "params": [i]} for i in range(3)]
+    status, answer, notified = call_raw(batch)
+    assert status == 204 and answer is None
+    assert sorted(notified) == [0, 1, 2]
+
+
+def test_batch_calls_run_concurrently():
+    batch = [request("slow", [0.3], id=i) for i in range(5)]
+    server, _ = make_server()
+
+    async def go() -> float:
+        async with serving(server) as url:
+            started = asyncio.get_running_loop().time()
+            await post(url, json.dumps(batch))
+            return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(go()) < 1.0
+
+
+def test_empty_batch_is_an_invalid_request():
+    _, answer, _ = call_raw([])
+    assert answer["error"]["code"] == INVALID_REQUEST and answer["id"] is None
+
+
+def test_batch_item_that_is_not_an_object_gets_its_own_invalid_request():
+    _, answer, _ = call_raw([1, request("echo", ["ok"], id=9)])
+    assert answer[0] == {"jsonrpc": "2.0", "error": answer[0]["error"], "id": None}
+    assert answer[0]["error"]["code"] == INVALID_REQUEST
+    assert answer[1]["result"] == "ok"
+
+
+def test_batch_larger_than_the_limit_is_refused():
+    batch = [request("echo", ["x"], id=i) for i in range(4)]
+    _, answer, _ = call_raw(batch, max_batch=3)
+    assert answer["error"]["code"] == INVALID_REQUEST
+    assert "batch too large" in answer["error"]["message"]
+
+
+# --- standard errors ------------------------------------------------------------------------------
+
+
+def test_malformed_json_is_a_parse_error_with_null_id():
+    status, answer, _ = call_raw(b'{"jsonrpc": "2.0", "method": "echo", "params": ["x"], "id": 1')
+    assert status == 200
+    assert answer["error"]["code"] == PARSE_ERROR
+    assert answer["id"] is None
+
+
+def test_body_that_is_not_utf8_is_a_parse_error():
+    assert call_raw(b"\xff\xfe\x00")[1]["error"]["code"] == PARSE_ERROR
+
+
+@pytest.mark.parametrize(
+    "message, fragment",
+    [
+        ({"method": "echo", "params": ["x"], "id": 1}, '"jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "1.0", "method": "echo", "params": ["x"], "id": 1}, '"jsonrpc" must be "2.0"'),
+        ({"jsonrpc": "2.0", "method": 5, "id": 1}, "method must be a string"),
+        ({"jsonrpc": "2.0", "method": "echo", "params": "x", "id": 1}, "params must be an array or an object"),
+        ({"jsonrpc": "2.0", "method": "echo", "params": ["x"], "id": {"a": 1}}, "id must be a string"),
+        ({"jsonrpc": "2.0", "method": "echo", "params": ["x"], "id": True}, "id must be a string"),
+        ('"a JSON string"', "expected an object"),  # sent as is: valid JSON, not an object
+    ],
+)
+def test_invalid_request_objects_are_refused_with_32600(message, fragment):
+    _, answer, _ = call_raw(message)
+    assert answer["error"]["code"] == INVALID_REQUEST
+    assert fragment in answer["error"]["message"]
+
+
+def test_unknown_method_is_32601_naming_it():
+    _, answer, _ = call_raw(request("sendTaskz", []))
+    assert answer["error"]["code"] == METHOD_NOT_FOUND
+    assert "sendTaskz" in answer["error"]["message"]
+    assert answer["id"] == 1
+
+
+def test_missing_required_param_names_it_and_its_position():
+    _, answer, _ = call_raw(request("add", []))
+    error = answer["error"]
+    assert error["code"] == INVALID_PARAMS
+    assert "'a'" in error["message"] and "position 0" in error["message"]
+    assert error["data"] == {"param": "a"}
+
+
+def test_wrong_param_type_names_the_param_and_the_problem():
+    _, answer, _ = call_raw(request("add", ["two", 3]))
+    assert answer["error"]["code"] == INVALID_PARAMS
+    assert "'a'" in answer["error"]["message"] and "expected an integer" in answer["error"]["message"]
+    _, answer, _ = call_raw(request("bytes", ["0x123"]))
+    assert "'data'" in answer["error"]["message"] and "odd number of digits" in answer["error"]["message"]
+
+
+def test_too_many_positional_params_are_refused():
+    _, answer, _ = call_raw(request("echo", ["a", "b"]))
+    assert answer["error"]["code"] == INVALID_PARAMS
+    assert "too many params" in answer["error"]["message"]
+
+
+def test_unknown_named_param_is_refused_by_name():
+    _, answer, _ = call_raw(request("echo", {"text": "a", "colour": "red"}))
+    assert answer["error"]["code"] == INVALID_PARAMS
+    assert "'colour'" in answer["error"]["message"]
+
+
+def test_param_given_under_two_names_is_refused():
+    _, answer, _ = call_raw(request("add", {"a": 1, "b": 2, "second": 3}))
+    assert answer["error"]["code"] == INVALID_PARAMS
+    assert "given twice" in answer["error"]["message"]
+
+
+def test_handler_exception_is_32603_carrying_the_reason():
+    _, answer, _ = call_raw(request("boom"))
+    assert answer["error"]["code"] == INTERNAL_ERROR
+    assert "KeyError" in answer["error"]["message"] and "the ledger is missing" in answer["error"]["message"]
+
+
+def test_application_error_keeps_its_code_message_and_data():
+    _, answer, _ = call_raw(request("refuse"))
+    assert answer["error"] == {"code": -32042, "message": "not today", "data": {"retryAfter": 3}}
+
+
+def test_application_error_codes_outside_the_reserved_range_are_a_programming_error():
+    with pytest.raises(ValueError):
+        ApplicationError(-32100, "no")
+    with pytest.raises(ValueError):
+        ApplicationError(-31999, "no")
+
+
+def test_request_over_the_size_limit_is_refused_before_parsing():
+    big = json.dumps(request("echo", ["x" * 5000]))
+    status, answer, _ = call_raw(big, max_request_bytes=1000)
+    assert status == 413
+    assert answer["error"]["code"] == INVALID_REQUEST
+    assert "too large" in answer["error"]["message"] and answer["error"]["data"] == {"limit": 1000}
+
+
+def test_registering_a_sync_handler_or_a_name_twice_fails():
+    server = JsonRpcServer()
+
+    async def ok() -> int:
+        return 1
+
+    server.register("ok", ok)
+    with pytest.raises(ValueError):
+        server.register("ok", ok)
+    with pytest.raises(TypeError):
+        server.register("sync", lambda: 1)  # type: ignore[arg-type]
+
+
+def test_on_call_hook_sees_each_call_and_its_error_code():
+    seen: list = []
+    server, _ = make_server()
+    server.on_call = lambda method, code: seen.append((method, code))
+
+    async def go() -> None:
+        await server.dispatch(json.dumps([request("add", [1, 2], id=1), request("zzz", [], id=2),
+                                          request("add", ["x"], id=3)]))
+
+    asyncio.run(go())
+    assert sorted(seen, key=str) == sorted([("add", None), (None, METHOD_NOT_FOUND), ("add", INVALID_PARAMS)], key=str)
+
+
+def test_in_process_call_raises_the_same_typed_errors():
+    server, _ = make_server()
+
+    async def go() -> None:
+        assert await server.call("add", [1, 1]) == 2
+        with pytest.raises(MethodNotFound):
+            await server.call("missing")
+        with pytest.raises(InvalidParams):
+            await server.call("add", {"b": 1})
+
+    asyncio.run(go())
+
+
+# --- client ---------------------------------------------------------------------------------------
+
+
+def test_client_returns_results_and_raises_typed_errors():
+    server, notified = make_server()
+
+    async def go() -> None:
+        async with serving(server) as url, JsonRpcClient(url) as client:
+            assert await client.call("add", [20, 22]) == 42
+            assert await client.call("add", {"a": 1}) == 11
+            with pytest.raises(MethodNotFound) as missing:
+                await client.call("nope")
+            assert missing.value.code == METHOD_NOT_FOUND
+            with pytest.raises(InvalidParams) as invalid:
+                await client.call("add", ["x"])
+            assert invalid.value.data == {"param": "a"}
+            with pytest.raises(ApplicationError) as refused:
+                await client.call("refuse")
+            assert (refused.value.code, refused.value.data) == (-32042, {"retryAfter": 3})
+            with pytest.raises(InternalError):
+                await client.call("boom")
+            await client.notify("note", ["via client"])
+
+    asyncio.run(go())
+    assert notified == ["via client"]
+
+
+def test_client_batch_returns_results_and_errors_in_call_order():
+    server, _ = make_server()
+
+    async def go() -> list:
+        async with serving(server) as url, JsonRpcClient(url) as client:
+            return await client.batch([("add", [1, 1]), ("nope", None), ("echo", ["z"])])
+
+    first, second, third = asyncio.run(go())
+    assert first == 2 and third == "z"
+    assert isinstance(second, MethodNotFound)
+
+
+def test_client_raises_invalid_request_for_an_oversized_request():
+    server, _ = make_server(max_request_bytes=200)
+
+    async def go() -> None:
+        async with serving(server) as url, JsonRpcClient(url) as client:
+            with pytest.raises(InvalidRequest):
+                await client.call("echo", ["x" * 1000])
+
+    asyncio.run(go())
+
+
+def test_client_raises_transport_error_when_nothing_listens():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def go() -> None:
+        async with JsonRpcClient(f"http://127.0.0.1:{port}/", timeout=2) as client:
+            with pytest.raises(JsonRpcTransportError):
+                await client.call("echo", ["x"])
+
+    asyncio.run(go())
+
+
+def test_client_raises_transport_error_on_a_non_json_answer():
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(status=502, text="<html>bad gateway</html>")
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_post("/", handler)
+        async with TestServer(app, host="127.0.0.1") as test_server:
+            async with JsonRpcClient(str(test_server.make_url("/"))) as client:
+                with pytest.raises(JsonRpcTransportError) as caught:
+                    await client.call("echo", ["x"])
+                assert caught.value.status == 502
+
+    asyncio.run(go())
+
+
+def test_error_objects_map_back_to_their_classes():
+    assert isinstance(JsonRpcError.from_wire({"code": -32700, "message": "m"}), JsonRpcError)
+    assert type(JsonRpcError.from_wire({"code": -32601, "message": "m"})) is MethodNotFound
+    app = JsonRpcError.from_wire({"code": -32005, "message": "m", "data": {"k": 1}})
+    assert type(app) is ApplicationError and app.data == {"k": 1}
+    other = JsonRpcError.from_wire({"code": 7, "message": "m"})
+    assert type(other) is JsonRpcError and other.code == 7
+
+
+def test_parsers_say_what_is_wrong():
+    assert as_int("12") == 12 and as_int(3.0) == 3 and as_int("0x10") == 16
+    with pytest.raises(TypeError, match="boolean"):
+        as_int(True)
+    with pytest.raises(TypeError, match="a string"):
+        as_int("twelve")
+    assert as_hex_bytes("0xABcd") == b"\xab\xcd"
+    with pytest.raises(ValueError, match="0x-prefixed"):
+        as_hex_bytes("abcd")
+    with pytest.raises(ValueError, match="characters other than"):
+        as_hex_bytes("0xzz")
+    with pytest.raises(TypeError, match="null"):
+        as_str(None)
