@@ -70,6 +70,7 @@ from ..crypto.verify import PrecompileBackend, verify
 from .chainview import ChainView, DefinitionView, UnknownDefinition, async_web3
 from .discovery import AttesterDirectory
 from .jsonrpc import (
+    INVALID_PARAMS,
     ApplicationError,
     JsonRpcServer,
     Param,
@@ -133,6 +134,9 @@ class AggregatorConfig:
     side reached its threshold: more signers means fewer non-signers to pay for and more rewards
     for the honest. ``vote_timeout`` bounds one request to one attester, ``task_timeout`` the time
     a task may spend collecting votes before it fails with ``no_quorum``.
+    ``max_requests_per_attester`` bounds the vote requests in flight to one attester: under a burst
+    the requests wait here, where ``vote_timeout`` is not yet running, instead of piling up at the
+    attester until they all time out.
     """
 
     rpc_url: str
@@ -149,6 +153,7 @@ class AggregatorConfig:
     max_concurrent_tasks: int = 256
     max_open_tasks: int = 100_000
     max_connections: int = 512
+    max_requests_per_attester: int = 16
     max_request_bytes: int = 1 << 20
     max_batch: int = 100
     submit_retries: int = 3
@@ -237,11 +242,14 @@ def _error_name(name: str) -> str:
 
 
 class _Retry(Exception):
-    """The submission did not go through for a reason a refresh and another try may fix."""
+    """The submission did not go through for a reason a refresh and another try may fix.
+    ``reason`` is a short code (a metric label, the stored failure reason if retries run out),
+    ``message`` the details."""
 
-    def __init__(self, reason: str, *, backoff: bool = True):
-        super().__init__(reason)
+    def __init__(self, reason: str, message: str = "", *, backoff: bool = True):
+        super().__init__(f"{reason}: {message}" if message else reason)
         self.reason = reason
+        self.message = message
         self.backoff = backoff
 
 
@@ -419,7 +427,8 @@ class AggregatorNode:
         self.m_rpc = m.counter("othentic_aggregator_rpc_calls_total", "JSON-RPC calls, by method and error code",
                                ["method", "code"])
         self.m_latency = m.histogram("othentic_aggregator_task_latency_seconds", "From accepted to landed")
-        self.m_bisections = m.counter("othentic_aggregator_bisections_total", "Aggregates that failed and were bisected")
+        self.m_bisections = m.counter("othentic_aggregator_bisections_total",
+                                      "Aggregates that failed and were bisected")
 
         self.rpc = JsonRpcServer(max_request_bytes=config.max_request_bytes, max_batch=config.max_batch,
                                  name=config.name)
@@ -463,6 +472,7 @@ class AggregatorNode:
         self._open_count = 0
         self._stopping = False
         self._reads: dict[tuple, asyncio.Future] = {}
+        self._attester_slots: dict[str, asyncio.Semaphore] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -761,6 +771,8 @@ class AggregatorNode:
 
     def _count_call(self, method: str | None, code: int | None) -> None:
         self.m_rpc.labels(method=method or "-", code="ok" if code is None else str(code)).inc()
+        if method == "sendTask" and code == INVALID_PARAMS:  # application refusals count themselves
+            self.m_outcomes.labels(outcome="refused").inc()
 
     # --- processing -----------------------------------------------------------------------------
 
@@ -825,11 +837,12 @@ class AggregatorNode:
                 continue
             except _Retry as retry:
                 retries += 1
-                db.note_error(task_hash, f"retry {retries}: {retry.reason}")
-                self.log.step("task.retry", task_hash, reason=retry.reason, retry=retries)
+                db.note_error(task_hash, f"retry {retries}: {retry}")
+                self.log.step("task.retry", task_hash, reason=retry.reason, message=retry.message, retry=retries)
                 if retries > self.config.submit_retries:
                     approve, reject = work.powers(definition.members)
-                    await self._fail(work, retry.reason, approve=approve, reject=reject, total=definition.total_power)
+                    await self._fail(work, retry.reason, approve=approve, reject=reject, total=definition.total_power,
+                                     message=retry.message or None)
                     return
                 self._chain().invalidate()
                 if retry.backoff:
@@ -932,8 +945,12 @@ class AggregatorNode:
                 if side is None:
                     side = work.decided(definition)
         finally:
-            # Slow attesters still answer; their votes are kept (a retry may use them).
+            # Slow attesters still answer; their votes are kept (a retry may use them). When the
+            # node is stopping they are cancelled with everything else.
             for task in pending:
+                if self._stopping:
+                    task.cancel()
+                    continue
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
         approve, reject = work.powers(definition.members)
@@ -943,9 +960,12 @@ class AggregatorNode:
 
     async def _ask(self, work: _Work, operator_id: int, url: str) -> str:
         """One vote request. Returns "vote", "transient" (ask again later) or "refused"."""
+        slots = self._attester_slots.get(url)
+        if slots is None:
+            slots = self._attester_slots[url] = asyncio.Semaphore(self.config.max_requests_per_attester)
         try:
-            async with self._http().post(url + ATTEST_PATH, data=work.request_body,
-                                         headers={"Content-Type": "application/json"}) as response:
+            async with slots, self._http().post(url + ATTEST_PATH, data=work.request_body,
+                                                headers={"Content-Type": "application/json"}) as response:
                 raw = await response.read()
                 status = response.status
         except asyncio.CancelledError:
@@ -996,7 +1016,7 @@ class AggregatorNode:
             signers = sorted(sorted(signers, key=lambda i: (-members[i], i))[:maximum])
         signed_power = sum(members[i] for i in signers)
         if not definition.reached(signed_power, side):
-            raise _Retry(f"the {_side_name(side)} signers no longer hold the threshold", backoff=False)
+            raise _Retry("quorum_lost", f"the {_side_name(side)} signers no longer hold the threshold", backoff=False)
         non_signers = sorted(set(members) - set(signers))
         signature = aggregate_signatures(work.votes[i][1] for i in signers)
         apk_g2 = await self._signers_apk(definition, signers, non_signers)
@@ -1012,7 +1032,7 @@ class AggregatorNode:
             await self._on_simulation_revert(work, definition, side, signers, exc)
             return  # it finished the task (landed already, or failed for good), or raised
         except Exception as exc:
-            raise _Retry(f"simulation failed: {type(exc).__name__}: {exc}") from None
+            raise _Retry("simulation_failed", f"{type(exc).__name__}: {exc}") from None
         approve, reject = work.powers(members)
         signed = await sender.sign(call, gas=int(gas * sender.gas_margin))
         try:
@@ -1034,7 +1054,7 @@ class AggregatorNode:
             if await self._landed_on_chain(work):
                 return
             self._db().set_collecting(work.task_hash)
-            raise _Retry(f"broadcast failed: {type(exc).__name__}: {exc}") from None
+            raise _Retry("broadcast_failed", f"{type(exc).__name__}: {exc}") from None
         self.m_submissions.labels(result="sent").inc()
         await self._settle(work, signed.tx_hash, signed.nonce, signed.raw)
 
@@ -1043,7 +1063,8 @@ class AggregatorNode:
         fewer G2 additions (~0.6 ms each in Python, done off the event loop)."""
         chain = self._chain()
         # Warm the operator cache with one read per operator, however many tasks ask at once.
-        await asyncio.gather(*(self._shared(("operator", i), lambda i=i: chain.operator(i)) for i in definition.members))
+        await asyncio.gather(*(self._shared(("operator", i), lambda i=i: chain.operator(i))
+                               for i in definition.members))
         if non_signers and len(non_signers) < len(signers):
             full = await chain.signers_apk_g2(definition, list(definition.members))
             missing = await chain.operators(non_signers)
@@ -1063,7 +1084,7 @@ class AggregatorNode:
         if name == "TaskAlreadySubmitted":
             if await self._landed_on_chain(work):
                 return
-            raise _Retry("TaskAlreadySubmitted but no taskRecord yet")
+            raise _Retry("already_submitted", "TaskAlreadySubmitted, but no taskRecord to read yet")
         if name in _FINAL_REVERTS:
             approve, reject = work.powers(definition.members)
             await self._fail(work, _FINAL_REVERTS[name], approve=approve, reject=reject, total=definition.total_power,
@@ -1080,8 +1101,9 @@ class AggregatorNode:
                 self.m_votes.labels(side="bad_signature").inc(len(bad))
                 self.log.failure("bad_signature", work.task_hash, operators=sorted(bad))
                 raise _Recollect()
-            raise _Retry("InvalidAggregateSignature, yet every vote verifies: stale keys?")
-        raise _Retry(_error_name(name) if name else f"simulation reverted: {exc}")
+            raise _Retry("invalid_aggregate_signature",
+                         "every vote verifies on its own: the cached keys or set may be stale")
+        raise _Retry(_error_name(name) if name else "simulation_reverted", str(exc))
 
     async def _find_bad_votes(self, work: _Work, side: bool, signers: list[int]) -> set[int]:
         """Bisection over the signers: verify halves' aggregates through the pairing precompile."""
@@ -1135,12 +1157,12 @@ class AggregatorNode:
                 if await self._landed_on_chain(work):
                     return
                 self._db().set_collecting(work.task_hash)
-                raise _Retry("transaction not mined in time") from None
+                raise _Retry("not_mined", f"not mined within {self.config.receipt_timeout:g} s, sent twice") from None
         if receipt is None:  # the nonce went to another transaction
             if await self._landed_on_chain(work):
                 return
             self._db().set_collecting(work.task_hash)
-            raise _Retry("transaction superseded (its nonce was used by another)", backoff=False)
+            raise _Retry("superseded", "its nonce was used by another transaction", backoff=False)
         if int(receipt["status"]) == 1:
             found = self._event_in(receipt, work.task_hash)
             if found is not None:
@@ -1151,7 +1173,7 @@ class AggregatorNode:
         if await self._landed_on_chain(work):
             return
         self._db().set_collecting(work.task_hash)
-        raise _Retry("transaction reverted on-chain")
+        raise _Retry("reverted_on_chain", f"transaction {_hex(tx_hash)} reverted")
 
     async def _wait_mined(self, tx_hash: bytes, nonce: int) -> Any | None:
         watcher = self._watcher
@@ -1198,7 +1220,7 @@ class AggregatorNode:
             await self._settle(work, row.tx_hash, row.tx_nonce, row.raw_tx)
             return True
         except _Retry as retry:
-            self.log.step("task.resubmit", work.task_hash, reason=retry.reason)
+            self.log.step("task.resubmit", work.task_hash, reason=retry.reason, message=retry.message)
             return False
 
     async def _recover_submissions(self) -> None:

@@ -368,18 +368,21 @@ class JsonRpcServer:
         if has_id and not (request_id is None or isinstance(request_id, str)
                            or (isinstance(request_id, (int, float)) and not isinstance(request_id, bool))):
             self._count(None, INVALID_REQUEST)
-            return _error_response(None, InvalidRequest(f"invalid request: id must be a string, number or null, got {_kind(request_id)}"))
+            return _error_response(None, InvalidRequest(
+                f"invalid request: id must be a string, number or null, got {_kind(request_id)}"))
         if message.get("jsonrpc") != "2.0":
             self._count(None, INVALID_REQUEST)
             return _error_response(request_id, InvalidRequest('invalid request: "jsonrpc" must be "2.0"'))
         name = message.get("method")
         if not isinstance(name, str):
             self._count(None, INVALID_REQUEST)
-            return _error_response(request_id, InvalidRequest(f"invalid request: method must be a string, got {_kind(name)}"))
+            return _error_response(request_id, InvalidRequest(
+                f"invalid request: method must be a string, got {_kind(name)}"))
         params = message.get("params")
         if "params" in message and not isinstance(params, (list, dict)):
             self._count(name, INVALID_REQUEST)
-            return _error_response(request_id, InvalidRequest(f"invalid request: params must be an array or an object, got {_kind(params)}"))
+            return _error_response(request_id, InvalidRequest(
+                f"invalid request: params must be an array or an object, got {_kind(params)}"))
         try:
             result = await self.call(name, params)
         except JsonRpcError as error:

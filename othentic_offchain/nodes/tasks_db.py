@@ -452,7 +452,8 @@ class TasksDB:
         """A problem worth showing in taskStatus that does not end the task (a retried revert)."""
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE tasks SET error = ?, updated_at = ? WHERE task_hash = ?", (error, time.time(), task_hash))
+            conn.execute("UPDATE tasks SET error = ?, updated_at = ? WHERE task_hash = ?",
+                         (error, time.time(), task_hash))
 
         return self._submit(op)
 

@@ -63,8 +63,9 @@ STAKE = 10 * TOKEN
 OPERATORS = 10
 AGGREGATOR = 0  # index into Net.keys
 PERFORMER = 1
-TASK_SUBMITTED = keccak(text="TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)")
-TASK_REJECTED = keccak(text="TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)")
+_EVENT_ARGS = "(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
+TASK_SUBMITTED = keccak(text="TaskSubmitted" + _EVENT_ARGS)
+TASK_REJECTED = keccak(text="TaskRejected" + _EVENT_ARGS)
 
 
 # --- the network (one per module) -----------------------------------------------------------------
@@ -189,7 +190,8 @@ class MiniAttester:
         if known is None:
             if self.services is not None:
                 await asyncio.sleep(self.services.delay.get(self.operator_id, 0))
-            approve = self.mode != "reject" and (self.services is None or self.services.approve.get(self.operator_id, True))
+            approve = self.mode != "reject" and (self.services is None
+                                                 or self.services.approve.get(self.operator_id, True))
             digest = task_info(attest.task).vote_hash(attest.attestation_center, attest.chain_id, approve)
             if self.mode == "garbage":
                 digest = keccak(b"not the vote" + digest)
@@ -458,7 +460,8 @@ def test_attesters_published_on_chain_endpoints_are_used_without_a_static_map(ne
         cluster = await start_attesters(net, tmp_path)
         for index, operator_id in enumerate(net.ids):
             sender = net.avs.sender(net.keys[index])
-            await asyncio.to_thread(sender.send, net.avs.center.functions.setOperatorEndpoint(cluster.urls[operator_id]))
+            publish = net.avs.center.functions.setOperatorEndpoint(cluster.urls[operator_id])
+            await asyncio.to_thread(sender.send, publish)
         node = aggregator(net, tmp_path, None)
         await node.start()
         try:
@@ -870,3 +873,47 @@ def test_metrics_endpoint_shows_task_vote_and_submission_counts(net: Net, tmp_pa
     approve_votes = next(float(line.split()[-1]) for line in text.splitlines()
                          if line.startswith('othentic_aggregator_votes_total{side="approve"}'))
     assert approve_votes >= 7
+
+
+# --- stale chain state (keep last: it adds an eleventh operator for a while) -----------------------
+
+
+def test_operator_joining_behind_a_stale_cache_is_picked_up_after_a_refresh_and_the_task_lands(
+        net: Net, tmp_path: Path):
+    newcomer_key = "0x" + keccak(text="aggregator test late operator").hex()
+    newcomer_bls = KeyPair.from_seed(b"aggregator test late operator bls")
+    task, signature = net.new_task("stale-set")
+    admin = net.avs.sender(DEV_PRIVATE_KEYS[0])
+    fund_eth(net.w3, [Account.from_key(newcomer_key).address], 1000 * TOKEN)
+    newcomer = net.avs.sender(newcomer_key)
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        # The cache is only refreshed when the node decides to: the set it holds goes stale.
+        node = aggregator(net, tmp_path, cluster.urls, chain_refresh_interval=3600.0, delay=2.0)
+        await node.start()
+        try:
+            await node.chain.definition(0)  # cached with ten members
+            await asyncio.to_thread(admin.send, net.avs.stake_token.functions.mint(newcomer.address, STAKE))
+            await asyncio.to_thread(net.avs.register_operator, newcomer, newcomer_bls, STAKE)
+            task_hash = await send(node, task, signature)
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            async with aiohttp.ClientSession() as session:
+                async with session.get(node.url + "/metrics") as response:
+                    metrics = await response.text()
+            return status, metrics
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    try:
+        status, metrics = run(scenario())
+    finally:
+        newcomer.send(net.avs.center.functions.leave())
+    assert status["status"] == "landed" and status["side"] == "approve"
+    assert status["nonSigners"] == [11]  # the newcomer runs no attester
+    assert status["attempts"] == 1  # one transaction: the stale attempt failed in simulation
+    assert list(net.event(task.task_hash())["nonSignerIds"]) == [11]
+    # The stale aggregate failed, every vote verified on its own, so the node refreshed and retried.
+    assert "othentic_aggregator_bisections_total 1.0" in metrics
+    assert 'othentic_aggregator_submissions_total{result="simulation_reverted"} 1.0' in metrics
