@@ -29,7 +29,7 @@ from eth_utils import keccak
 from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.client import AvsContracts, fund_eth
 from othentic_offchain.chain.deploy import DeploymentRecord, Web3Backend, deploy_system
-from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo
+from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 from othentic_offchain.nodes.aggregator import (
@@ -473,6 +473,34 @@ def test_attesters_published_on_chain_endpoints_are_used_without_a_static_map(ne
 
     status = run(scenario())
     assert status["status"] == "landed" and len(status["votes"]) >= 7
+
+
+def test_task_already_landed_by_someone_else_is_marked_landed_without_a_transaction(net: Net, tmp_path: Path):
+    task, signature = net.new_task("landed-elsewhere")
+    submission = build_submission(
+        task, is_approved=True, tp_signature=signature, attestation_center=net.avs.address,
+        chain_id=net.record.chain_id, members=net.ids, signers=dict(zip(net.ids, net.bls)),
+    )
+    receipt = net.avs.submit_task(net.avs.sender(net.keys[AGGREGATOR]), task, submission)
+    (landed,) = net.avs.on_receipt(receipt, "TaskSubmitted")
+    nonce_before = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            return (await wait_finished(node, [task_hash]))[task_hash]
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    status = run(scenario())
+    assert status["status"] == "landed" and status["taskNumber"] == landed["taskNumber"]
+    assert status["attempts"] == 0 and status["txHash"] is None
+    assert net.nonce() == nonce_before
+    assert len(net.landings(task.task_hash())) == 1
 
 
 # --- sendTask: duplicates and refusals ------------------------------------------------------------
