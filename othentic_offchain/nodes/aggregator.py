@@ -525,11 +525,11 @@ class AggregatorNode:
             open_rows = await self.db.open_tasks()
             for row in open_rows:
                 self._spawn(row.task_hash)
-            self._runner = web.AppRunner(self.app, access_log=None)
+            self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, config.host, config.port)
             await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            port = int(self._runner.addresses[0][1])
             self.url = f"http://{config.host}:{port}"
         except BaseException:
             await self._close()
