@@ -46,7 +46,7 @@ contract OperatorRegistry is OperatorSets {
         _opInfo[id] = OperatorInfo({account: msg.sender, registeredAtBlock: uint40(block.number), exitedAtBlock: 0});
         _pkG1[id] = pkG1;
         _pkG2[id] = pkG2;
-        _keys[keyHash] = KeyRecord({operatorId: id, retiredAtBlock: 0});
+        _keys[keyHash] = KeyRecord({operatorId: id, addedAtBlock: uint40(block.number), retiredAtBlock: 0});
         account.operatorId = id;
         account.active = true;
         _activeIds.push(id);
@@ -128,7 +128,7 @@ contract OperatorRegistry is OperatorSets {
         uint32 id = _activeIdOf(msg.sender);
         bytes32 keyHash = _checkNewKey(pkG1, pkG2, proofOfPossession);
         _keys[keccak256(abi.encode(_pkG2[id]))].retiredAtBlock = uint40(block.number);
-        _keys[keyHash] = KeyRecord({operatorId: id, retiredAtBlock: 0});
+        _keys[keyHash] = KeyRecord({operatorId: id, addedAtBlock: uint40(block.number), retiredAtBlock: 0});
 
         Change memory change = _snapshot(id);
         change.newKey = pkG1;
@@ -265,9 +265,13 @@ contract OperatorRegistry is OperatorSets {
         return (pending.amount, pending.unlockBlock);
     }
 
-    function keyOwner(BN254.G2Point calldata pkG2) external view returns (uint32 operatorId, uint40 retiredAtBlock) {
+    function keyOwner(BN254.G2Point calldata pkG2)
+        external
+        view
+        returns (uint32 operatorId, uint40 addedAtBlock, uint40 retiredAtBlock)
+    {
         KeyRecord memory record = _keys[keccak256(abi.encode(pkG2))];
-        return (record.operatorId, record.retiredAtBlock);
+        return (record.operatorId, record.addedAtBlock, record.retiredAtBlock);
     }
 
     function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory) {

@@ -85,7 +85,10 @@ contract PenaltyManager is IPenaltyManager {
     }
 
     /// @dev The operator whose registered key produced `signature` on the given side's vote. A key
-    ///      counts for what it signed up to the block it was replaced, not after.
+    ///      answers for tasks that landed while it was the operator's: from the block it was
+    ///      registered to the block it was replaced. So a key registered after a task landed (an
+    ///      operator asked to vote on a task it never attested) and a leaked retired key are never
+    ///      blamed for it.
     function _signer(
         TaskInfo calldata task,
         BN254.G2Point calldata pkG2,
@@ -93,9 +96,13 @@ contract PenaltyManager is IPenaltyManager {
         BN254.G1Point calldata signature,
         IAttestationCenter.TaskRecord memory record
     ) internal view returns (uint32 operatorId) {
+        uint40 addedAtBlock;
         uint40 retiredAtBlock;
-        (operatorId, retiredAtBlock) = attestationCenter.keyOwner(pkG2);
+        (operatorId, addedAtBlock, retiredAtBlock) = attestationCenter.keyOwner(pkG2);
         if (operatorId == 0) revert UnknownKey();
+        if (addedAtBlock > record.submittedAtBlock) {
+            revert KeyAddedAfterTask(operatorId, addedAtBlock, record.submittedAtBlock);
+        }
         if (retiredAtBlock != 0 && retiredAtBlock < record.submittedAtBlock) {
             revert KeyRetiredBeforeTask(operatorId, retiredAtBlock, record.submittedAtBlock);
         }
@@ -114,7 +121,10 @@ contract PenaltyManager is IPenaltyManager {
         emit OffencePunished(offence, taskHash, operatorId, msg.sender, slashed);
     }
 
+    /// @dev A double attestation always includes a signature on the losing side: the two signature
+    ///      offences share one key, so one operator's signatures on one task are punished once.
     function _offenceKey(Offence offence, bytes32 taskHash, uint32 operatorId) internal pure returns (bytes32) {
-        return keccak256(abi.encode(offence, taskHash, operatorId));
+        Offence kind = offence == Offence.IncorrectAttestation ? Offence.DoubleAttestation : offence;
+        return keccak256(abi.encode(kind, taskHash, operatorId));
     }
 }

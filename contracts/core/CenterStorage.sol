@@ -86,7 +86,8 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
 
     struct KeyRecord {
         uint32 operatorId;
-        uint40 retiredAtBlock; // 0 while the key is current
+        uint40 addedAtBlock; // the key answers for what it signed from this block...
+        uint40 retiredAtBlock; // ...up to this one (0 while the key is current)
     }
 
     /// @dev Per definition: everything a submission needs from it, in one slot. Rewards are kept as

@@ -113,7 +113,11 @@ interface IOperatorRegistry is IOperatorRegistryTypes {
     function getOperator(uint32 operatorId) external view returns (OperatorView memory);
     function activeOperatorIds() external view returns (uint32[] memory);
     function pendingWithdrawal(address account) external view returns (uint96 amount, uint64 unlockBlock);
-    function keyOwner(BN254.G2Point calldata pkG2) external view returns (uint32 operatorId, uint40 retiredAtBlock);
+    /// @notice Who registered a key, and the blocks between which it was theirs (retired 0: current).
+    function keyOwner(BN254.G2Point calldata pkG2)
+        external
+        view
+        returns (uint32 operatorId, uint40 addedAtBlock, uint40 retiredAtBlock);
     function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory);
     function operatorSetMembers(uint32 setId) external view returns (uint32[] memory ids, uint96[] memory stakes);
     function isSetMember(uint32 setId, uint32 operatorId) external view returns (bool);

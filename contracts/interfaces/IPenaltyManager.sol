@@ -24,6 +24,8 @@ interface IPenaltyManager {
     error AlreadyPunished(Offence offence, bytes32 taskHash, uint32 operatorId);
     error UnknownKey();
     error KeyRetiredBeforeTask(uint32 operatorId, uint40 retiredAtBlock, uint40 submittedAtBlock);
+    /// @notice The key became the operator's after the task landed: it was no attester of it.
+    error KeyAddedAfterTask(uint32 operatorId, uint40 addedAtBlock, uint40 submittedAtBlock);
     error InvalidEvidenceSignature();
     error TaskNotRejected(bytes32 taskHash);
 

@@ -1,8 +1,10 @@
 """Generic tasks on definition 0: hash a text, let attesters recompute it.
 
 * execute(params): the text (`params["text"]`) goes to the proof store; data = sha256(text).
-* validate(task): fetch the text by its CID (the proof store verifies the content against it),
-  recompute the hash, compare. Without a proof store, data must simply be 32 bytes.
+* validate(task): data must be the SHA-256 of the proof: of the content the proof-of-task CID names
+  in the proof store (fetched and checked against its CID), or, when the proof of task is not a
+  stored CID, of the proof-of-task string itself. So a task can also be sent by hand:
+  `othentic task send --proof-of-task "hello" --data-sha256-of-proof`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,16 @@ import hashlib
 import os
 
 from othentic_offchain.avs import Avs, Execution, Task
+
+
+def _looks_like_cid(text: str) -> bool:
+    from othentic_offchain.proofs import parse_cid
+
+    try:
+        parse_cid(text)
+    except ValueError:
+        return False
+    return True
 
 
 def install(avs: Avs, definition_id: int = 0) -> Avs:
@@ -23,10 +35,13 @@ def install(avs: Avs, definition_id: int = 0) -> Avs:
     async def check(task: Task, ctx) -> bool:
         if len(task.data) != 32:
             return False
-        if ctx.proofs is None:
-            return True
-        text = await ctx.proofs.get(task.proof_of_task)
-        return hashlib.sha256(text).digest() == task.data
+        content = task.proof_of_task.encode()
+        if ctx.proofs is not None and _looks_like_cid(task.proof_of_task):
+            try:
+                content = await ctx.proofs.get(task.proof_of_task)
+            except LookupError:
+                return False  # a CID nobody stored: the performer's proof is missing
+        return hashlib.sha256(content).digest() == task.data
 
     return avs
 

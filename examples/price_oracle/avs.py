@@ -15,8 +15,10 @@ Config (``othentic services ... --avs-config '{...}'`` or `Avs(config=...)`): `p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import secrets
 from decimal import Decimal
 
 import aiohttp
@@ -48,13 +50,24 @@ def decode_price(data: bytes) -> tuple[str, int, int]:
     return pair.rstrip(b"\0").decode(), int(price), int(observed_at)
 
 
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+
+def _session() -> aiohttp.ClientSession:
+    """One keep-alive session per event loop: a validation is one small GET, not a TCP handshake."""
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(id(loop))
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        _sessions[id(loop)] = session
+    return session
+
+
 async def read_price(source: str, pair: str) -> tuple[int, int]:
     """(price in 1e8 units, timestamp) from the price source."""
-    timeout = aiohttp.ClientTimeout(total=5)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        async with session.get(f"{source.rstrip('/')}/price/{pair}") as response:
-            response.raise_for_status()
-            body = await response.json()
+    async with _session().get(f"{source.rstrip('/')}/price/{pair}") as response:
+        response.raise_for_status()
+        body = await response.json()
     return int(Decimal(body["price"]) * UNITS), int(body["timestamp"])
 
 
@@ -69,7 +82,9 @@ def install(avs: Avs, definition_id: int) -> Avs:
         lie = float(params.get("lie_percent", ctx.config.get("lie_percent", 0)) or 0)
         if lie:
             price = int(price * (1 + lie / 100))
-        observation = {"pair": pair, "price": price, "units": UNITS, "observedAt": observed_at, "source": source}
+        # The nonce keeps two observations of one price in one second two distinct tasks.
+        observation = {"pair": pair, "price": price, "units": UNITS, "observedAt": observed_at, "source": source,
+                       "nonce": secrets.token_hex(8)}
         return Execution(proof=json.dumps(observation, sort_keys=True).encode(),
                          data=encode_price(pair, price, observed_at))
 

@@ -3,7 +3,8 @@
 * Election: round robin over the definition's attesters by block: the performer of round `b` is
   `members[(b // period) % len(members)]` (`othentic_offchain.nodes.election.round_robin`); the
   performer node runs with `--election round-robin` and a trigger every `period` blocks.
-* execute(params): `params["block"]` is the round (the trigger's block); the contribution is 32
+* execute(params): `params["blockNumber"]` is the round (the block the performer was elected
+  for, passed by the performer node); the contribution is 32
   fresh random bytes; data = `abi.encode(uint64 round, bytes32 value)`; the proof records both.
 * validate(task): the data is well formed, the value is not zero, the round is recent (at most
   `max_age` blocks old, not in the future), and the performer is the operator elected for it.
@@ -75,10 +76,8 @@ def install(avs: Avs, definition_id: int) -> Avs:
 
     @avs.execute(definition_id)
     async def contribute(params: dict, ctx) -> Execution:
-        if "block" in params:
-            round_ = int(params["block"])
-        else:
-            round_ = await chain(ctx).head()
+        # The performer passes the block it was elected for; without one (a manual call), the head.
+        round_ = int(params["blockNumber"]) if "blockNumber" in params else await chain(ctx).head()
         value = secrets.token_bytes(32)
         proof = {"round": round_, "value": "0x" + value.hex()}
         return Execution(proof=json.dumps(proof, sort_keys=True).encode(), data=encode_contribution(round_, value))

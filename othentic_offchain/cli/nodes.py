@@ -178,3 +178,52 @@ def performer(rpc, deployment, attestation_center, private_key, keystore, passwo
             await node.stop()
 
     run_until_stopped(main())
+
+
+@node_group.command("aggregator")
+@chain_options
+@key_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", "--json-rpc-port", "port", type=int, default=8545, show_default=True,
+              help="Port of the JSON-RPC API (Othentic's default 8545; 0: any free port).")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default="aggregator-tasks.sqlite3", show_default=True,
+              help="SQLite file of accepted tasks and votes: a restart resumes every task in flight.")
+@click.option("--attester", "attesters", multiple=True, metavar="ID=URL",
+              help="Where an attester listens (operator id or address = URL); overrides its on-chain endpoint. Repeatable.")
+@click.option("--delay", "delay_ms", type=float, default=0, show_default=True,
+              help="Milliseconds to wait for more votes once a side reached its threshold (Othentic's --delay).")
+@click.option("--vote-timeout", type=float, default=5.0, show_default=True, help="Seconds per attester request.")
+@click.option("--task-timeout", type=float, default=60.0, show_default=True,
+              help="Seconds a task may collect votes before it fails with no_quorum.")
+@_log_option
+def aggregator(rpc, deployment, attestation_center, private_key, keystore, password_file, host, port, db_path,
+               attesters, delay_ms, vote_timeout, task_timeout, log_level):
+    """Collect attesters' votes on each task and submit the aggregate on-chain.
+
+    JSON-RPC 2.0 (POST /): sendTask (Othentic's positional params), sendCustomMessage, taskStatus,
+    health. The account must be an active operator (the contract checks the aggregator).
+    """
+    from ..nodes.aggregator import AggregatorConfig, AggregatorNode
+    from ..nodes.discovery import parse_attester_specs
+
+    configure_logging(log_level)
+    chain = connect(rpc, deployment, attestation_center)
+    key = load_key(private_key, keystore, password_file)
+    try:
+        static = parse_attester_specs(attesters)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--attester") from exc
+    config = AggregatorConfig(rpc_url=chain.rpc_url, deployment=chain.record, ecdsa_key=key, host=host, port=port,
+                              db_path=db_path, attesters=static, delay=delay_ms / 1000, vote_timeout=vote_timeout,
+                              task_timeout=task_timeout)
+
+    async def main():
+        node = AggregatorNode(config)
+        await node.start()
+        try:
+            ready_line("aggregator", node.url)
+            await asyncio.Event().wait()
+        finally:
+            await node.stop()
+
+    run_until_stopped(main())

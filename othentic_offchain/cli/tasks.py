@@ -52,15 +52,22 @@ def task_group() -> None:
 @click.option("--proof-of-task", required=True, help="Proof of task (usually the CID of the stored result).")
 @click.option("--data", "data_hex", default=None, help="Task data as 0x-hex.")
 @click.option("--data-text", default=None, help="Task data as text (sent as its UTF-8 bytes).")
+@click.option("--data-sha256-of-proof", "hash_proof", is_flag=True,
+              help="Task data = SHA-256 of the proof-of-task string (the generic definition 0 of the devnet).")
 @click.option("--definition", "definition_id", type=int, default=0, show_default=True, help="Task definition id.")
 @click.option("--wait", "wait_seconds", type=float, default=0, help="Wait up to this many seconds for the task to land.")
-def send(aggregator, private_key, keystore, password_file, proof_of_task, data_hex, data_text, definition_id, wait_seconds):
+def send(aggregator, private_key, keystore, password_file, proof_of_task, data_hex, data_text, hash_proof,
+         definition_id, wait_seconds):
     """Sign a task as its performer and send it to the aggregator (`sendTask`). Prints the task hash."""
     from eth_account import Account
 
-    if data_hex is not None and data_text is not None:
-        raise click.UsageError("give --data or --data-text, not both")
-    if data_hex is not None:
+    if sum(x is not None and x is not False for x in (data_hex, data_text, hash_proof or None)) > 1:
+        raise click.UsageError("give one of --data, --data-text, --data-sha256-of-proof")
+    if hash_proof:
+        import hashlib
+
+        data = hashlib.sha256(proof_of_task.encode()).digest()
+    elif data_hex is not None:
         if not data_hex.startswith("0x"):
             raise click.BadParameter("must be 0x-hex", param_hint="--data")
         data = bytes.fromhex(data_hex[2:])

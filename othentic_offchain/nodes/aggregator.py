@@ -67,7 +67,7 @@ from ..crypto.bls import aggregate_signatures
 from ..crypto.bn254 import G1Point, G2Point, InvalidPoint
 from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
 from ..crypto.verify import PrecompileBackend, verify
-from .chainview import ChainView, DefinitionView, UnknownDefinition, async_web3
+from .chainview import ChainView, DefinitionView, RpcConnection, UnknownDefinition
 from .discovery import AttesterDirectory
 from .jsonrpc import (
     INVALID_PARAMS,
@@ -460,7 +460,7 @@ class AggregatorNode:
         self.directory: AttesterDirectory | None = None
         self.chain_id = int(config.deployment.chain_id)
         self._session: aiohttp.ClientSession | None = None
-        self._rpc_session: aiohttp.ClientSession | None = None
+        self._rpc: RpcConnection | None = None
         self._runner: web.AppRunner | None = None
         self._watcher: _ReceiptWatcher | None = None
         self._backend: PrecompileBackend | None = None
@@ -483,19 +483,8 @@ class AggregatorNode:
         config = self.config
         self._stopping = False
         try:
-            self.w3 = async_web3(config.rpc_url)
-            # Request validation re-reads eth_chainId before every call, and the ENS lookup scans
-            # every parameter: per-request work the node's own well-formed calls do not need.
-            for name in ("validation", "ens_name_to_address"):
-                with contextlib.suppress(Exception):
-                    self.w3.middleware_onion.remove(name)
-            # web3's own session closes the connection after every request (force_close): a new
-            # TCP connection per call, for the node and for the chain's RPC server alike.
-            self._rpc_session = aiohttp.ClientSession(
-                raise_for_status=True, connector=aiohttp.TCPConnector(limit=64),
-                timeout=aiohttp.ClientTimeout(total=30),
-            )
-            await self.w3.provider.cache_async_session(self._rpc_session)
+            self._rpc = RpcConnection(config.rpc_url)
+            self.w3 = await self._rpc.open()
             chain_id = int(await self.w3.eth.chain_id)
             if chain_id != self.chain_id:
                 raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
@@ -565,12 +554,9 @@ class AggregatorNode:
         if self.db is not None:
             db, self.db = self.db, None
             await db.close()
-        if self.w3 is not None:
-            with contextlib.suppress(Exception):
-                await self.w3.provider.disconnect()
-        if self._rpc_session is not None:
-            await self._rpc_session.close()
-            self._rpc_session = None
+        if self._rpc is not None:
+            await self._rpc.close()
+            self._rpc = None
         self.metrics.in_flight.set(0)
         self.url = None
 
@@ -825,6 +811,10 @@ class AggregatorNode:
             db.set_collecting(task_hash, total_power=definition.total_power)
             side = await self._collect(work, definition, deadline)
             if side is None:
+                # Attesters refuse to vote on a task that already landed (someone else submitted
+                # it): that is a success, not a missing quorum.
+                if await self._landed_on_chain(work):
+                    return
                 approve, reject = work.powers(definition.members)
                 await self._fail(work, "no_quorum", approve=approve, reject=reject, total=definition.total_power,
                                  message=f"no side reached its threshold within {self.config.task_timeout:g} s: "

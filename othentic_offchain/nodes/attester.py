@@ -25,6 +25,7 @@ stable code (:class:`~.protocol.ErrorBody`):
 404    ``unknown_definition``     no task definition with that id on-chain
 409    ``not_an_attester``        this operator is not an active member of the definition's set
 409    ``bls_key_mismatch``       the configured BLS key is not the one registered on-chain
+409    ``already_landed``         the task landed on-chain before this attester voted on it
 502    ``service_error``          the Validation Service failed (its message is passed on)
 503    ``service_unavailable``    the Validation Service is down or too slow (URL named)
 503    ``chain_unavailable``      the RPC endpoint failed while reading the chain
@@ -32,7 +33,9 @@ stable code (:class:`~.protocol.ErrorBody`):
 =====  =========================  ==========================================================
 
 The ``bls_key_mismatch`` refusal saves everyone a vote the contract would reject (the operator
-rotated its key on-chain and still runs with the old one, or the other way round).
+rotated its key on-chain and still runs with the old one, or the other way round). The
+``already_landed`` refusal keeps an honest operator from signing a task that is already decided:
+its vote could no longer count, and one on the losing side would be an incorrect attestation.
 
 Also: ``POST /p2p/message`` relays a custom message to the Validation Service's own
 ``/p2p/message`` and answers what it answered; ``GET /health``; ``GET /metrics``.
@@ -64,7 +67,7 @@ from ..chain.deploy import DeploymentRecord
 from ..chain.types import TaskInfo
 from ..crypto.bls import KeyPair
 from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
-from .chainview import ChainView, UnknownDefinition, async_web3
+from .chainview import ChainView, RpcConnection, UnknownDefinition
 from .observability import NodeMetrics, TaskLog
 from .protocol import (
     ATTEST_PATH,
@@ -168,6 +171,7 @@ class AttesterNode:
         self._runner: ServiceRunner | None = None
         self._store: VoteStore | None = None
         self._w3: Any = None
+        self._rpc: RpcConnection | None = None
         self._chain: ChainView | None = None
         self._validation: ValidationClient | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -184,7 +188,8 @@ class AttesterNode:
         try:
             self._store = await asyncio.to_thread(
                 VoteStore, config.votes_path, self.attestation_center, self.chain_id)
-            self._w3 = async_web3(config.rpc_url)
+            self._rpc = RpcConnection(config.rpc_url)
+            self._w3 = await self._rpc.open()
             chain_id = int(await self._w3.eth.chain_id)
             if chain_id != self.chain_id:
                 raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
@@ -220,10 +225,10 @@ class AttesterNode:
         if self._http is not None:
             await self._http.close()
             self._http = None
-        if self._w3 is not None:
-            with contextlib.suppress(Exception):
-                await self._w3.provider.disconnect()
-            self._w3 = None
+        if self._rpc is not None:
+            await self._rpc.close()
+            self._rpc = None
+        self._w3 = None
         self._chain = None
         if self._store is not None:
             store, self._store = self._store, None
@@ -374,6 +379,10 @@ class AttesterNode:
 
     async def _decide_and_sign(self, attest: AttestRequest, task: TaskInfo, operator_id: int) -> StoredVote:
         assert self._validation is not None
+        number, _block, approved_on_chain = await self._view().center.functions.taskRecord(attest.task_hash).call()
+        if number:
+            raise _Refusal(409, "already_landed", f"task 0x{attest.task_hash.hex()} landed on-chain as number "
+                           f"{number} ({_side(approved_on_chain)}): there is nothing left to vote on")
         asked = time.perf_counter()
         outcome = "error"
         try:

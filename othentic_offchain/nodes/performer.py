@@ -64,7 +64,7 @@ from ..avs.models import CustomMessage, describe_validation_error, to_hex
 from ..avs.runner import ServiceRunner
 from ..chain.deploy import DeploymentRecord
 from ..chain.types import TaskInfo
-from .chainview import ChainView, async_web3
+from .chainview import ChainView, RpcConnection
 from .election import round_robin, stake_weighted
 from .observability import NodeMetrics, TaskLog
 from .protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, ErrorBody, wire_task
@@ -326,6 +326,7 @@ class PerformerNode:
 
         self._runner: ServiceRunner | None = None
         self._w3: Any = None
+        self._rpc: RpcConnection | None = None
         self._chain: ChainView | None = None
         self._execution: ExecutionClient | None = None
         self._aggregator: AggregatorClient | None = None
@@ -340,7 +341,8 @@ class PerformerNode:
             raise RuntimeError("performer already started")
         config = self.config
         try:
-            self._w3 = async_web3(config.rpc_url)
+            self._rpc = RpcConnection(config.rpc_url)
+            self._w3 = await self._rpc.open()
             chain_id = int(await self._w3.eth.chain_id)
             if chain_id != self.chain_id:
                 raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
@@ -387,10 +389,10 @@ class PerformerNode:
             if client is not None:
                 await client.close()
         self._execution = self._aggregator = None
-        if self._w3 is not None:
-            with contextlib.suppress(Exception):
-                await self._w3.provider.disconnect()
-            self._w3 = None
+        if self._rpc is not None:
+            await self._rpc.close()
+            self._rpc = None
+        self._w3 = None
         self._chain = None
 
     async def run(self) -> None:
@@ -449,6 +451,11 @@ class PerformerNode:
             return None
 
         assert self._execution is not None and self._aggregator is not None
+        # The block the trigger fired (or the election was held) for, as the blocks trigger names it:
+        # services whose validation re-runs the election (a beacon round) need it, and the head
+        # moves on meanwhile.
+        if outcome.block is not None:
+            outcome.params.setdefault("blockNumber", outcome.block)
         asked = time.perf_counter()
         try:
             result = await self._execution.execute(config.task_definition_id, outcome.params)

@@ -256,8 +256,9 @@ def test_registry_views_list_the_registered_operators(net):
     for op in operators:
         assert net.center.isActiveOperator(op.account)
         assert net.center.isSetMember(0, op.id)
-        assert tuple(net.center.keyOwner(op.keys.public.g2.solidity())) == (op.id, 0)
-    assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (0, 0)
+        owner = net.center.keyOwner(op.keys.public.g2.solidity())
+        assert (owner.operatorId, owner.retiredAtBlock) == (op.id, 0) and owner.addedAtBlock > 0
+    assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (0, 0, 0)
     assert not net.center.isActiveOperator(net.admin)
     assert net.center.operatorIdOf(net.admin) == 0
 
@@ -497,7 +498,7 @@ def test_registerOperator_failure_leaves_no_trace(net, reverts_with):
     with reverts_with(net.center.InvalidProofOfPossession):
         register_raw(net, account, keys, proof=net.pop(net.admin, keys), skip_trace=True)
     assert tuple(net.center.operatorCount()) == (1, 1)
-    assert tuple(net.center.keyOwner(keys.public.g2.solidity())) == (0, 0)
+    assert tuple(net.center.keyOwner(keys.public.g2.solidity())) == (0, 0, 0)
     assert balance(net, account) == MIN_STAKE
 
 
@@ -716,7 +717,8 @@ def test_leave_emits_OperatorLeft_and_removes_the_operator_from_set_0(net):
     assert operator.stake == 0
     assert operator.exitedAtBlock == receipt.block_number
     # the key stays on record as the operator's
-    assert tuple(net.center.keyOwner(leaver.keys.public.g2.solidity())) == (leaver.id, 0)
+    owner = net.center.keyOwner(leaver.keys.public.g2.solidity())
+    assert (owner.operatorId, owner.retiredAtBlock) == (leaver.id, 0)
 
 
 def test_leave_of_the_last_operator_resets_the_aggregate_to_infinity(net):
@@ -824,9 +826,11 @@ def test_updateBlsKey_swaps_the_key_in_the_set_aggregate(net):
 def test_updateBlsKey_retires_the_old_key_in_keyOwner(net):
     operator = net.register()
     old = operator.keys
+    registered_at = int(net.center.getOperator(operator.id).registeredAtBlock)
     receipt = update_key(net, operator, net.key_pool[FRESH])
-    assert tuple(net.center.keyOwner(old.public.g2.solidity())) == (operator.id, receipt.block_number)
-    assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (operator.id, 0)
+    assert tuple(net.center.keyOwner(old.public.g2.solidity())) == (operator.id, registered_at, receipt.block_number)
+    assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (
+        operator.id, receipt.block_number, 0)
 
 
 def test_updateBlsKey_emits_BlsKeyUpdated(net):

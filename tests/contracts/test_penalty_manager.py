@@ -225,7 +225,7 @@ def test_reports_for_other_operators_and_other_tasks_are_independent(pn):
     assert not pn.penalties.isPunished(DOUBLE, task_b.task_hash(), second.id)
 
 
-def test_is_punished_is_per_offence_task_and_operator(pn):
+def test_is_punished_is_per_task_and_operator_with_one_record_for_both_signature_offences(pn, reverts_with):
     offender = pn.operators[1]
     task, _ = land(pn)
     task_hash = task.task_hash()
@@ -234,13 +234,30 @@ def test_is_punished_is_per_offence_task_and_operator(pn):
 
     report_double(pn, offender, task, sender=pn.new_account())
 
+    # A double attestation always holds a signature on the losing side: its signatures on this
+    # task are punished once, whichever offence is reported first.
     assert pn.penalties.isPunished(DOUBLE, task_hash, offender.id)
-    assert not pn.penalties.isPunished(INCORRECT, task_hash, offender.id)
+    assert pn.penalties.isPunished(INCORRECT, task_hash, offender.id)
     assert not pn.penalties.isPunished(REJECTED, task_hash, offender.id)
     assert not pn.penalties.isPunished(DOUBLE, task_hash, pn.operators[0].id)
-    # The same task and operator may still be punished for a different offence.
+    with reverts_with(pn.penalties.AlreadyPunished, INCORRECT, task_hash, offender.id):
+        report_incorrect(pn, offender, task, False, sender=pn.new_account())
+
+
+def test_an_incorrect_attestation_already_punished_blocks_a_double_attestation_report(pn, reverts_with):
+    offender = pn.operators[1]
+    task, _ = land(pn)
     report_incorrect(pn, offender, task, False, sender=pn.new_account())
-    assert pn.penalties.isPunished(INCORRECT, task_hash, offender.id)
+    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.id):
+        report_double(pn, offender, task, sender=pn.new_account())
+
+
+def test_a_key_registered_after_the_task_landed_is_not_blamed_for_it(pn, key_pool, reverts_with):
+    task, receipt = land(pn)
+    late = pn.register(stake=STAKE, keys=key_pool[-1])
+    added_at = int(pn.center.keyOwner(late.keys.public.g2.solidity()).addedAtBlock)
+    with reverts_with(pn.penalties.KeyAddedAfterTask, late.id, added_at, receipt.block_number):
+        report_incorrect(pn, late, task, False, sender=pn.new_account())
 
 
 def test_slash_pays_a_treasury_the_admin_set(pn):
