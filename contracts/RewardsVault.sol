@@ -26,7 +26,7 @@ contract RewardsVault is IRewardsVault, ReentrancyGuardTransient {
     }
 
     function setAttestationCenter(address center) external {
-        if (msg.sender != deployer) revert NotAttestationCenter(msg.sender);
+        if (msg.sender != deployer) revert NotDeployer(msg.sender);
         if (attestationCenter != address(0)) revert AttestationCenterAlreadySet(attestationCenter);
         if (center == address(0)) revert ZeroAddress();
         attestationCenter = center;

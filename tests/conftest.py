@@ -79,8 +79,11 @@ def reverts_with():
     ContractLogicError and skips its error-type check, so any revert passes. This checks the
     selector and the ABI-encoded arguments (or the decoded error, should Ape decode it).
 
-    Give the reverting call ``skip_trace=True``: otherwise ape-foundry fetches, enriches and prints
-    a call trace for every revert (~0.3 s each instead of ~10 ms).
+    Accepted forms, all compared on the selector and the ABI-encoded arguments: an error Ape decoded
+    (also one it built from another contract's ABI, such as a library's), anvil's text
+    ``custom error 0x<selector>: <args as hex or raw bytes>``, the raw revert data of a reverted
+    view call, and the ``0x<selector><args>`` text Ape gives for errors raised in nested calls and
+    constructors. ``skip_trace=True`` spares a reverted eth_call its trace; transactions still print one.
     """
 
     @contextmanager
@@ -97,6 +100,10 @@ def reverts_with():
             assert tuple(raised.inputs.values()) == args
             return
         message = raised.revert_message or ""
+        if message.startswith("0x") and all(c in "0123456789abcdefABCDEF" for c in message[2:]):
+            # An error raised in a nested call or a constructor: Ape hands over the data as hex text.
+            assert bytes.fromhex(message[2:]) == selector + encoded, f"expected {error.__name__}{args}, got {message}"
+            return
         prefix = "custom error 0x" + selector.hex()
         if message.startswith("custom error"):
             assert message.startswith(prefix), f"expected {error.__name__}: {prefix!r}, got {message!r}"
@@ -105,8 +112,8 @@ def reverts_with():
                 return
             # A reverted eth_call: anvil's text carries the arguments as raw bytes, trailing
             # white space trimmed.
-            raw = payload.encode("latin-1", errors="replace")
-            assert raw.rstrip() == encoded.rstrip(), f"expected {error.__name__}{args}, got {message!r}"
+            raws = {payload.encode("utf-8", errors="replace"), payload.encode("latin-1", errors="replace")}
+            assert encoded.rstrip() in {raw.rstrip() for raw in raws}, f"expected {error.__name__}{args}, got {message!r}"
             return
         # A reverted view call through Ape: the raw revert data as a latin-1 string.
         raw = message.encode("latin-1", errors="replace")

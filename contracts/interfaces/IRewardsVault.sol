@@ -15,6 +15,7 @@ interface IRewardsVault {
     ///         the claim can be made again once the vault is funded.
     error InsufficientRewardsBalance(uint256 requested, uint256 available);
     error NotAttestationCenter(address caller);
+    error NotDeployer(address caller);
     error AttestationCenterAlreadySet(address attestationCenter);
     error ZeroAmount();
     error ZeroAddress();

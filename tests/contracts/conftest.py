@@ -215,7 +215,7 @@ def _rewind_net_helpers(request):
         network._task_counter = task_counter
 
 
-@pytest.fixture(scope="session")
+@ape.fixture(scope="session", chain_isolation=False)
 def bls_errors(project):
     """A contract object carrying BN254's library errors (EcAddFailed, PairingFailed, ...)."""
     return project.BN254Harness

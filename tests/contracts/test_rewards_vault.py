@@ -157,11 +157,10 @@ def test_setAttestationCenter_sets_it_once_and_emits_AttestationCenterSet(fresh_
     assert fresh_vault.attestationCenter() == center.address
 
 
-def test_setAttestationCenter_only_by_the_deployer(fresh_vault, stranger, center, reverts_with):
-    # The vault reuses NotAttestationCenter(caller) for "not the deployer".
-    with reverts_with(fresh_vault.NotAttestationCenter, stranger.address):
+def test_setAttestationCenter_reverts_NotDeployer_for_anyone_but_the_deployer(fresh_vault, stranger, center, reverts_with):
+    with reverts_with(fresh_vault.NotDeployer, stranger.address):
         fresh_vault.setAttestationCenter(stranger.address, sender=stranger, skip_trace=True)
-    with reverts_with(fresh_vault.NotAttestationCenter, center.address):
+    with reverts_with(fresh_vault.NotDeployer, center.address):
         fresh_vault.setAttestationCenter(center.address, sender=center, skip_trace=True)
     assert fresh_vault.attestationCenter() == ZERO_ADDRESS
 
