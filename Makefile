@@ -11,9 +11,9 @@ export PATH := $(VENV)/bin:$(PATH)
 setup:
 	@bash scripts/setup.sh
 
-## The main job: for now a BLS round trip against a fresh anvil (othentic demo).
+## The main job: a local network of 10 operators doing 30 tasks over the example AVSs, then a summary.
 run: setup
-	othentic demo
+	othentic devnet $(DEVNET_ARGS)
 
 ## The whole test suite on anvil (pytest exits non-zero, 5 included, when nothing ran).
 test: setup
@@ -21,6 +21,8 @@ test: setup
 
 bench: setup
 	python bench/bls.py
+	python bench/gas.py
+	python bench/throughput.py
 
 clean:
 	rm -rf .build .ape contracts/.cache .hypothesis

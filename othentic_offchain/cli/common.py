@@ -42,16 +42,29 @@ def _normalise(table: dict) -> dict:
 
 
 def default_map_from(data: dict, group: click.Group) -> dict:
-    """Turn a config file into click's ``default_map``: top-level scalars reach every command."""
+    """Turn a config file into click's ``default_map``: top-level scalars reach every command.
+
+    Keys are the options' names as typed (``json``, ``private-key``), whatever the parameter is
+    called inside the command (``--json`` is stored as ``as_json``)."""
     data = _normalise(data)
     shared = {k: v for k, v in data.items() if not isinstance(v, dict)}
 
+    def names(command: click.Command) -> dict[str, str]:
+        found = {}
+        for param in command.params:
+            found[param.name] = param.name
+            for flag in getattr(param, "opts", []):
+                found[flag.lstrip("-").replace("-", "_")] = param.name
+        return found
+
     def build(command: click.Command, table: dict) -> dict:
-        result = dict(shared)
-        result.update({k: v for k, v in table.items() if not isinstance(v, dict)})
+        values = dict(shared)
+        values.update({k: v for k, v in table.items() if not isinstance(v, dict)})
+        known = names(command)
+        result = {known.get(k, k): v for k, v in values.items()}
         if isinstance(command, click.Group):
             for name, sub in command.commands.items():
-                result[name] = build(sub, table.get(name.replace("-", "_"), {}) if isinstance(table, dict) else {})
+                result[name] = build(sub, table.get(name.replace("-", "_"), {}))
         return result
 
     return build(group, data)
