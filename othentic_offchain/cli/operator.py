@@ -164,3 +164,27 @@ def list_operators(rpc, deployment, attestation_center, as_json, show_all):
             rows.append([op.id, op.account, "active" if op.active else "exited", tokens(op.stake), op.endpoint or "-",
                          tokens(chain.avs.claimable(op.account))])
     print_table("Operators", ["id", "account", "status", "stake", "endpoint", "claimable"], rows, as_json)
+
+
+@operator_group.command("rotate-bls-key")
+@chain_options
+@key_options
+@click.option("--new-bls-key-file", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="The new BLS key file (`othentic keys generate --bls-only`).")
+@click.option("--bls-password-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Password of the new BLS key file [or env KEYSTORE_PASSWORD].")
+@transactions
+def rotate_bls_key(rpc, deployment, attestation_center, private_key, keystore, password_file, new_bls_key_file,
+                   bls_password_file):
+    """Replace the operator's BLS key (with a new proof of possession).
+
+    Restart the attester with the new key right after: votes signed with the old key stop counting
+    at once. The old key stays on record as yours for what it signed while it was current.
+    """
+    chain = connect(rpc, deployment, attestation_center)
+    key = load_key(private_key, keystore, password_file)
+    keys = load_bls(new_bls_key_file, bls_password_file, key)
+    sender = chain.sender(key)
+    proof = keys.proof_of_possession(sender.address, chain.avs.address, chain.avs.chain_id)
+    sender.send(chain.avs.center.functions.updateBlsKey(keys.public.g1.words(), keys.public.g2.solidity(), proof.words()))
+    console().print(f"Operator {chain.avs.operator_id(sender.address)} now signs with the new BLS key.")

@@ -177,3 +177,16 @@ def test_task_send_to_an_unreachable_aggregator_says_so(run):
 def test_task_show_of_a_task_that_never_landed_says_so(run):
     result = run("task", "show", "0x" + "ab" * 32)
     assert result.exit_code == 1 and "has not landed" in result.output
+
+
+def test_operator_rotate_bls_key_registers_the_new_key(chain, tmp_path, registered, run):
+    password = tmp_path / "password"
+    password.write_text("pw")
+    assert run("keys", "generate", "--bls-only", "--out", str(tmp_path), "--password-file", str(password)).exit_code == 0
+    result = run("operator", "rotate-bls-key", "--new-bls-key-file", str(tmp_path / "bls.json"),
+                 "--bls-password-file", str(password), "--private-key", OPERATOR)
+    assert result.exit_code == 0 and "now signs with the new BLS key" in result.output
+    from othentic_offchain.nodes.keys import load_bls_key
+
+    new = load_bls_key(key_file=tmp_path / "bls.json", password_file=password)
+    assert chain[3].operator(1).pk_g2 == new.public.g2
