@@ -67,7 +67,7 @@ from ..crypto.bls import aggregate_signatures
 from ..crypto.bn254 import G1Point, G2Point, InvalidPoint
 from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
 from ..crypto.verify import PrecompileBackend, verify
-from .chainview import ChainView, DefinitionView, RpcConnection, UnknownDefinition
+from .chainview import ChainView, DefinitionView, NodeLifecycle, RpcConnection, UnknownDefinition
 from .discovery import AttesterDirectory
 from .jsonrpc import (
     INVALID_PARAMS,
@@ -405,7 +405,7 @@ def _canonical_type(param: dict) -> str:
 # --- the node -----------------------------------------------------------------------------------
 
 
-class AggregatorNode:
+class AggregatorNode(NodeLifecycle):
     """One aggregator: the JSON-RPC app, the task store, the fan-out and the submissions.
 
     ``app`` exists from construction; ``start`` opens the store, connects to the chain (checking its
@@ -484,11 +484,7 @@ class AggregatorNode:
         self._stopping = False
         try:
             self._rpc = RpcConnection(config.rpc_url)
-            self.w3 = await self._rpc.open()
-            chain_id = int(await self.w3.eth.chain_id)
-            if chain_id != self.chain_id:
-                raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
-                                 f"{self.chain_id}")
+            self.w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self.chain = ChainView(self.w3, config.deployment, refresh_interval=config.chain_refresh_interval)
             await self.chain.refresh(force=True)
             center_abi = load_artifact("IAttestationCenter").abi
@@ -559,21 +555,6 @@ class AggregatorNode:
             self._rpc = None
         self.metrics.in_flight.set(0)
         self.url = None
-
-    async def __aenter__(self) -> "AggregatorNode":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.stop()
-
-    async def run(self) -> None:
-        """Start and serve until cancelled (the CLI's foreground mode), then stop."""
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
 
     # --- JSON-RPC: sendTask ---------------------------------------------------------------------
 

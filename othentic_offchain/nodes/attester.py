@@ -67,7 +67,7 @@ from ..chain.deploy import DeploymentRecord
 from ..chain.types import TaskInfo
 from ..crypto.bls import KeyPair
 from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
-from .chainview import ChainView, RpcConnection, UnknownDefinition
+from .chainview import ChainView, NodeLifecycle, RpcConnection, UnknownDefinition
 from .observability import NodeMetrics, TaskLog
 from .protocol import (
     ATTEST_PATH,
@@ -133,7 +133,7 @@ class _Refusal(Exception):
         self.message = message
 
 
-class AttesterNode:
+class AttesterNode(NodeLifecycle):
     """One operator's attester: an aiohttp app, its vote record and its view of the chain.
 
     ``app`` exists from construction (routes can be inspected or mounted); ``start`` binds the port,
@@ -189,11 +189,7 @@ class AttesterNode:
             self._store = await asyncio.to_thread(
                 VoteStore, config.votes_path, self.attestation_center, self.chain_id)
             self._rpc = RpcConnection(config.rpc_url)
-            self._w3 = await self._rpc.open()
-            chain_id = int(await self._w3.eth.chain_id)
-            if chain_id != self.chain_id:
-                raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
-                                 f"{self.chain_id}")
+            self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             found = await self._chain.operator_id_of(self.address)
             self.operator_id = found or None
@@ -234,20 +230,6 @@ class AttesterNode:
             store, self._store = self._store, None
             await asyncio.to_thread(store.close)
 
-    async def run(self) -> None:
-        """Start and serve until cancelled (the CLI's foreground mode), then stop cleanly."""
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
-
-    async def __aenter__(self) -> "AttesterNode":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.stop()
 
     @property
     def store(self) -> VoteStore:

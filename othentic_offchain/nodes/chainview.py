@@ -199,6 +199,31 @@ def async_web3(rpc_url: str, timeout: float = 30.0) -> Any:
     return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
 
 
+class NodeLifecycle:
+    """``run()`` and ``async with`` for a node with ``start()`` and ``stop()``."""
+
+    async def start(self) -> str:  # pragma: no cover - every node defines it
+        raise NotImplementedError
+
+    async def stop(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Start and serve until cancelled (the CLI's foreground mode), then stop cleanly."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+
 class RpcConnection:
     """An ``AsyncWeb3`` fit for a node's hot path.
 
@@ -215,7 +240,8 @@ class RpcConnection:
         self.w3: Any = None
         self._session = None
 
-    async def open(self) -> Any:
+    async def open(self, expect_chain_id: int | None = None) -> Any:
+        """Connect; with ``expect_chain_id``, refuse (ValueError) an endpoint serving another chain."""
         import aiohttp
 
         self.w3 = async_web3(self.rpc_url, self.timeout)
@@ -229,6 +255,12 @@ class RpcConnection:
             timeout=aiohttp.ClientTimeout(total=self.timeout),
         )
         await self.w3.provider.cache_async_session(self._session)
+        if expect_chain_id is not None:
+            chain_id = int(await self.w3.eth.chain_id)
+            if chain_id != expect_chain_id:
+                await self.close()
+                raise ValueError(f"{self.rpc_url} serves chain {chain_id}, but the deployment is on chain "
+                                 f"{expect_chain_id}")
         return self.w3
 
     async def close(self) -> None:

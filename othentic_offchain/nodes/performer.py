@@ -64,7 +64,7 @@ from ..avs.models import CustomMessage, describe_validation_error, to_hex
 from ..avs.runner import ServiceRunner
 from ..chain.deploy import DeploymentRecord
 from ..chain.types import TaskInfo
-from .chainview import ChainView, RpcConnection
+from .chainview import ChainView, NodeLifecycle, RpcConnection
 from .election import round_robin, stake_weighted
 from .observability import NodeMetrics, TaskLog
 from .protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, ErrorBody, wire_task
@@ -294,7 +294,7 @@ class AggregatorClient:
 # -- the node -------------------------------------------------------------------------------------------
 
 
-class PerformerNode:
+class PerformerNode(NodeLifecycle):
     """One operator's performer: triggers, election, execution, signing, sending.
 
     ``app`` exists from construction; ``start`` connects to the chain (checking its id), binds the
@@ -342,11 +342,7 @@ class PerformerNode:
         config = self.config
         try:
             self._rpc = RpcConnection(config.rpc_url)
-            self._w3 = await self._rpc.open()
-            chain_id = int(await self._w3.eth.chain_id)
-            if chain_id != self.chain_id:
-                raise ValueError(f"{config.rpc_url} serves chain {chain_id}, but the deployment is on chain "
-                                 f"{self.chain_id}")
+            self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             self.operator_id = (await self._chain.operator_id_of(self.address)) or None
             self._execution = ExecutionClient(config.execution_url, config.execution_timeout)
@@ -395,20 +391,6 @@ class PerformerNode:
         self._w3 = None
         self._chain = None
 
-    async def run(self) -> None:
-        """Start and serve until cancelled (the CLI's foreground mode), then stop cleanly."""
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
-
-    async def __aenter__(self) -> "PerformerNode":
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.stop()
 
     @property
     def last_outcome(self) -> TaskOutcome | None:
