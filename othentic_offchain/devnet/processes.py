@@ -35,17 +35,23 @@ class Managed:
     proc: subprocess.Popen
     url: str | None = None
     started_at: float = field(default_factory=time.monotonic)
+    log_offset: int = 0  # where this run's output starts in the (appended) log file
 
     @property
     def running(self) -> bool:
         return self.proc.poll() is None
 
-    def log_tail(self, lines: int = 30) -> str:
+    def output(self) -> str:
+        """What this run of the process wrote (earlier runs of the same name are above it)."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self.log_offset)
+                return handle.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])
 
 
 def othentic_command(*args: str) -> list[str]:
@@ -67,7 +73,11 @@ class Supervisor:
         if name in self.processes and self.processes[name].running:
             raise ProcessFailed(f"{name} is already running")
         log_path = self.log_dir / f"{name}.log"
-        log = open(log_path, "wb")
+        # Appended, so a restart keeps the log of the run that crashed.
+        log = open(log_path, "ab")
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} started: {' '.join(command)}\n".encode())
+        log.flush()
+        offset = log.tell()
         proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
@@ -78,7 +88,7 @@ class Supervisor:
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor, which stops the rest
         )
         log.close()
-        managed = Managed(name, command, log_path, proc)
+        managed = Managed(name, command, log_path, proc, log_offset=offset)
         self.processes[name] = managed
         if wait_for_url:
             self.wait_ready(managed, timeout)
@@ -94,8 +104,7 @@ class Supervisor:
     def wait_ready(self, managed: Managed, timeout: float) -> str:
         deadline = managed.started_at + timeout
         while True:
-            text = managed.log_path.read_text(errors="replace") if managed.log_path.exists() else ""
-            match = _LISTENING.search(text)
+            match = _LISTENING.search(managed.output())
             if match:
                 managed.url = match.group(1).rstrip(".,")
                 return managed.url
