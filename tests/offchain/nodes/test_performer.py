@@ -15,7 +15,7 @@ import pytest
 import requests
 from aiohttp import web
 from eth_utils import event_abi_to_log_topic
-from test_attester import HTTP_TIMEOUT, Devnet, LoopThread, Operator, closed_url, metric
+from node_harness import HTTP_TIMEOUT, Devnet, LoopThread, Operator, closed_url, metric
 
 from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
 from othentic_offchain.chain.deploy import TOKEN
