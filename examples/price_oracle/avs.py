@@ -23,6 +23,7 @@ from decimal import Decimal
 
 import aiohttp
 from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
 
 from othentic_offchain.avs import Avs, Execution, Task
 
@@ -46,7 +47,10 @@ def encode_price(pair: str, price_units: int, observed_at: int) -> bytes:
 def decode_price(data: bytes) -> tuple[str, int, int]:
     if len(data) != 96:
         raise ValueError(f"price data must be 96 bytes, got {len(data)}")
-    pair, price, observed_at = decode(["bytes32", "uint256", "uint64"], data)
+    try:
+        pair, price, observed_at = decode(["bytes32", "uint256", "uint64"], data)
+    except DecodingError as exc:  # e.g. a time word beyond uint64: not a price record
+        raise ValueError(f"price data does not decode: {exc}") from exc
     return pair.rstrip(b"\0").decode(), int(price), int(observed_at)
 
 

@@ -22,6 +22,7 @@ import os
 import secrets
 
 from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
 
 from othentic_offchain.avs import Avs, Execution, Task
 from othentic_offchain.nodes.election import round_robin
@@ -37,7 +38,10 @@ def encode_contribution(round_: int, value: bytes) -> bytes:
 def decode_contribution(data: bytes) -> tuple[int, bytes]:
     if len(data) != 64:
         raise ValueError(f"beacon data must be 64 bytes, got {len(data)}")
-    round_, value = decode(["uint64", "bytes32"], data)
+    try:
+        round_, value = decode(["uint64", "bytes32"], data)
+    except DecodingError as exc:  # e.g. a round word beyond uint64
+        raise ValueError(f"beacon data does not decode: {exc}") from exc
     return int(round_), bytes(value)
 
 

@@ -138,5 +138,5 @@ def _print_keep_running(out, net) -> None:
         "      --proof-of-task 'hello from a second terminal' --data-sha256-of-proof --definition 0 --wait 30\n"
         f"  othentic task-definition list --deployment {net.deployment_path}\n"
         f"  othentic operator list --deployment {net.deployment_path}\n"
-        f"Logs: {net.state / 'logs'}.  Ctrl-C stops everything."
+        f"Endpoints: {net.state / 'devnet.json'}.  Logs: {net.state / 'logs'}.  Ctrl-C stops everything."
     )

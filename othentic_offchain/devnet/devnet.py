@@ -134,12 +134,25 @@ class Devnet:
         self.progress("starting anvil")
         self.anvil = Anvil().start()
         self.w3 = self.anvil.web3()
-        self.supervisor = Supervisor(self.state / "logs", env={"OTHENTIC_PROJECT_ROOT": str(self.root)})
+        # Processes run from the project root, where `examples` is importable, wherever devnet was started.
+        self.supervisor = Supervisor(self.state / "logs", env={"OTHENTIC_PROJECT_ROOT": str(self.root)}, cwd=self.root)
         self._deploy()
         self._deploy_examples()
         self._register_operators()
         self._start_processes()
         self._start_block_ticker()
+        self._write_endpoints()
+
+    def _write_endpoints(self) -> None:
+        """Where everything listens, for scripts and a second terminal (`<state-dir>/devnet.json`)."""
+        endpoints = {
+            "rpc": self.anvil.rpc_url, "aggregator": self.aggregator_url, "proofStore": self.proof_store_url,
+            "priceSource": self.price_source_url, "services": self.services_urls,
+            "performers": {str(k): v for k, v in self.performer_urls.items()},
+            "attesters": {str(i): f"http://127.0.0.1:{p}" for i, p in zip(self.operator_ids, self.attester_ports)},
+            "deployment": str(self.deployment_path),
+        }
+        (self.state / "devnet.json").write_text(json.dumps(endpoints, indent=2) + "\n")
 
     def _start_block_ticker(self) -> None:
         """anvil mines a block per transaction (automine) and none in between; block-driven triggers

@@ -60,7 +60,9 @@ def othentic_command(*args: str) -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, log_dir: str | os.PathLike, *, env: dict[str, str] | None = None):
+    def __init__(self, log_dir: str | os.PathLike, *, env: dict[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None):
+        self.cwd = cwd
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -84,6 +86,7 @@ class Supervisor:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**self.env, **(env or {})},
+            cwd=self.cwd,
             preexec_fn=_parent_death_signal(),
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor, which stops the rest
         )

@@ -82,10 +82,10 @@ def test_ape_run_deploy_on_a_reset_chain_deploys_again_instead_of_trusting_a_sta
 
 def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_leaves_nothing_running(tmp_path):
     state = tmp_path / "devnet"
-    result = subprocess.run(
+    result = subprocess.run(  # started outside the checkout: it must find the project on its own
         [sys.executable, "-m", "othentic_offchain.cli", "devnet", "--operators", "6", "--tasks", "8",
          "--offline-attesters", "1", "--state-dir", str(state)],
-        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -96,6 +96,8 @@ def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_l
     record = DeploymentRecord.load(state / "deployment.json")
     assert {"PriceOracleLogic", "RandomnessBeaconLogic", "AvsLogicRouter"} <= set(record.contracts)
     assert (state / "logs" / "aggregator.log").exists()
+    endpoints = json.loads((state / "devnet.json").read_text())
+    assert endpoints["aggregator"].startswith("http://127.0.0.1:") and len(endpoints["attesters"]) == 6
     assert _othentic_processes(state) == []
 
 
