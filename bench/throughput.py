@@ -792,10 +792,17 @@ async def measure(net: Network, options: Options, results: Results) -> None:
             results.memory = phase
             _report(phase)
         results.tasks_total = sum(1 for t in gen.tracks.values() if t.landed is not None)
-        try:
-            results.health = await gen.rpc(net.aggregator_url, "health", [])
-        except Exception as exc:
-            results.health = {"error": str(exc)}
+        # The landing event reaches the bench before the aggregator's receipt poll: let it catch up.
+        deadline = time.perf_counter() + 10
+        while True:
+            try:
+                results.health = await gen.rpc(net.aggregator_url, "health", [])
+            except Exception as exc:
+                results.health = {"error": str(exc)}
+                break
+            if not results.health.get("tasksInFlight") or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.2)
 
 
 def _report(phase: Phase) -> None:
