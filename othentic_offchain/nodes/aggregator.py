@@ -308,6 +308,7 @@ class _ReceiptWatcher:
         self.interval = interval
         self._pending: dict[bytes, tuple[int, asyncio.Future, list[int]]] = {}
         self._task: asyncio.Task | None = None
+        self._delay = interval
 
     async def wait(self, tx_hash: bytes, nonce: int, timeout: float) -> Any | None:
         """The receipt; None when the nonce was used by another transaction (this one never mines).
@@ -315,6 +316,7 @@ class _ReceiptWatcher:
         receipt = await _receipt_or_none(self.w3, tx_hash)
         if receipt is not None:
             return receipt
+        self._delay = min(0.005, self.interval)  # look again soon: it is probably being mined now
         future = asyncio.get_running_loop().create_future()
         self._pending[tx_hash] = (nonce, future, [0])
         if self._task is None or self._task.done():
@@ -325,8 +327,11 @@ class _ReceiptWatcher:
             self._pending.pop(tx_hash, None)
 
     async def _poll(self) -> None:
+        # A node that mines on arrival (anvil) has the receipt a few ms after the broadcast: look
+        # soon after each new transaction, then back off to the interval.
         while self._pending:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, self.interval)
             try:
                 mined_nonce = int(await self.w3.eth.get_transaction_count(self.address, "latest"))
                 candidates = [(h, entry) for h, entry in list(self._pending.items())
@@ -361,6 +366,9 @@ async def _receipt_or_none(w3, tx_hash: bytes) -> Any | None:
         raise
 
 
+_GAS_PAD = 60_000
+
+
 class _EncodedCall:
     """A contract call encoded once, with what :class:`AsyncTxSender` uses of a web3 call
     (``estimate_gas``, ``build_transaction``, ``fn_name``).
@@ -378,6 +386,9 @@ class _EncodedCall:
 
     async def estimate_gas(self, transaction: dict[str, Any]) -> int:
         return await self.w3.eth.estimate_gas({**transaction, "to": self.to, "data": self.data})
+
+    async def call(self, transaction: dict[str, Any]) -> bytes:
+        return await self.w3.eth.call({**transaction, "to": self.to, "data": self.data})
 
     async def build_transaction(self, transaction: dict[str, Any]) -> dict[str, Any]:
         return {**transaction, "to": self.to, "data": self.data, "value": 0}
@@ -461,6 +472,7 @@ class AggregatorNode(NodeLifecycle):
         self.chain_id = int(config.deployment.chain_id)
         self._session: aiohttp.ClientSession | None = None
         self._rpc: RpcConnection | None = None
+        self._gas_by_shape: dict[tuple[int, int, int], int] = {}
         self._runner: web.AppRunner | None = None
         self._watcher: _ReceiptWatcher | None = None
         self._backend: PrecompileBackend | None = None
@@ -996,8 +1008,20 @@ class AggregatorNode(NodeLifecycle):
         assert encoder is not None
         call = _EncodedCall(self.w3, self._chain().address, encoder.encode(work.task, submission), "submitTask")
         sender = self._sender()
+        # Gas depends on the definition (hooks, calldata) and the number of non-signers; it is
+        # estimated once per shape and kept, and every later task of that shape is checked with a
+        # plain eth_call. The cached figure gets a fixed margin on top of the sender's (the hash to
+        # G1 varies by a few thousand gas per message; the first task after a set change costs about
+        # 40,000 more); a submission that reverts on-chain drops its shape's figure.
+        shape = (work.task.task_definition_id, len(non_signers), len(call.data) // 256)
         try:
-            gas = await sender.estimate(call)
+            cached = self._gas_by_shape.get(shape)
+            if cached is None:
+                gas = await sender.estimate(call)
+                self._gas_by_shape[shape] = gas
+            else:
+                await sender.simulate(call)
+                gas = cached + _GAS_PAD
         except TransactionReverted as exc:
             self.m_submissions.labels(result="simulation_reverted").inc()
             await self._on_simulation_revert(work, definition, side, signers, exc)
@@ -1141,6 +1165,7 @@ class AggregatorNode(NodeLifecycle):
                 await self._landed(work, number, side, int(receipt["blockNumber"]), tx_hash)
                 return
         self.m_submissions.labels(result="reverted").inc()
+        self._gas_by_shape.clear()  # perhaps out of gas: estimate again
         if await self._landed_on_chain(work):
             return
         self._db().set_collecting(work.task_hash)
