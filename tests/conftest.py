@@ -23,6 +23,26 @@ from othentic_offchain.crypto import G1Point, G2Point, KeyPair, PrecompileBacken
 VECTORS_PATH = Path(__file__).parent / "vectors" / "bls_vectors.json"
 
 
+def _free_port_for_ape_anvil() -> None:
+    """ape-foundry's ``host: auto`` draws a random port without checking it is free, and that path
+    does not retry: a taken port leaves the whole session waiting 20 s for an anvil that could not
+    bind, then failing (or, if another anvil holds it, talking to the wrong chain). Let the OS pick
+    a port that is free now instead."""
+    import ape_foundry.provider as foundry
+
+    from othentic_offchain.devnet.anvil import free_port
+
+    class _FreePorts:
+        @staticmethod
+        def randint(_low: int, _high: int) -> int:
+            return free_port()
+
+    foundry.random = _FreePorts()
+
+
+_free_port_for_ape_anvil()
+
+
 class Vectors(dict):
     """``bls_vectors.json`` as a dict, plus decoders for its hex encodings."""
 
