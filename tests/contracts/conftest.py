@@ -71,6 +71,14 @@ class Net:
     _next_account: int = 1
     _task_counter: int = 0
 
+    # --- Python state (Ape reverts the chain, not this object) ---------------------------------
+
+    def save(self) -> tuple:
+        return (list(self.operators), self._next_account, self._task_counter)
+
+    def restore(self, saved: tuple) -> None:
+        self.operators[:], self._next_account, self._task_counter = list(saved[0]), saved[1], saved[2]
+
     # --- operators -----------------------------------------------------------------------------
 
     def new_account(self):
@@ -203,16 +211,11 @@ def net4(project, accounts, key_pool) -> Net:
 def _rewind_net_helpers(request):
     """Ape reverts the chain after each test; rewind the Python side of module-scoped networks too
     (their operator list and account counter), so every test starts from the fixture's state."""
-    saved = []
-    for name in ("net", "net4"):
-        if name in request.fixturenames:
-            network = request.getfixturevalue(name)
-            saved.append((network, list(network.operators), network._next_account, network._task_counter))
+    saved = [(network, network.save()) for network in
+             (request.getfixturevalue(name) for name in ("net", "net4") if name in request.fixturenames)]
     yield
-    for network, operators, next_account, task_counter in saved:
-        network.operators[:] = operators
-        network._next_account = next_account
-        network._task_counter = task_counter
+    for network, state in saved:
+        network.restore(state)
 
 
 @ape.fixture(scope="session", chain_isolation=False)

@@ -36,24 +36,6 @@ G2 = G2Point.generator()
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def _keep_python_state(network):
-    """The Net helper's Python state (operators, next account) outlives Ape's chain revert: restore it."""
-    saved = (list(network.operators), network._next_account)
-
-    def restore():
-        network.operators[:] = saved[0]
-        network._next_account = saved[1]
-
-    return restore
-
-
-@pytest.fixture
-def net4(net4):
-    restore = _keep_python_state(net4)
-    yield net4
-    restore()
-
-
 def submit(network, task, submission: TaskSubmission, sender):
     account = getattr(sender, "account", sender)
     return network.center.submitTask(task.abi(), submission.abi(), sender=account, skip_trace=True)

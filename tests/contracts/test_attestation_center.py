@@ -42,41 +42,16 @@ GAS_CEILING_FIRST = 255_500  # measured 250,491
 # --- fixtures and helpers ------------------------------------------------------------------------
 
 
-def _keep_python_state(network):
-    """The Net helper's Python state (operators, next account) outlives Ape's chain revert: restore it."""
-    saved = (list(network.operators), network._next_account)
-
-    def restore():
-        network.operators[:] = saved[0]
-        network._next_account = saved[1]
-
-    return restore
-
-
-@pytest.fixture
-def net(net):
-    restore = _keep_python_state(net)
-    yield net
-    restore()
-
-
-@pytest.fixture
-def net4(net4):
-    restore = _keep_python_state(net4)
-    yield net4
-    restore()
-
-
 @contextmanager
 def isolated(chain, network):
     """One Hypothesis example: chain and helper state are put back afterwards."""
-    restore = _keep_python_state(network)
+    saved = network.save()
     snapshot = chain.snapshot()
     try:
         yield
     finally:
         chain.restore(snapshot)
-        restore()
+        network.restore(saved)
 
 
 def submit(network, task, submission: TaskSubmission, sender, **kwargs):

@@ -150,23 +150,6 @@ def grant_slasher(net):
     return slasher
 
 
-@pytest.fixture
-def net(net):
-    """The module's deployment (``conftest.net``) with a Python helper whose state matches the chain.
-
-    ``conftest.net`` lives for the whole module while the chain is reverted after every test, so the
-    operators a test registers through it would otherwise still be listed by the next test. Tests use
-    this copy, never the original, which keeps the state it had when the chain was snapshotted.
-    """
-    return replace(net, operators=list(net.operators))
-
-
-@pytest.fixture
-def net4(net4):
-    """``conftest.net4`` (four operators of MIN_STAKE, ids 1 to 4), copied as ``net`` above."""
-    return replace(net4, operators=list(net4.operators))
-
-
 @pytest.fixture(scope="module")
 def spare_keys() -> list[KeyPair]:
     """Keys no fixture registers, for key rotations."""

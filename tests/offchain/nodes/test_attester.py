@@ -25,7 +25,7 @@ from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
 from othentic_offchain.nodes.attester import AttesterConfig, AttesterNode
 from othentic_offchain.nodes.protocol import ATTEST_PATH, wire_task
 
-from node_harness import HTTP_TIMEOUT, Devnet, LoopThread, Operator, closed_url, metric  # noqa: F401
+from node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 
 
 # -- helpers local to these tests ---------------------------------------------------------------------
@@ -74,20 +74,6 @@ class Judge:
         @self.avs.on_message
         async def got(data: bytes) -> None:
             self.messages.append(data)
-
-
-@pytest.fixture(scope="module")
-def loop():
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture(scope="module")
-def devnet():
-    net = Devnet.start()
-    yield net
-    net.stop()
 
 
 @pytest.fixture(scope="module")

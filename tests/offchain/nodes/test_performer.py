@@ -15,7 +15,7 @@ import pytest
 import requests
 from aiohttp import web
 from eth_utils import event_abi_to_log_topic
-from node_harness import HTTP_TIMEOUT, Devnet, LoopThread, Operator, closed_url, metric
+from node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
 
 from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
 from othentic_offchain.chain.deploy import TOKEN
@@ -65,20 +65,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def loop():
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture(scope="module")
-def devnet():
-    net = Devnet.start()
-    yield net
-    net.stop()
 
 
 @pytest.fixture(scope="module")
