@@ -744,20 +744,17 @@ def test_restart_resumes_tasks_that_were_collecting_and_lands_each_once(net: Net
     assert net.nonce() - nonce_before == 8
 
 
-def test_restart_sends_the_stored_transaction_that_a_crash_kept_from_being_broadcast(net: Net, tmp_path: Path):
-    tasks = [net.new_task(f"restart-unsent-{i}") for i in range(4)]
-    nonce_before = net.nonce()
+def _crash_while_submitting(net: Net, tmp_path: Path, tasks, crash) -> tuple[dict, dict]:
+    """Send ``tasks``; ``crash(node)`` makes the first aggregator hang at one point of submitting
+    (the process "dies" there); once every task is 'submitting', stop it and start a new aggregator
+    on the same store. Returns the stored transaction hashes and the final statuses."""
 
     async def scenario():
         cluster = await start_attesters(net, tmp_path)
         try:
             node = aggregator(net, tmp_path, cluster.urls)
             await node.start()
-
-            async def never(_signed):  # the process "dies" between storing and broadcasting
-                await asyncio.Event().wait()
-
-            node.sender.broadcast = never
+            crash(node)
             hashes = await asyncio.gather(*(send(node, t, s) for t, s in tasks))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30
@@ -776,7 +773,21 @@ def test_restart_sends_the_stored_transaction_that_a_crash_kept_from_being_broad
             await cluster.stop()
         return stored, statuses
 
-    stored, statuses = run(scenario())
+    return run(scenario())
+
+
+async def _hang(*_args) -> None:
+    await asyncio.Event().wait()
+
+
+def test_restart_sends_the_stored_transaction_that_a_crash_kept_from_being_broadcast(net: Net, tmp_path: Path):
+    tasks = [net.new_task(f"restart-unsent-{i}") for i in range(4)]
+    nonce_before = net.nonce()
+
+    def between_storing_and_broadcasting(node):
+        node.sender.broadcast = _hang
+
+    stored, statuses = _crash_while_submitting(net, tmp_path, tasks, between_storing_and_broadcasting)
     assert {s["status"] for s in statuses.values()} == {"landed"}
     for task, _signature in tasks:
         assert len(net.landings(task.task_hash())) == 1
@@ -789,34 +800,10 @@ def test_restart_after_broadcast_finds_the_landed_task_without_sending_again(net
     tasks = [net.new_task(f"restart-sent-{i}") for i in range(4)]
     nonce_before = net.nonce()
 
-    async def scenario():
-        cluster = await start_attesters(net, tmp_path)
-        try:
-            node = aggregator(net, tmp_path, cluster.urls)
-            await node.start()
+    def while_waiting_for_the_receipt(node):
+        node._wait_mined = _hang
 
-            async def hang(_tx_hash, _nonce):  # the process "dies" while waiting for the receipt
-                await asyncio.Event().wait()
-
-            node._wait_mined = hang
-            hashes = await asyncio.gather(*(send(node, t, s) for t, s in tasks))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 30
-            while (await node.db.counts())["submitting"] < len(tasks):
-                assert loop.time() < deadline
-                await asyncio.sleep(0.05)
-            await node.stop()
-            node = aggregator(net, tmp_path, cluster.urls)
-            await node.start()
-            try:
-                statuses = await wait_finished(node, hashes)
-            finally:
-                await node.stop()
-        finally:
-            await cluster.stop()
-        return statuses
-
-    statuses = run(scenario())
+    _stored_hashes, statuses = _crash_while_submitting(net, tmp_path, tasks, while_waiting_for_the_receipt)
     assert {s["status"] for s in statuses.values()} == {"landed"}
     for task, _signature in tasks:
         assert len(net.landings(task.task_hash())) == 1
