@@ -6,7 +6,7 @@ export SOLCX_BINARY_PATH := $(ROOT)/.solcx
 export APE_DATA_FOLDER := $(ROOT)/.ape
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run test test-fast bench clean artifacts
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ run: setup
 ## The whole test suite on anvil (pytest exits non-zero, 5 included, when nothing ran).
 test: setup
 	ape test tests $(PYTEST_ARGS)
+
+## After changing a contract: refresh the ABIs and bytecode shipped in the package (a test compares them).
+artifacts: setup
+	python -c "from othentic_offchain.chain.build import export_artifacts; print(*export_artifacts(), sep='\n')"
 
 bench: setup
 	python bench/bls.py

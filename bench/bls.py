@@ -35,7 +35,7 @@ from eth_utils import keccak  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from othentic_offchain.chain.artifacts import deploy, ensure_compiled, load_artifact  # noqa: E402
+from othentic_offchain.chain.artifacts import deploy, load_artifact  # noqa: E402
 from othentic_offchain.crypto import (  # noqa: E402
     KeyPair,
     PrecompileBackend,
@@ -131,7 +131,6 @@ def run(args) -> tuple[list[tuple[str, int, list[float]]], list[tuple[str, str, 
     row("verify, py_ecc (PyEccBackend)", lambda: verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=pyecc),
         args.slow_runs)
 
-    ensure_compiled()
     artifact = load_artifact("BLSVerifier")
     with Anvil() as node:
         w3 = node.web3()

@@ -34,7 +34,7 @@ from eth_utils import keccak  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from othentic_offchain.chain.artifacts import ensure_compiled  # noqa: E402
+from othentic_offchain.devnet.tokens import mintable  # noqa: E402
 from othentic_offchain.chain.client import AvsContracts, fund_eth  # noqa: E402
 from othentic_offchain.chain.deploy import Web3Backend, deploy_system  # noqa: E402
 from othentic_offchain.chain.types import (  # noqa: E402
@@ -91,7 +91,7 @@ class Bench:
             self.bls.append(KeyPair.from_seed(b"othentic gas bench bls key %04d" % i))
             sender = self.avs.sender(self.keys[i])
             self.senders.append(sender)
-            self.admin.send(self.avs.stake_token.functions.mint(sender.address, 100 * STAKE))
+            self.admin.send(mintable(self.avs.stake_token).functions.mint(sender.address, 100 * STAKE))
 
     def register_up_to(self, count: int) -> list[int]:
         gas = []
@@ -129,7 +129,6 @@ def median(values: list[int]) -> int:
 
 
 def run(operator_counts: list[int], non_signer_counts: list[int], samples: int):
-    ensure_compiled()
     max_operators = max(operator_counts + ([100] if non_signer_counts else []))
     results = {"submit": [], "non_signers": [], "ops": []}
     with Anvil() as node:
@@ -168,7 +167,7 @@ def other_operations(bench: Bench, registration: list[int]) -> list[tuple[str, i
     proof = fresh.proof_of_possession(sender.address, avs.address, avs.chain_id)
     receipt = sender.send(avs.center.functions.updateBlsKey(fresh.public.g1.words(), fresh.public.g2.solidity(), proof.words()))
     rows.append(("updateBlsKey", int(receipt["gasUsed"]), f"with {len(bench.ids)} operators"))
-    bench.admin.send(avs.reward_token.functions.mint(bench.admin.address, 1000 * TOKEN))
+    bench.admin.send(mintable(avs.reward_token).functions.mint(bench.admin.address, 1000 * TOKEN))
     bench.admin.send(avs.reward_token.functions.approve(avs.vault.address, 1000 * TOKEN))
     receipt = bench.admin.send(avs.vault.functions.fund(1000 * TOKEN))
     rows.append(("RewardsVault.fund", int(receipt["gasUsed"]), ""))

@@ -195,26 +195,25 @@ class Network:
     def start(self) -> None:
         from eth_account import Account
 
-        from othentic_offchain.chain.artifacts import ensure_compiled
         from othentic_offchain.chain.client import AvsContracts, fund_eth
         from othentic_offchain.chain.deploy import Web3Backend, deploy_system
         from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
         from othentic_offchain.devnet.processes import Supervisor, othentic_command
+        from othentic_offchain.devnet.tokens import mintable
         from othentic_offchain.nodes.keys import derive_bls_key
 
-        ensure_compiled(ROOT)
         say("starting anvil (automine)")
         self.anvil = Anvil().start()
         self.anvil_version = self.anvil.rpc("web3_clientVersion")
         w3 = self.anvil.web3()
         self.w3 = w3
         say("deploying the contracts")
-        backend = Web3Backend(w3, DEV_PRIVATE_KEYS[0], root=ROOT)
+        backend = Web3Backend(w3, DEV_PRIVATE_KEYS[0])
         record = deploy_system(backend)
         record.rpc_url = self.anvil.rpc_url
         self.record = record
         self.deployment_path = record.save(self.state / "deployment.json")
-        self.avs = AvsContracts(w3, record, root=ROOT)
+        self.avs = AvsContracts(w3, record)
         self.center = self.avs.address
         admin = self.avs.sender(DEV_PRIVATE_KEYS[0])
 
@@ -222,7 +221,7 @@ class Network:
         accounts = [Account.from_key(k).address for k in self.keys]
         fund_eth(w3, accounts, 1_000 * TOKEN)
         senders = [self.avs.sender(k) for k in self.keys]
-        pending = [admin.send(self.avs.stake_token.functions.mint(s.address, STAKE), wait=False) for s in senders]
+        pending = [admin.send(mintable(self.avs.stake_token).functions.mint(s.address, STAKE), wait=False) for s in senders]
         for tx in pending:
             admin.wait(tx)
         self.attester_ports = [free_port() for _ in self.keys]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .chain.artifacts import Deployment, deploy, ensure_compiled, load_artifact
+from .chain.artifacts import Deployment, deploy, load_artifact
 from .crypto import (
     KeyPair,
     PrecompileBackend,
@@ -86,7 +86,6 @@ def run_demo(operators: int = 10, signers: int = 7, anvil: Anvil | None = None) 
             return run_demo(operators, signers, node)
 
     timings: dict[str, float] = {}
-    ensure_compiled()
     w3 = anvil.web3()
     with _Timer(timings, "deploy BLSVerifier"):
         verifier: Deployment = deploy(w3, load_artifact("BLSVerifier"), DEV_PRIVATE_KEYS[0])

@@ -1,4 +1,4 @@
-"""Chain access: compiled artifacts, deployment, contract clients."""
+"""Chain access: the packaged contract artifacts, deployment, contract clients."""
 
 from .artifacts import (
     ArtifactsNotFound,
@@ -6,19 +6,12 @@ from .artifacts import (
     ContractNotFound,
     Deployment,
     DeploymentFailed,
-    compile_project,
     contract_names,
     deploy,
-    ensure_compiled,
-    find_project_root,
-    is_stale,
     load_artifact,
-    load_manifest,
-    manifest_path,
 )
 
 __all__ = [
     "ArtifactsNotFound", "ContractArtifact", "ContractNotFound", "Deployment", "DeploymentFailed",
-    "compile_project", "contract_names", "deploy", "ensure_compiled", "find_project_root", "is_stale",
-    "load_artifact", "load_manifest", "manifest_path",
+    "contract_names", "deploy", "load_artifact",
 ]

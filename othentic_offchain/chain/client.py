@@ -219,20 +219,21 @@ class OperatorInfo:
 class AvsContracts:
     """The deployed contracts of one network, with typed calls for what operators and tools do."""
 
-    def __init__(self, w3, record: DeploymentRecord, *, root=None):
+    def __init__(self, w3, record: DeploymentRecord):
         self.w3 = w3
         self.record = record
         contracts = record.contracts
-        center_abi = load_artifact("IAttestationCenter", root)
+        center_abi = load_artifact("IAttestationCenter")
         self.center = center_abi.contract(w3, contracts["AttestationCenter"])
-        self.stake_token = load_artifact("TestToken", root).contract(w3, contracts["StakeToken"])
-        self.reward_token = load_artifact("TestToken", root).contract(w3, contracts["RewardToken"])
-        vault = load_artifact("RewardsVault", root)
+        # Any ERC-20: on a devnet the tokens are mintable test tokens (othentic_offchain.devnet.tokens).
+        erc20 = load_artifact("IERC20")
+        self.stake_token = erc20.contract(w3, contracts["StakeToken"])
+        self.reward_token = erc20.contract(w3, contracts["RewardToken"])
+        vault = load_artifact("RewardsVault")
         self.vault = vault.contract(w3, contracts["RewardsVault"])
-        penalties = load_artifact("PenaltyManager", root)
+        penalties = load_artifact("PenaltyManager")
         self.penalties = penalties.contract(w3, contracts["PenaltyManager"])
-        bn254 = load_artifact("BN254Harness", root)
-        self.decoder = ErrorDecoder([center_abi.abi, vault.abi, penalties.abi, bn254.abi, self.stake_token.abi])
+        self.decoder = ErrorDecoder([center_abi.abi, vault.abi, penalties.abi, load_artifact("BN254").abi, erc20.abi])
         self.chain_id = record.chain_id
 
     @property

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from eth_utils import keccak
 
-from .artifacts import find_project_root, load_artifact
+from .artifacts import load_artifact
 from .types import PenaltyConfig, RegistryConfig, TaskDefinitionParams
 
 DEPLOYMENT_ENV = "OTHENTIC_DEPLOYMENT"
@@ -96,11 +96,11 @@ class DeploymentRecord:
 
 
 def default_deployment_path(chain_id: int, root: str | os.PathLike | None = None) -> Path:
-    """``$OTHENTIC_DEPLOYMENT`` if set, else ``<project>/deployments/<chain id>.json``."""
+    """``$OTHENTIC_DEPLOYMENT`` if set, else ``<root>/deployments/<chain id>.json`` (root: the current folder)."""
     env = os.environ.get(DEPLOYMENT_ENV)
     if env:
         return Path(env).expanduser()
-    return (Path(root) if root is not None else find_project_root()) / "deployments" / f"{chain_id}.json"
+    return (Path(root) if root is not None else Path.cwd()) / "deployments" / f"{chain_id}.json"
 
 
 def existing_deployment(path: str | os.PathLike, backend: Backend) -> DeploymentRecord | None:
@@ -163,12 +163,11 @@ def deploy_system(
 class Web3Backend:
     """Deploys from the compiled build with web3.py and one private key."""
 
-    def __init__(self, w3, private_key: str, *, root: str | os.PathLike | None = None, timeout: float = 120.0):
+    def __init__(self, w3, private_key: str, *, timeout: float = 120.0):
         from eth_account import Account
 
         self.w3 = w3
         self._account = Account.from_key(private_key)
-        self._root = root
         self._timeout = timeout
         self.chain_id = int(w3.eth.chain_id)
         self.deployer = self._account.address
@@ -185,12 +184,12 @@ class Web3Backend:
         return receipt
 
     def deploy(self, name: str, *args: Any) -> str:
-        artifact = load_artifact(name, self._root)
+        artifact = load_artifact(name)
         tx = artifact.contract(self.w3).constructor(*args).build_transaction({"from": self.deployer})
         return self._send(tx)["contractAddress"]
 
     def transact(self, name: str, address: str, function: str, *args: Any) -> None:
-        contract = load_artifact(name, self._root).contract(self.w3, address)
+        contract = load_artifact(name).contract(self.w3, address)
         tx = getattr(contract.functions, function)(*args).build_transaction({"from": self.deployer})
         self._send(tx)
 

@@ -101,6 +101,7 @@ def demo(operators: int, signers: int) -> None:
 
 
 from .definitions import definitions_group  # noqa: E402
+from .deploy import deploy  # noqa: E402
 from .devnet import devnet  # noqa: E402
 from .keys import keys_group  # noqa: E402
 from .nodes import node_group  # noqa: E402
@@ -109,7 +110,7 @@ from .rewards import rewards_group  # noqa: E402
 from .services import proofs_group, services  # noqa: E402
 from .tasks import task_group  # noqa: E402
 
-for _group in (devnet, node_group, operator_group, definitions_group, task_group, rewards_group, keys_group, services,
+for _group in (deploy, devnet, node_group, operator_group, definitions_group, task_group, rewards_group, keys_group, services,
                proofs_group):
     cli.add_command(_group)
 

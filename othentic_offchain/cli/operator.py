@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..nodes.keys import KeyLoadError, load_bls_key
+from ..devnet.tokens import mintable
 from .common import (
     chain_options,
     connect,
@@ -61,7 +62,7 @@ def register(rpc, deployment, attestation_center, private_key, keystore, passwor
     sender = chain.sender(key)
     stake = parse_amount(stake_text)
     if mint:
-        sender.send(chain.avs.stake_token.functions.mint(sender.address, stake))
+        sender.send(mintable(chain.avs.stake_token).functions.mint(sender.address, stake))
     chain.avs.register_operator(sender, keys, stake)
     operator_id = chain.avs.operator_id(sender.address)
     if endpoint:
@@ -81,7 +82,7 @@ def stake(rpc, deployment, attestation_center, private_key, keystore, password_f
     sender = chain.sender(load_key(private_key, keystore, password_file))
     amount = parse_amount(amount_text)
     if mint:
-        sender.send(chain.avs.stake_token.functions.mint(sender.address, amount))
+        sender.send(mintable(chain.avs.stake_token).functions.mint(sender.address, amount))
     sender.send(chain.avs.stake_token.functions.approve(chain.avs.address, amount))
     sender.send(chain.avs.center.functions.increaseStake(amount))
     op = chain.avs.operator(chain.avs.operator_id(sender.address))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import chain_options, connect, console, json_option, key_options, load_key, parse_amount, print_table, tokens, transactions
+from ..devnet.tokens import mintable
 
 
 @click.group(name="rewards")
@@ -24,7 +25,7 @@ def fund(rpc, deployment, attestation_center, private_key, keystore, password_fi
     sender = chain.sender(load_key(private_key, keystore, password_file))
     amount = parse_amount(amount_text)
     if mint:
-        sender.send(chain.avs.reward_token.functions.mint(sender.address, amount))
+        sender.send(mintable(chain.avs.reward_token).functions.mint(sender.address, amount))
     chain.avs.fund_rewards(sender, amount)
     balance = chain.avs.vault.functions.balance().call()
     console().print(f"Funded {tokens(amount)}; the vault holds {tokens(balance)}.")

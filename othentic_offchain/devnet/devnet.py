@@ -1,6 +1,6 @@
 """``othentic devnet``: a whole AVS network on this machine, doing real work, in one command.
 
-Steps: start anvil; deploy with the deploy script (``ape run deploy``); deploy the example AVSs'
+Steps: start anvil; deploy the contracts shipped in the package (``othentic deploy``'s plan); deploy the example AVSs'
 hooks behind an AvsLogicRouter; create the example task definitions (1: price oracle, 2:
 randomness beacon; 0 is the generic one every deployment has); fund and register the operators
 with different stakes; start the proof store, the price source, the AVS services, the aggregator
@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import urllib.error
@@ -30,13 +28,14 @@ from eth_account import Account
 from eth_utils import keccak
 from web3.logs import DISCARD
 
-from ..chain.artifacts import ensure_compiled, find_project_root
+from ..chain.artifacts import load_artifact
 from ..chain.client import AvsContracts, TransactionReverted, TxSender, fund_eth
-from ..chain.deploy import DeploymentRecord, Web3Backend
+from ..chain.deploy import Web3Backend, deploy_system
 from ..chain.types import PenaltyConfig, TaskDefinitionParams
 from ..nodes.keys import derive_bls_key
 from .anvil import DEV_PRIVATE_KEYS, Anvil, free_port
 from .processes import Supervisor, othentic_command
+from .tokens import mintable
 
 TOKEN = 10**18
 GENERIC, PRICE_ORACLE, BEACON = 0, 1, 2
@@ -113,7 +112,6 @@ class Devnet:
     def __init__(self, options: DevnetOptions, progress=lambda text: None):
         self.options = options
         self.progress = progress
-        self.root = find_project_root()
         self.state = Path(options.state_dir).resolve()
         self.supervisor: Supervisor | None = None
         self.anvil: Anvil | None = None
@@ -130,12 +128,10 @@ class Devnet:
         if self.state.exists():
             shutil.rmtree(self.state)  # a fresh chain: old votes and task records mean nothing now
         (self.state / "logs").mkdir(parents=True)
-        ensure_compiled(self.root)
         self.progress("starting anvil")
         self.anvil = Anvil().start()
         self.w3 = self.anvil.web3()
-        # Processes run from the project root, where `examples` is importable, wherever devnet was started.
-        self.supervisor = Supervisor(self.state / "logs", env={"OTHENTIC_PROJECT_ROOT": str(self.root)}, cwd=self.root)
+        self.supervisor = Supervisor(self.state / "logs")
         self._deploy()
         self._deploy_examples()
         self._register_operators()
@@ -171,27 +167,18 @@ class Devnet:
         threading.Thread(target=tick, name="block-ticker", daemon=True).start()
 
     def _deploy(self) -> None:
-        self.progress("deploying the contracts (ape run deploy)")
+        self.progress("deploying the contracts")
         out = self.state / "deployment.json"
-        env = {**os.environ, "SOLCX_BINARY_PATH": str(self.root / ".solcx"), "APE_DATA_FOLDER": str(self.root / ".ape"),
-               "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        ape = Path(sys.executable).with_name("ape")
-        result = subprocess.run(
-            [str(ape) if ape.exists() else "ape", "run", "deploy", "--network", self.anvil.rpc_url, "--out", str(out)],
-            cwd=self.root, env=env, capture_output=True, text=True, timeout=300,
-        )
-        if result.returncode != 0 or not out.exists():
-            raise RuntimeError(f"ape run deploy failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-        self.record = DeploymentRecord.load(out)
+        self.record = deploy_system(Web3Backend(self.w3, self.admin_key))
         self.record.rpc_url = self.anvil.rpc_url
         self.record.save(out)
         self.deployment_path = out
-        self.avs = AvsContracts(self.w3, self.record, root=self.root)
+        self.avs = AvsContracts(self.w3, self.record)
         self.admin: TxSender = self.avs.sender(self.admin_key)
 
     def _deploy_examples(self) -> None:
         self.progress("deploying the example AVSs' hooks and task definitions")
-        backend = Web3Backend(self.w3, self.admin_key, root=self.root)
+        backend = Web3Backend(self.w3, self.admin_key)
         center = self.record.attestation_center
         router = backend.deploy("AvsLogicRouter", center, backend.deployer)
         price = backend.deploy("PriceOracleLogic", router)
@@ -222,7 +209,7 @@ class Devnet:
         self.attester_ports = [free_port() for _ in range(n)]
         self.stakes = [(10 + 5 * i) * TOKEN for i in range(n)]  # different stakes: 10, 15, 20, ... tokens
         senders = [self.avs.sender(k) for k in self.operator_keys]
-        mint = self.avs.stake_token.functions.mint
+        mint = mintable(self.avs.stake_token).functions.mint
         pending = [self.admin.send(mint(s.address, stake), wait=False) for s, stake in zip(senders, self.stakes)]
         for tx in pending:
             self.admin.wait(tx)
@@ -236,7 +223,7 @@ class Devnet:
             list(pool.map(register, range(n)))
         self.operator_ids = [self.avs.operator_id(a) for a in accounts]
         self.accounts = accounts
-        self.admin.send(self.avs.reward_token.functions.mint(self.admin.address, 10_000 * TOKEN))
+        self.admin.send(mintable(self.avs.reward_token).functions.mint(self.admin.address, 10_000 * TOKEN))
         self.avs.fund_rewards(self.admin, 10_000 * TOKEN)
 
     def _start_processes(self) -> None:
@@ -245,7 +232,7 @@ class Devnet:
         sup = self.supervisor
         proofs, prices = sup.start_many([
             ("proof-store", othentic_command("proofs", "serve", "--dir", str(self.state / "proofs"), "--port", "0")),
-            ("price-source", [sys.executable, "-m", "examples.price_oracle.price_source", "--port", "0"]),
+            ("price-source", [sys.executable, "-m", "othentic_offchain.examples.price_oracle.price_source", "--port", "0"]),
         ])
         self.proof_store_url, self.price_source_url = proofs.url, prices.url
         avs_config = {
@@ -255,7 +242,7 @@ class Devnet:
         }
         # Two services processes (attesters alternate between them), so validation uses both cores.
         services = sup.start_many([(f"services-{k}", othentic_command(
-            "services", "examples/devnet.py:avs", "--port", "0", "--proof-store", self.proof_store_url,
+            "services", "othentic_offchain.examples.devnet:avs", "--port", "0", "--proof-store", self.proof_store_url,
             "--avs-config", json.dumps(avs_config))) for k in (1, 2)], timeout=90)
         self.services_urls = [m.url for m in services]
         self.services_url = self.services_urls[0]
@@ -342,7 +329,7 @@ class Devnet:
     def wait_for_beacon(self, rounds: int = 3, timeout: float = 30.0) -> int:
         """Let the beacon (every few blocks, elected operator) land a few rounds before the summary."""
         beacon = self.w3.eth.contract(address=self.record.contracts["RandomnessBeaconLogic"],
-                                      abi=_abi(self.root, "RandomnessBeaconLogic"))
+                                      abi=_abi("RandomnessBeaconLogic"))
         deadline = time.monotonic() + timeout
         while True:
             done = int(beacon.functions.contributions().call())
@@ -393,10 +380,10 @@ class Devnet:
             op = self.avs.operator(operator_id)
             rewards[operator_id] = (account, op.stake, self.avs.claimable(account))
         price_logic = self.w3.eth.contract(address=self.record.contracts["PriceOracleLogic"],
-                                           abi=_abi(self.root, "PriceOracleLogic"))
+                                           abi=_abi("PriceOracleLogic"))
         latest = price_logic.functions.latest(b"ETH-USD".ljust(32, b"\0")).call()
         beacon = self.w3.eth.contract(address=self.record.contracts["RandomnessBeaconLogic"],
-                                      abi=_abi(self.root, "RandomnessBeaconLogic"))
+                                      abi=_abi("RandomnessBeaconLogic"))
         return Summary(
             rpc_url=self.anvil.rpc_url,
             aggregator_url=self.aggregator_url,
@@ -423,10 +410,8 @@ class Devnet:
             self.anvil.stop()
 
 
-def _abi(root: Path, name: str) -> list:
-    from ..chain.artifacts import load_artifact
-
-    return load_artifact(name, root).abi
+def _abi(name: str) -> list:
+    return load_artifact(name).abi
 
 
 def percentile(values: list[float], q: float) -> float:

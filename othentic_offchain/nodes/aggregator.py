@@ -501,7 +501,7 @@ class AggregatorNode(NodeLifecycle):
             await self.chain.refresh(force=True)
             center_abi = load_artifact("IAttestationCenter").abi
             self._decoder = ErrorDecoder([center_abi] + [load_artifact(name).abi for name in (
-                "BN254Harness", "RewardsVault", "PenaltyManager")])
+                "BN254", "RewardsVault", "PenaltyManager")])
             self._encoder = _SubmitTaskEncoder(center_abi)
             self.db = await TasksDB.open(config.db_path, synchronous=config.db_synchronous)
             self.directory = AttesterDirectory(self.chain, config.attesters)

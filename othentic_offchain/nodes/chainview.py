@@ -77,11 +77,11 @@ class DefinitionView:
 class ChainView:
     """Cached reads of one deployment through an ``AsyncWeb3``."""
 
-    def __init__(self, w3, record: DeploymentRecord, *, refresh_interval: float = 0.5, root=None):
+    def __init__(self, w3, record: DeploymentRecord, *, refresh_interval: float = 0.5):
         self.w3 = w3
         self.record = record
         self.refresh_interval = refresh_interval
-        abi = load_artifact("IAttestationCenter", root).abi
+        abi = load_artifact("IAttestationCenter").abi
         self.center = w3.eth.contract(address=w3.to_checksum_address(record.attestation_center), abi=abi)
         self.address = self.center.address
         self.chain_id = record.chain_id

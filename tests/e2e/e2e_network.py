@@ -42,7 +42,8 @@ from eth_account import Account
 from eth_utils import keccak
 from prometheus_client.parser import text_string_to_metric_families
 
-from othentic_offchain.chain.artifacts import ensure_compiled, find_project_root
+from othentic_offchain.chain.build import find_project_root
+from othentic_offchain.devnet.tokens import mintable
 from othentic_offchain.chain.client import AvsContracts, fund_eth
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo
@@ -424,7 +425,7 @@ def _register(net: Network) -> None:
     admin = net.avs.sender(net.admin_key)
     fund_eth(net.w3, net.accounts, 1_000 * TOKEN)
     senders = [net.avs.sender(k) for k in net.keys]
-    mints = [admin.send(net.avs.stake_token.functions.mint(s.address, stake), wait=False)
+    mints = [admin.send(mintable(net.avs.stake_token).functions.mint(s.address, stake), wait=False)
              for s, stake in zip(senders, STAKES)]
     for tx in mints:
         admin.wait(tx)
@@ -437,7 +438,7 @@ def _register(net: Network) -> None:
         list(pool.map(register, range(OPERATORS)))
     net.ids = [net.avs.operator_id(a) for a in net.accounts]
     net.stakes = {i: s for i, s in zip(net.ids, STAKES)}
-    admin.send(net.avs.reward_token.functions.mint(admin.address, 10_000 * TOKEN))
+    admin.send(mintable(net.avs.reward_token).functions.mint(admin.address, 10_000 * TOKEN))
     net.avs.fund_rewards(admin, 10_000 * TOKEN)
 
 
@@ -459,7 +460,6 @@ def bring_up(state: Path) -> Iterator[Network]:
     """The whole network, its state (deployment file, SQLite files, logs) under ``state``;
     everything it started is stopped on leaving the block, whatever happened inside."""
     root = find_project_root()
-    ensure_compiled(root)
     anvil = Anvil().start()
     supervisor = Supervisor(state / "logs", env={"OTHENTIC_PROJECT_ROOT": str(root)})
     try:
@@ -474,7 +474,7 @@ def bring_up(state: Path) -> Iterator[Network]:
         keys = ["0x" + keccak(text=f"othentic e2e operator {i}").hex() for i in range(OPERATORS)]
         net = Network(
             root=root, state=state, anvil=anvil, w3=w3, record=record, deployment_path=deployment_path,
-            avs=AvsContracts(w3, record, root=root), admin_key=DEV_PRIVATE_KEYS[0], keys=keys,
+            avs=AvsContracts(w3, record), admin_key=DEV_PRIVATE_KEYS[0], keys=keys,
             accounts=[Account.from_key(k).address for k in keys], ids=[], stakes={}, supervisor=supervisor,
             aggregator_port=free_port(), attester_ports=[free_port() for _ in range(OPERATORS)],
             messages_file=state / "messages.txt", flip_file=state / "flip-slow-definition",

@@ -14,7 +14,7 @@ import hashlib
 import pytest
 from _examples_support import STRANGER, proof_store
 
-from examples.generic.avs import install
+from othentic_offchain.examples.generic.avs import install
 from othentic_offchain.avs import Avs, Task
 from othentic_offchain.proofs import compute_cid
 

@@ -17,8 +17,8 @@ import pytest
 from _examples_support import STRANGER, proof_store, serving
 from eth_abi import encode
 
-import examples.price_oracle.avs as price_oracle
-from examples.price_oracle.avs import (
+import othentic_offchain.examples.price_oracle.avs as price_oracle
+from othentic_offchain.examples.price_oracle.avs import (
     DEFAULT_TOLERANCE,
     UNITS,
     decode_price,
@@ -26,7 +26,7 @@ from examples.price_oracle.avs import (
     install,
     pair_id,
 )
-from examples.price_oracle.price_source import BASES, build_app, price_at
+from othentic_offchain.examples.price_oracle.price_source import BASES, build_app, price_at
 from othentic_offchain.avs import Avs, Task
 
 DEFINITION = 1

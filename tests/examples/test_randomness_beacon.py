@@ -16,7 +16,7 @@ import pytest
 from _examples_support import BEACON, STRANGER, contract_fixtures, proof_store
 from eth_abi import encode
 
-from examples.randomness_beacon.avs import (
+from othentic_offchain.examples.randomness_beacon.avs import (
     DEFAULT_MAX_AGE,
     DEFAULT_PERIOD,
     decode_contribution,

@@ -12,7 +12,7 @@ from _examples_support import BEACON, CHAIN_ID, submit_expecting_revert
 from eth_abi import encode
 from eth_utils import keccak
 
-from examples.randomness_beacon.avs import encode_contribution
+from othentic_offchain.examples.randomness_beacon.avs import encode_contribution
 
 
 def contribute(hooked, round_: int, value: bytes, *, approve: bool = True, performer=None):

@@ -216,7 +216,7 @@ def check_the_chain(runner: GuideRunner) -> None:
     """What the guide promises, read from the chain itself rather than from the commands' output."""
     record = DeploymentRecord.load(runner.folders[".devnet"] / "deployment.json")
     w3 = Web3(Web3.HTTPProvider(record.rpc_url))
-    avs = AvsContracts(w3, record, root=ROOT)
+    avs = AvsContracts(w3, record)
     _set_id, definition = avs.definition(3)
     assert definition.name == "uppercase"
     assert definition.restricted_attester_ids == (5, 6)

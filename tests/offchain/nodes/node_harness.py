@@ -19,6 +19,7 @@ from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend,
 from othentic_offchain.chain.types import TaskDefinitionParams
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
+from othentic_offchain.devnet.tokens import mintable
 
 T = TypeVar("T")
 HTTP_TIMEOUT = 30
@@ -101,7 +102,7 @@ class Devnet:
     def register(self, stake: int = 2 * TOKEN, operator: Operator | None = None) -> Operator:
         """Mint stake (the deployer mints TestTokens) and register; returns the operator with its id."""
         operator = operator or self.new_operator()
-        self.deployer.send(self.avs.stake_token.functions.mint(operator.address, stake))
+        self.deployer.send(mintable(self.avs.stake_token).functions.mint(operator.address, stake))
         operator.receipt = self.avs.register_operator(self.avs.sender(operator.key), operator.keys, stake)
         operator.id = self.avs.operator_id(operator.address)
         return operator

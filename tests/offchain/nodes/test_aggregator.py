@@ -32,6 +32,7 @@ from othentic_offchain.chain.deploy import DeploymentRecord, Web3Backend, deploy
 from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
+from othentic_offchain.devnet.tokens import mintable
 from othentic_offchain.nodes.aggregator import (
     DEFINITION_EXPIRED,
     INVALID_SIGNATURE,
@@ -134,7 +135,7 @@ def net():
         ids = []
         for key, pair in zip(keys, bls):
             sender = avs.sender(key)
-            admin.send(avs.stake_token.functions.mint(sender.address, STAKE))
+            admin.send(mintable(avs.stake_token).functions.mint(sender.address, STAKE))
             avs.register_operator(sender, pair, STAKE)
             ids.append(avs.operator_id(sender.address))
         assert ids == list(range(1, OPERATORS + 1))
@@ -909,7 +910,7 @@ def test_operator_joining_behind_a_stale_cache_is_picked_up_after_a_refresh_and_
         await node.start()
         try:
             await node.chain.definition(0)  # cached with ten members
-            await asyncio.to_thread(admin.send, net.avs.stake_token.functions.mint(newcomer.address, STAKE))
+            await asyncio.to_thread(admin.send, mintable(net.avs.stake_token).functions.mint(newcomer.address, STAKE))
             await asyncio.to_thread(net.avs.register_operator, newcomer, newcomer_bls, STAKE)
             task_hash = await send(node, task, signature)
             status = (await wait_finished(node, [task_hash]))[task_hash]

@@ -1,6 +1,6 @@
 """A local price source for the price-oracle example: prices that drift, no internet.
 
-    python -m examples.price_oracle.price_source --port 4200
+    python -m othentic_offchain.examples.price_oracle.price_source --port 4200
     GET /price/ETH-USD  ->  {"pair": "ETH-USD", "price": "3150.42", "timestamp": 1764080000}
 
 The price is a smooth function of time (two slow sine waves around a base price), so two

@@ -109,6 +109,6 @@ def install(avs: Avs, definition_id: int) -> Avs:
     return avs
 
 
-#: Standalone: `othentic services examples.price_oracle.avs:avs` (definition id from
+#: Standalone: `othentic services othentic_offchain.examples.price_oracle.avs:avs` (definition id from
 #: $PRICE_ORACLE_DEFINITION, default 1).
 avs = install(Avs("price-oracle"), int(os.environ.get("PRICE_ORACLE_DEFINITION", "1")))

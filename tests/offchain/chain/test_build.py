@@ -1,4 +1,5 @@
-"""othentic_offchain.chain.artifacts: the compiled build read without Ape, deployed with web3.py."""
+"""othentic_offchain.chain.build: the contract project's build (development tools), and the packaged
+artifacts it exports, which must equal a fresh compile."""
 
 from __future__ import annotations
 
@@ -9,34 +10,25 @@ from pathlib import Path
 import pytest
 from eth_utils import is_checksum_address, keccak
 
-from othentic_offchain.chain import artifacts
-from othentic_offchain.chain.artifacts import (
-    ArtifactsNotFound,
-    ContractArtifact,
-    ContractNotFound,
-    contract_names,
-    deploy,
+from othentic_offchain.chain import build
+from othentic_offchain.chain.artifacts import ARTIFACTS_DIR, PACKAGED_CONTRACTS, ArtifactsNotFound, ContractNotFound
+from othentic_offchain.chain.build import (
+    build_artifact,
     ensure_compiled,
+    expected_artifacts,
+    export_artifacts,
     find_project_root,
     is_stale,
-    load_artifact,
+    load_manifest,
     manifest_path,
 )
-from othentic_offchain.crypto import hash_to_g1
-from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
 def no_root_override(monkeypatch):
-    monkeypatch.delenv(artifacts.ROOT_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def w3():
-    with Anvil() as node:
-        yield node.web3()
+    monkeypatch.delenv(build.ROOT_ENV, raising=False)
 
 
 def fake_project(folder: Path, contract_types: dict | None = None) -> Path:
@@ -69,10 +61,10 @@ def test_project_root_not_found(tmp_path):
 
 def test_project_root_from_environment(monkeypatch, tmp_path):
     fake_project(tmp_path)
-    monkeypatch.setenv(artifacts.ROOT_ENV, str(tmp_path))
+    monkeypatch.setenv(build.ROOT_ENV, str(tmp_path))
     assert find_project_root() == tmp_path.resolve()
-    monkeypatch.setenv(artifacts.ROOT_ENV, str(tmp_path / "nowhere"))
-    with pytest.raises(ArtifactsNotFound, match=artifacts.ROOT_ENV):
+    monkeypatch.setenv(build.ROOT_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(ArtifactsNotFound, match=build.ROOT_ENV):
         find_project_root()
 
 
@@ -84,27 +76,21 @@ def test_manifest_path():
 # -- loading --------------------------------------------------------------------------------------
 
 
-def test_load_bls_verifier():
-    artifact = load_artifact("BLSVerifier")
-    assert artifact.name == "BLSVerifier"
-    assert {"verifyAggregate", "verifyPossession", "hashToG1", "voteHash"} <= set(artifact.function_names())
-    assert artifact.bytecode.startswith("0x60") and artifact.deployable
-    assert artifact.runtime_bytecode.startswith("0x60")
-    assert artifact.source_id == "contracts/BLSVerifier.sol"
-    assert "BLSVerifier" in contract_names()
-    assert "bytecode" not in repr(artifact)  # no 20 kB reprs in tracebacks
+def test_build_artifact_includes_test_contracts():
+    harness = build_artifact("BN254Harness")
+    assert harness.deployable and harness.source_id == "contracts/test/BN254Harness.sol"
 
 
-def test_unknown_contract_lists_what_exists():
+def test_unknown_contract_lists_what_was_compiled():
     with pytest.raises(ContractNotFound, match="BLSVerifier") as info:
-        load_artifact("NoSuchContract")
+        build_artifact("NoSuchContract")
     assert "NoSuchContract" in str(info.value)
 
 
 def test_not_compiled_is_a_clear_error(tmp_path):
     fake_project(tmp_path)
     with pytest.raises(ArtifactsNotFound, match="ape compile"):
-        load_artifact("BLSVerifier", root=tmp_path)
+        build_artifact("BLSVerifier", root=tmp_path)
 
 
 def test_reads_bytecode_with_or_without_0x(tmp_path):
@@ -112,9 +98,9 @@ def test_reads_bytecode_with_or_without_0x(tmp_path):
         "A": {"abi": [], "deploymentBytecode": {"bytecode": "6080"}, "runtimeBytecode": {"bytecode": "0x6080"}},
         "I": {"abi": [{"type": "function", "name": "f", "inputs": [], "outputs": []}], "deploymentBytecode": {}},
     })
-    a = load_artifact("A", root=tmp_path)
+    a = build_artifact("A", root=tmp_path)
     assert a.bytecode == "0x6080" == a.runtime_bytecode
-    i = load_artifact("I", root=tmp_path)
+    i = build_artifact("I", root=tmp_path)
     assert i.bytecode == "" and not i.deployable and i.function_names() == ["f"]
 
 
@@ -136,7 +122,7 @@ def test_staleness(tmp_path):
 
 def test_compile_failure_is_reported(tmp_path, monkeypatch):
     fake_project(tmp_path)
-    monkeypatch.setattr(artifacts, "_ape_command", lambda: "false")
+    monkeypatch.setattr(build, "_ape_command", lambda: "false")
     with pytest.raises(ArtifactsNotFound, match="ape compile"):
         ensure_compiled(tmp_path)
 
@@ -146,30 +132,31 @@ def test_project_build_is_up_to_date():
     assert not is_stale()
 
 
-# -- deploying ------------------------------------------------------------------------------------
+# -- the packaged artifacts ------------------------------------------------------------------------
 
 
-def test_deploy_and_call(w3):
-    artifact = load_artifact("BLSVerifier")
-    deployment = deploy(w3, artifact, DEV_PRIVATE_KEYS[0])
-    assert is_checksum_address(deployment.address)
-    assert deployment.receipt["status"] == 1 and deployment.gas_used > 100_000
-    assert w3.eth.get_code(deployment.address).hex().removeprefix("0x") == artifact.runtime_bytecode[2:]
-    digest = keccak(b"artifacts test")
-    assert tuple(deployment.contract.functions.hashToG1(digest).call()) == hash_to_g1(digest).words()
+def test_packaged_artifacts_equal_a_fresh_compile():
+    """The JSON files shipped in the package are exactly what `contracts/` compiles to now: after a
+    change to a contract, `make artifacts` must be run (and its output committed)."""
+    ensure_compiled()
+    expected = expected_artifacts()
+    shipped = {p.name: json.loads(p.read_text()) for p in ARTIFACTS_DIR.glob("*.json")}
+    assert sorted(shipped) == sorted(expected), "run `make artifacts`: the set of packaged contracts changed"
+    drifted = [name for name in expected if shipped[name] != expected[name]]
+    assert not drifted, f"packaged artifacts differ from a fresh compile: {drifted}; run `make artifacts`"
 
 
-def test_deploy_by_name_and_attach(w3):
-    first = deploy(w3, "BLSVerifier", DEV_PRIVATE_KEYS[1])
-    second = deploy(w3, "BLSVerifier", DEV_PRIVATE_KEYS[1])
-    assert first.address != second.address
-    attached = load_artifact("BLSVerifier").contract(w3, first.address.lower())
-    assert attached.address == first.address
-    assert tuple(attached.functions.hashToG1(b"\x00" * 32).call()) == hash_to_g1(b"\x00" * 32).words()
+def test_every_deployable_production_contract_is_packaged():
+    """A new contract under contracts/ (outside test/) is shipped, or the package cannot deploy it."""
+    types = load_manifest()["contractTypes"]
+    internal = ("contracts/test/", "contracts/libraries/", "contracts/core/")  # tests, internal libraries
+    production = {name for name, t in types.items() if not t.get("sourceId", "").startswith(internal)
+                  and (t.get("deploymentBytecode") or {}).get("bytecode") not in (None, "", "0x")}
+    assert production - set(PACKAGED_CONTRACTS) == set()
 
 
-def test_undeployable_artifacts_are_refused(w3):
-    with pytest.raises(ContractNotFound, match="no deployment bytecode"):
-        deploy(w3, ContractArtifact("I", [], "", ""), DEV_PRIVATE_KEYS[0])
-    with pytest.raises(ContractNotFound, match="linked libraries"):
-        deploy(w3, ContractArtifact("L", [], "0x6080__$abc$__", ""), DEV_PRIVATE_KEYS[0])
+def test_export_writes_exactly_the_packaged_set(tmp_path):
+    (tmp_path / "Stale.json").write_text("{}")
+    written = export_artifacts(dest=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(p.name for p in written)
+    assert {p.stem for p in written} == set(PACKAGED_CONTRACTS)

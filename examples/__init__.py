@@ -1,1 +1,0 @@
-"""Example AVSs built on othentic_offchain (see examples/README.md)."""
