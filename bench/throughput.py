@@ -88,7 +88,7 @@ GOAL_P50 = 0.5
 KEEP_UP_SHARE = 0.95
 KEEP_UP_P95 = 2.0
 
-# keccak of the event signatures (as in othentic_offchain.nodes.aggregator)
+# keccak of the event signatures (as in othentic_offchain.nodes.aggregator.node)
 _SUBMITTED_SIG = "TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
 _REJECTED_SIG = "TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
 
@@ -200,7 +200,7 @@ class Network:
         from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
         from othentic_offchain.devnet.processes import Supervisor, othentic_command
         from othentic_offchain.devnet.tokens import mintable
-        from othentic_offchain.nodes.keys import derive_bls_key
+        from othentic_offchain.crypto.keys import derive_bls_key
 
         say("starting anvil (automine)")
         self.anvil = Anvil().start()

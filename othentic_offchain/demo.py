@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .chain.artifacts import Deployment, deploy, load_artifact
-from .crypto import (
+from othentic_offchain.chain.artifacts import Deployment, deploy, load_artifact
+from othentic_offchain.crypto import (
     KeyPair,
     PrecompileBackend,
     aggregate_public_keys,
@@ -19,7 +19,7 @@ from .crypto import (
     verify_aggregate,
     vote_hash,
 )
-from .devnet.anvil import DEV_ACCOUNTS, DEV_PRIVATE_KEYS, Anvil
+from othentic_offchain.devnet.anvil import DEV_ACCOUNTS, DEV_PRIVATE_KEYS, Anvil
 
 #: A sample task, as a performer would send it (Othentic's TaskInfo fields).
 SAMPLE_TASK = {

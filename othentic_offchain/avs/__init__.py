@@ -52,7 +52,7 @@ Nodes talk to any Othentic-style service with ``ValidationClient``, ``ExecutionC
 (the service answered with a failure).
 """
 
-from .app import (
+from othentic_offchain.avs.app import (
     DEFAULT_TIMEOUT,
     Avs,
     AvsError,
@@ -65,7 +65,7 @@ from .app import (
     ProofStore,
     ProofStoreFailed,
 )
-from .clients import (
+from othentic_offchain.avs.clients import (
     ExecutionClient,
     MessageClient,
     ServiceClientError,
@@ -74,8 +74,8 @@ from .clients import (
     ValidationClient,
     send_message,
 )
-from .loader import AvsLoadError, load_avs
-from .models import (
+from othentic_offchain.avs.loader import AvsLoadError, load_avs
+from othentic_offchain.avs.models import (
     CustomMessage,
     ErrorResponse,
     ExecutionRequest,
@@ -86,8 +86,8 @@ from .models import (
     Task,
     ValidationResponse,
 )
-from .runner import ServiceRunner, ServiceThread, serve
-from .services import (
+from othentic_offchain.avs.runner import ServiceRunner, ServiceThread, serve
+from othentic_offchain.avs.services import (
     DEFAULT_MAX_BODY,
     EXECUTION_PORT,
     VALIDATION_PORT,

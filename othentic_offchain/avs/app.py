@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
-from .models import MAX_TASK_DEFINITION_ID, ExecutionResult, Task
+from othentic_offchain.avs.models import MAX_TASK_DEFINITION_ID, ExecutionResult, Task
 
 __all__ = [
     "Avs",
@@ -197,7 +197,7 @@ def _takes_context(fn: Callable[..., Any], what: str) -> bool:
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -471,4 +471,3 @@ def _check_timeout(seconds: float) -> float:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
     return float(seconds)
-

@@ -16,7 +16,7 @@ from typing import Any, Self
 import aiohttp
 from pydantic import ValidationError
 
-from .models import ExecutionResult, Task, describe_validation_error, to_hex
+from othentic_offchain.avs.models import ExecutionResult, Task, describe_validation_error, to_hex
 
 __all__ = [
     "ServiceClientError",
@@ -49,8 +49,9 @@ class ServiceError(ServiceClientError):
     ``status`` is the HTTP status and ``service_message`` the service's own message, when it gave one.
     """
 
-    def __init__(self, message: str, *, url: str, status: int | None = None,
-                 service_message: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, url: str, status: int | None = None, service_message: str | None = None
+    ) -> None:
         super().__init__(message, url=url)
         self.status = status
         self.service_message = service_message
@@ -87,8 +88,9 @@ class _ServiceClient:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     def _client_session(self) -> aiohttp.ClientSession:
@@ -120,20 +122,29 @@ class _ServiceClient:
         service_message = str(message) if message is not None else (text[:_SNIPPET] if answer is None else None)
         if not 200 <= status < 300:
             shown = service_message or "(no message)"
-            raise ServiceError(f"{where} answered {status}: {shown}", url=self.url, status=status,
-                               service_message=service_message)
+            raise ServiceError(
+                f"{where} answered {status}: {shown}", url=self.url, status=status, service_message=service_message
+            )
         if not isinstance(answer, dict):
-            raise ServiceError(f"{where} answered {status} with a body that is not a JSON object: {text[:_SNIPPET]!r}",
-                               url=self.url, status=status)
+            raise ServiceError(
+                f"{where} answered {status} with a body that is not a JSON object: {text[:_SNIPPET]!r}",
+                url=self.url,
+                status=status,
+            )
         if answer.get("error") is True:
-            raise ServiceError(f"{where} reported an error: {service_message or '(no message)'}", url=self.url,
-                               status=status, service_message=service_message)
+            raise ServiceError(
+                f"{where} reported an error: {service_message or '(no message)'}",
+                url=self.url,
+                status=status,
+                service_message=service_message,
+            )
         return answer
 
     def _malformed(self, what: str, answer: Any) -> ServiceError:
         shown = json.dumps(answer)[:_SNIPPET]
-        return ServiceError(f"{self.service} at {self.url} sent a malformed answer: {what}; got {shown}",
-                            url=self.url, status=200)
+        return ServiceError(
+            f"{self.service} at {self.url} sent a malformed answer: {what}; got {shown}", url=self.url, status=200
+        )
 
 
 def _decode(raw: bytes) -> tuple[Any, str]:
@@ -179,7 +190,9 @@ class ExecutionClient(_ServiceClient):
         params = dict(params or {})
         clash = {"taskDefinitionId", "taskDefinitionID"} & params.keys()
         if clash:
-            raise ValueError(f"pass the definition id as task_definition_id, not in params ({', '.join(sorted(clash))})")
+            raise ValueError(
+                f"pass the definition id as task_definition_id, not in params ({', '.join(sorted(clash))})"
+            )
         answer = await self._post({"taskDefinitionId": task_definition_id, **params})
         data = answer.get("data")
         if not isinstance(data, dict):
@@ -194,8 +207,9 @@ class ExecutionClient(_ServiceClient):
         except ValidationError as exc:
             raise self._malformed(describe_validation_error(exc), answer) from None
         if result.task_definition_id != task_definition_id:  # the performer would sign the wrong task
-            raise self._malformed(f"taskDefinitionId {result.task_definition_id} answered for a request of "
-                                  f"{task_definition_id}", answer)
+            raise self._malformed(
+                f"taskDefinitionId {result.task_definition_id} answered for a request of {task_definition_id}", answer
+            )
         return result
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .app import Avs
+from othentic_offchain.avs.app import Avs
 
 __all__ = ["load_avs", "AvsLoadError", "DEFAULT_ATTRIBUTE"]
 
@@ -122,4 +122,6 @@ def _find(module: Any, target: str, attribute: str | None) -> Any:
         return next(iter(instances.values()))
     if not instances:
         raise AvsLoadError(f"{target} defines no Avs; name one as {target}:attr")
-    raise AvsLoadError(f"{target} defines several Avs objects ({', '.join(sorted(instances))}); name one as {target}:attr")
+    raise AvsLoadError(
+        f"{target} defines several Avs objects ({', '.join(sorted(instances))}); name one as {target}:attr"
+    )

@@ -104,9 +104,14 @@ Address = Annotated[
     str,
     BeforeValidator(_parse_address),
     WithJsonSchema(
-        {"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$", "description": "EVM address (EIP-55 checksummed on output)"}
+        {
+            "type": "string",
+            "pattern": "^0x[0-9a-fA-F]{40}$",
+            "description": "EVM address (EIP-55 checksummed on output)",
+        }
     ),
 ]
+
 
 def _reject_bool(value: Any) -> Any:
     # JSON true would otherwise pass as definition 1: a sender bug worth a 400, not a silent vote.

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .models import ErrorResponse
+from othentic_offchain.avs.models import ErrorResponse
 
 __all__ = ["Operation", "build_openapi", "OPENAPI_VERSION"]
 

@@ -24,8 +24,9 @@ class ServiceRunner:
     ``async with ServiceRunner(app) as runner: ... runner.url ...``
     """
 
-    def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 0, *,
-                 shutdown_timeout: float = 5.0) -> None:
+    def __init__(
+        self, app: web.Application, host: str = "127.0.0.1", port: int = 0, *, shutdown_timeout: float = 5.0
+    ) -> None:
         self.app = app
         self.host = host
         self._requested_port = port
@@ -46,8 +47,7 @@ class ServiceRunner:
         if self._runner is not None:
             raise RuntimeError("already started")
         # access_log=None: the services log their own structured line per step.
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None,
-                               shutdown_timeout=self._shutdown_timeout)
+        runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self._requested_port)
@@ -70,13 +70,15 @@ class ServiceRunner:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
 
-async def serve(app: web.Application, host: str = "127.0.0.1", port: int = 0, *,
-                ready: Callable[[str], None] | None = None) -> None:
+async def serve(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, *, ready: Callable[[str], None] | None = None
+) -> None:
     """Serve until cancelled (Ctrl-C under ``asyncio.run``), then shut down cleanly.
 
     ``ready`` is called with the base URL once the port is bound, so a CLI can print where it
@@ -151,6 +153,7 @@ class ServiceThread:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -20,9 +20,9 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .. import __version__
-from .app import Avs, AvsError
-from .models import (
+from othentic_offchain import __version__
+from othentic_offchain.avs.app import Avs, AvsError
+from othentic_offchain.avs.models import (
     CustomMessage,
     ErrorResponse,
     ExecutionRequest,
@@ -34,8 +34,8 @@ from .models import (
     ValidationResponse,
     describe_validation_error,
 )
-from .openapi import Operation, build_openapi
-from .runner import ServiceRunner, ServiceThread, serve
+from othentic_offchain.avs.openapi import Operation, build_openapi
+from othentic_offchain.avs.runner import ServiceRunner, ServiceThread, serve
 
 __all__ = [
     "build_execution_app",
@@ -163,22 +163,41 @@ def _build(avs: Avs, services: tuple[Service, ...], max_body: int, logger: loggi
 async def _handle_execute(request: web.Request) -> web.Response:
     body = await _read_json(request, empty_means={})
     execution = _parse(ExecutionRequest, body, "execution request")
-    _log_step(request, "task.execute.start", task_definition_id=execution.task_definition_id,
-              params=",".join(sorted(execution.params)) or "-")
+    _log_step(
+        request,
+        "task.execute.start",
+        task_definition_id=execution.task_definition_id,
+        params=",".join(sorted(execution.params)) or "-",
+    )
     result = await request.app[AVS_KEY].run_execute(execution.task_definition_id, execution.params)
-    _log_step(request, "task.execute.done", task_definition_id=result.task_definition_id,
-              proof_of_task=result.proof_of_task, data_bytes=len(result.data))
+    _log_step(
+        request,
+        "task.execute.done",
+        task_definition_id=result.task_definition_id,
+        proof_of_task=result.proof_of_task,
+        data_bytes=len(result.data),
+    )
     return _answer(ExecutionResponse(data=result))
 
 
 async def _handle_validate(request: web.Request) -> web.Response:
     body = await _read_json(request, empty_means=None)
     task = _parse(Task, body, "task")
-    _log_step(request, "task.validate.start", task_definition_id=task.task_definition_id,
-              proof_of_task=task.proof_of_task, performer=task.performer)
+    _log_step(
+        request,
+        "task.validate.start",
+        task_definition_id=task.task_definition_id,
+        proof_of_task=task.proof_of_task,
+        performer=task.performer,
+    )
     approved = await request.app[AVS_KEY].run_validate(task)
-    _log_step(request, "task.validate.done", task_definition_id=task.task_definition_id,
-              proof_of_task=task.proof_of_task, vote="approve" if approved else "reject")
+    _log_step(
+        request,
+        "task.validate.done",
+        task_definition_id=task.task_definition_id,
+        proof_of_task=task.proof_of_task,
+        vote="approve" if approved else "reject",
+    )
     return _answer(ValidationResponse(data=approved))
 
 
@@ -245,13 +264,28 @@ async def _envelope_middleware(
     response.headers["X-Request-Id"] = request_id
     elapsed_ms = (time.perf_counter() - request[_STARTED_KEY]) * 1000
     if failure is not None:
-        _log_step(request, "request.failed", method=request.method, path=request.path, status=failure[0],
-                  ms=f"{elapsed_ms:.1f}", message=failure[1], level=logging.WARNING)
+        _log_step(
+            request,
+            "request.failed",
+            method=request.method,
+            path=request.path,
+            status=failure[0],
+            ms=f"{elapsed_ms:.1f}",
+            message=failure[1],
+            level=logging.WARNING,
+        )
     else:
         # Probes hit /health every few seconds: keep them out of the INFO log.
         quiet = request.method == "GET"
-        _log_step(request, "request.answered", method=request.method, path=request.path, status=response.status,
-                  ms=f"{elapsed_ms:.1f}", level=logging.DEBUG if quiet else logging.INFO)
+        _log_step(
+            request,
+            "request.answered",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            ms=f"{elapsed_ms:.1f}",
+            level=logging.DEBUG if quiet else logging.INFO,
+        )
     return response
 
 
@@ -318,7 +352,7 @@ def _log_step(request: web.Request, event: str, *, level: int = logging.INFO, **
 
     The message reads ``event key=value ...`` under any formatter; ``extra["fields"]`` holds the
     same line as a record (``ts``, ``node``, ``step``, ...), the shape the nodes' JSON log
-    formatter (``othentic_offchain.nodes.observability``) writes out, so services and nodes log alike.
+    formatter (``othentic_offchain.nodes.common.observability``) writes out, so services and nodes log alike.
     """
     logger = request.app[_LOGGER_KEY]
     if not logger.isEnabledFor(level):
@@ -390,4 +424,3 @@ _OPENAPI_OPERATION = Operation(
     response_schema={"type": "object", "description": "An OpenAPI 3.1 document"},
     tags=("meta",),
 )
-

@@ -1,6 +1,6 @@
 """Chain access: the packaged contract artifacts, deployment, contract clients."""
 
-from .artifacts import (
+from othentic_offchain.chain.artifacts import (
     ArtifactsNotFound,
     ContractArtifact,
     ContractNotFound,
@@ -12,6 +12,12 @@ from .artifacts import (
 )
 
 __all__ = [
-    "ArtifactsNotFound", "ContractArtifact", "ContractNotFound", "Deployment", "DeploymentFailed",
-    "contract_names", "deploy", "load_artifact",
+    "ArtifactsNotFound",
+    "ContractArtifact",
+    "ContractNotFound",
+    "Deployment",
+    "DeploymentFailed",
+    "contract_names",
+    "deploy",
+    "load_artifact",
 ]

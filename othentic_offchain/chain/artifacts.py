@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,25 @@ ARTIFACTS_DIR = Path(__file__).with_name("contracts")
 #: library (for its custom errors), the example AVSs' hooks, the devnet's mintable token and
 #: OpenZeppelin's ERC-20 interface (how the stake and reward tokens are bound on any network).
 PACKAGED_CONTRACTS = (
-    "AttestationCenter", "OperatorRegistry", "TaskDefinitions", "RewardsVault", "PenaltyManager",
-    "AvsLogicRouter", "BLSVerifier", "BN254",
-    "IAttestationCenter", "IAvsLogic", "IFeeCalculator", "IOperatorRegistry", "IPenaltyManager",
-    "IRewardsVault", "ITaskDefinitions",
-    "PriceOracleLogic", "RandomnessBeaconLogic",
-    "TestToken", "IERC20",
+    "AttestationCenter",
+    "OperatorRegistry",
+    "TaskDefinitions",
+    "RewardsVault",
+    "PenaltyManager",
+    "AvsLogicRouter",
+    "BLSVerifier",
+    "BN254",
+    "IAttestationCenter",
+    "IAvsLogic",
+    "IFeeCalculator",
+    "IOperatorRegistry",
+    "IPenaltyManager",
+    "IRewardsVault",
+    "ITaskDefinitions",
+    "PriceOracleLogic",
+    "RandomnessBeaconLogic",
+    "TestToken",
+    "IERC20",
 )
 
 
@@ -66,13 +79,23 @@ class ContractArtifact:
         return w3.eth.contract(address=w3.to_checksum_address(address), abi=self.abi)
 
     def to_json(self) -> dict[str, Any]:
-        return {"contractName": self.name, "abi": self.abi, "bytecode": self.bytecode,
-                "runtimeBytecode": self.runtime_bytecode, "sourceId": self.source_id}
+        return {
+            "contractName": self.name,
+            "abi": self.abi,
+            "bytecode": self.bytecode,
+            "runtimeBytecode": self.runtime_bytecode,
+            "sourceId": self.source_id,
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ContractArtifact":
-        return cls(name=data["contractName"], abi=data["abi"], bytecode=data.get("bytecode", ""),
-                   runtime_bytecode=data.get("runtimeBytecode", ""), source_id=data.get("sourceId"))
+    def from_json(cls, data: dict[str, Any]) -> ContractArtifact:
+        return cls(
+            name=data["contractName"],
+            abi=data["abi"],
+            bytecode=data.get("bytecode", ""),
+            runtime_bytecode=data.get("runtimeBytecode", ""),
+            source_id=data.get("sourceId"),
+        )
 
 
 def contract_names() -> list[str]:
@@ -80,7 +103,7 @@ def contract_names() -> list[str]:
     return sorted(p.stem for p in ARTIFACTS_DIR.glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_artifact(name: str) -> ContractArtifact:
     """ABI and bytecode of contract ``name``, as shipped in this package."""
     path = ARTIFACTS_DIR / f"{name}.json"

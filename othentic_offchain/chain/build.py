@@ -21,7 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .artifacts import ARTIFACTS_DIR, PACKAGED_CONTRACTS, ArtifactsNotFound, ContractArtifact, ContractNotFound
+from othentic_offchain.chain.artifacts import (
+    ARTIFACTS_DIR,
+    PACKAGED_CONTRACTS,
+    ArtifactsNotFound,
+    ContractArtifact,
+    ContractNotFound,
+)
 
 MANIFEST = Path(".build") / "__local__.json"
 PROJECT_MARKER = "ape-config.yaml"
@@ -96,7 +102,12 @@ def compile_project(root: str | os.PathLike | None = None) -> Path:
     result = subprocess.run(
         # --force: Ape recompiles a changed file but not the files importing it, which would leave a
         # module built against an old storage layout beside a center built against the new one.
-        [_ape_command(), "compile", "--force"], cwd=root, env=env, capture_output=True, text=True, check=False
+        [_ape_command(), "compile", "--force"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     manifest = manifest_path(root)
     if result.returncode != 0 or not manifest.is_file():
@@ -172,7 +183,9 @@ def _openzeppelin_artifact(root: Path, name: str) -> ContractArtifact:
     if not path.is_file():
         raise ArtifactsNotFound(f"{path} is missing: run `make setup` (npm ci installs OpenZeppelin)")
     data = json.loads(path.read_text())
-    return ContractArtifact(name=name, abi=data["abi"], bytecode="", runtime_bytecode="", source_id=str(OPENZEPPELIN_IERC20))
+    return ContractArtifact(
+        name=name, abi=data["abi"], bytecode="", runtime_bytecode="", source_id=str(OPENZEPPELIN_IERC20)
+    )
 
 
 def expected_artifacts(root: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:

@@ -22,16 +22,16 @@ from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.logs import DISCARD
 
-from ..crypto.bls import KeyPair
-from .artifacts import load_artifact
-from .deploy import DeploymentRecord
-from .types import (
+from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.types import (
     TaskDefinitionParams,
     TaskInfo,
     TaskSubmission,
     g1_from_abi,
     g2_from_abi,
 )
+from othentic_offchain.crypto.bls import KeyPair
 
 _TRANSIENT_MARKERS = ("timeout", "timed out", "connection", "temporarily", "rate limit", "429", "502", "503")
 
@@ -251,7 +251,9 @@ class AvsContracts:
             sender.send(self.stake_token.functions.approve(self.address, stake))
         proof = keys.proof_of_possession(sender.address, self.address, self.chain_id)
         return sender.send(
-            self.center.functions.registerOperator(stake, keys.public.g1.words(), keys.public.g2.solidity(), proof.words())
+            self.center.functions.registerOperator(
+                stake, keys.public.g1.words(), keys.public.g2.solidity(), proof.words()
+            )
         )
 
     def operator_id(self, account: str) -> int:
@@ -260,8 +262,17 @@ class AvsContracts:
     def operator(self, operator_id: int) -> OperatorInfo:
         raw = self.center.functions.getOperator(operator_id).call()
         (id_, account, active, stake, registered, exited, pk_g1, pk_g2, endpoint) = raw
-        return OperatorInfo(int(id_), account, bool(active), int(stake), int(registered), int(exited),
-                            g1_from_abi(pk_g1), g2_from_abi(pk_g2), endpoint)
+        return OperatorInfo(
+            int(id_),
+            account,
+            bool(active),
+            int(stake),
+            int(registered),
+            int(exited),
+            g1_from_abi(pk_g1),
+            g2_from_abi(pk_g2),
+            endpoint,
+        )
 
     def definition(self, definition_id: int) -> tuple[int, TaskDefinitionParams]:
         """``(operator set id, parameters)`` of a task definition."""
@@ -307,4 +318,3 @@ def fund_eth(w3, addresses: list[str], wei: int) -> None:
     """Dev chains only (anvil): give each address ``wei`` of ETH."""
     for address in addresses:
         w3.provider.make_request("anvil_setBalance", [address, hex(wei)])
-

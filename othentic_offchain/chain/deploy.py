@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 from eth_utils import keccak
 
-from .artifacts import load_artifact
-from .types import PenaltyConfig, RegistryConfig, TaskDefinitionParams
+from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.types import PenaltyConfig, RegistryConfig, TaskDefinitionParams
 
 DEPLOYMENT_ENV = "OTHENTIC_DEPLOYMENT"
 SLASHER_ROLE = keccak(text="SLASHER_ROLE")
@@ -86,7 +86,7 @@ class DeploymentRecord:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DeploymentRecord":
+    def load(cls, path: str | os.PathLike) -> DeploymentRecord:
         path = Path(path)
         if not path.is_file():
             raise DeploymentNotFound(f"no deployment file at {path}: deploy first (`ape run deploy`)")

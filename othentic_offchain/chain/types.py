@@ -13,15 +13,16 @@ A struct is passed to web3.py or Ape as the tuple :meth:`abi` returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ..crypto.bls import KeyPair, aggregate_g2, aggregate_signatures
-from ..crypto.bn254 import G1Point, G2Point
-from ..crypto.ecdsa import sign_task_hash
-from ..crypto.hashes import task_hash, vote_hash
+from othentic_offchain.crypto.bls import KeyPair, aggregate_g2, aggregate_signatures
+from othentic_offchain.crypto.bn254 import G1Point, G2Point
+from othentic_offchain.crypto.ecdsa import sign_task_hash
+from othentic_offchain.crypto.hashes import task_hash, vote_hash
 
 UINT96_MAX = 2**96 - 1
 UINT128_MAX = 2**128 - 1
@@ -52,7 +53,7 @@ class TaskInfo:
         return (self.proof_of_task, self.data, self.performer, self.task_definition_id)
 
     @classmethod
-    def from_abi(cls, value: Sequence[Any]) -> "TaskInfo":
+    def from_abi(cls, value: Sequence[Any]) -> TaskInfo:
         proof_of_task, data, performer, definition_id = value
         return cls(proof_of_task, bytes(data), performer, int(definition_id))
 
@@ -63,8 +64,13 @@ class TaskInfo:
     def vote_hash(self, attestation_center: str, chain_id: int, is_approved: bool) -> bytes:
         """What attesters BLS-sign: bound to one center, one chain and one side."""
         return vote_hash(
-            self.proof_of_task, self.data, self.performer, self.task_definition_id,
-            attestation_center, chain_id, is_approved,
+            self.proof_of_task,
+            self.data,
+            self.performer,
+            self.task_definition_id,
+            attestation_center,
+            chain_id,
+            is_approved,
         )
 
     def sign(self, performer_private_key: str | bytes) -> bytes:
@@ -127,10 +133,16 @@ class PenaltyConfig:
     reporter_bps: int = 1_000
 
     def abi(self) -> tuple:
-        return (self.double_attestation, self.incorrect_attestation, self.rejected_task, self.slash_bps, self.reporter_bps)
+        return (
+            self.double_attestation,
+            self.incorrect_attestation,
+            self.rejected_task,
+            self.slash_bps,
+            self.reporter_bps,
+        )
 
     @classmethod
-    def from_abi(cls, value: Sequence[Any]) -> "PenaltyConfig":
+    def from_abi(cls, value: Sequence[Any]) -> PenaltyConfig:
         double, incorrect, rejected, slash_bps, reporter_bps = value
         return cls(bool(double), bool(incorrect), bool(rejected), int(slash_bps), int(reporter_bps))
 
@@ -165,7 +177,7 @@ class TaskDefinitionParams:
         )
 
     @classmethod
-    def from_abi(cls, value: Sequence[Any]) -> "TaskDefinitionParams":
+    def from_abi(cls, value: Sequence[Any]) -> TaskDefinitionParams:
         (name, expiry, attester, performer, aggregator, dispute, minimum, restricted, maximum, penalties) = value
         return cls(
             name=name,

@@ -6,8 +6,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import __version__
-from .common import load_config
+from othentic_offchain import __version__
+from othentic_offchain.cli.common import load_config
 
 
 def _console() -> Console:
@@ -25,9 +25,15 @@ def _mark(value: bool | None, expected: bool) -> str:
 
 @click.group(name="othentic", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="othentic")
-@click.option("--config", type=click.Path(dir_okay=False), callback=load_config, is_eager=True, expose_value=False,
-              help="TOML file of option defaults [env OTHENTIC_CONFIG]: top-level keys for every command, "
-                   "[command.subcommand] tables for one.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    callback=load_config,
+    is_eager=True,
+    expose_value=False,
+    help="TOML file of option defaults [env OTHENTIC_CONFIG]: top-level keys for every command, "
+    "[command.subcommand] tables for one.",
+)
 def cli() -> None:
     """othentic: run an AVS task network (Othentic-compatible) with contracts on any EVM chain.
 
@@ -40,10 +46,20 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--operators", default=10, show_default=True, type=click.IntRange(1, 200),
-              help="Number of BLS key pairs to generate (deterministic seeds).")
-@click.option("--signers", default=7, show_default=True, type=click.IntRange(1, 200),
-              help="How many of the operators sign the vote.")
+@click.option(
+    "--operators",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    help="Number of BLS key pairs to generate (deterministic seeds).",
+)
+@click.option(
+    "--signers",
+    default=7,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    help="How many of the operators sign the vote.",
+)
 def demo(operators: int, signers: int) -> None:
     """BLS round trip on a fresh anvil: keys, votes, aggregation, on-chain verification.
 
@@ -53,9 +69,9 @@ def demo(operators: int, signers: int) -> None:
     pairing precompile. A tampered message and a wrong key set must be rejected. Stops anvil and
     exits 0 only if every check holds.
     """
-    from ..chain.artifacts import ArtifactsNotFound, ContractNotFound
-    from ..demo import run_demo
-    from ..devnet.anvil import AnvilError
+    from othentic_offchain.chain.artifacts import ArtifactsNotFound, ContractNotFound
+    from othentic_offchain.demo import run_demo
+    from othentic_offchain.devnet.anvil import AnvilError
 
     if signers > operators:
         raise click.BadParameter(f"cannot exceed --operators ({operators})", param_hint="--signers")
@@ -81,8 +97,12 @@ def demo(operators: int, signers: int) -> None:
     checks.add_column("contract (eth_call)")
     checks.add_column("pairing precompile")
     for check in result.checks:
-        checks.add_row(check.name, "valid" if check.expected else "invalid",
-                       _mark(check.contract, check.expected), _mark(check.precompile, check.expected))
+        checks.add_row(
+            check.name,
+            "valid" if check.expected else "invalid",
+            _mark(check.contract, check.expected),
+            _mark(check.precompile, check.expected),
+        )
     console.print(checks)
 
     timings = Table(title="Timings", title_justify="left")
@@ -100,18 +120,28 @@ def demo(operators: int, signers: int) -> None:
         raise SystemExit(1)
 
 
-from .definitions import definitions_group  # noqa: E402
-from .deploy import deploy  # noqa: E402
-from .devnet import devnet  # noqa: E402
-from .keys import keys_group  # noqa: E402
-from .nodes import node_group  # noqa: E402
-from .operator import operator_group  # noqa: E402
-from .rewards import rewards_group  # noqa: E402
-from .services import proofs_group, services  # noqa: E402
-from .tasks import task_group  # noqa: E402
+from othentic_offchain.cli.definitions import definitions_group  # noqa: E402
+from othentic_offchain.cli.deploy import deploy  # noqa: E402
+from othentic_offchain.cli.devnet import devnet  # noqa: E402
+from othentic_offchain.cli.keys import keys_group  # noqa: E402
+from othentic_offchain.cli.nodes import node_group  # noqa: E402
+from othentic_offchain.cli.operator import operator_group  # noqa: E402
+from othentic_offchain.cli.rewards import rewards_group  # noqa: E402
+from othentic_offchain.cli.services import proofs_group, services  # noqa: E402
+from othentic_offchain.cli.tasks import task_group  # noqa: E402
 
-for _group in (deploy, devnet, node_group, operator_group, definitions_group, task_group, rewards_group, keys_group, services,
-               proofs_group):
+for _group in (
+    deploy,
+    devnet,
+    node_group,
+    operator_group,
+    definitions_group,
+    task_group,
+    rewards_group,
+    keys_group,
+    services,
+    proofs_group,
+):
     cli.add_command(_group)
 
 

@@ -1,3 +1,3 @@
-from . import main
+from othentic_offchain.cli import main
 
 main()

@@ -13,16 +13,17 @@ import functools
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from ..chain.client import AvsContracts, TransactionReverted, TxSender
-from ..chain.deploy import DeploymentNotFound, DeploymentRecord, default_deployment_path
+from othentic_offchain.chain.client import AvsContracts, TransactionReverted, TxSender
+from othentic_offchain.chain.deploy import DeploymentNotFound, DeploymentRecord, default_deployment_path
 
 TOKEN = 10**18
 
@@ -89,24 +90,49 @@ def load_config(ctx: click.Context, _param, value: str | None) -> str | None:
 
 def chain_options(func: Callable) -> Callable:
     """``--rpc``, ``--deployment``, ``--attestation-center``."""
-    func = click.option("--attestation-center", envvar="ATTESTATION_CENTER_ADDRESS", default=None,
-                        help="Center address, when there is no deployment file [env ATTESTATION_CENTER_ADDRESS].")(func)
-    func = click.option("--deployment", envvar="OTHENTIC_DEPLOYMENT", default=None, type=click.Path(dir_okay=False),
-                        help="Deployment file written by `ape run deploy` or `othentic devnet` "
-                             "[env OTHENTIC_DEPLOYMENT; default deployments/<chain id>.json].")(func)
-    func = click.option("--rpc", envvar=["L2_RPC", "RPC_URL"], default=None,
-                        help="JSON-RPC URL of the chain [env L2_RPC; default: the deployment file's].")(func)
+    func = click.option(
+        "--attestation-center",
+        envvar="ATTESTATION_CENTER_ADDRESS",
+        default=None,
+        help="Center address, when there is no deployment file [env ATTESTATION_CENTER_ADDRESS].",
+    )(func)
+    func = click.option(
+        "--deployment",
+        envvar="OTHENTIC_DEPLOYMENT",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Deployment file written by `ape run deploy` or `othentic devnet` "
+        "[env OTHENTIC_DEPLOYMENT; default deployments/<chain id>.json].",
+    )(func)
+    func = click.option(
+        "--rpc",
+        envvar=["L2_RPC", "RPC_URL"],
+        default=None,
+        help="JSON-RPC URL of the chain [env L2_RPC; default: the deployment file's].",
+    )(func)
     return func
 
 
 def key_options(func: Callable) -> Callable:
     """``--private-key``, ``--keystore``, ``--password-file``: the operator's ECDSA key."""
-    func = click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
-                        help="File holding the keystore's password [or env KEYSTORE_PASSWORD].")(func)
-    func = click.option("--keystore", type=click.Path(exists=True, dir_okay=False), default=None,
-                        help="Encrypted Ethereum keystore (geth/Ape/cast format) of the operator's account.")(func)
-    func = click.option("--private-key", default=None, help="The account's private key [env PRIVATE_KEY]. "
-                        "Prefer --keystore outside devnets: command lines are visible to other users.")(func)
+    func = click.option(
+        "--password-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="File holding the keystore's password [or env KEYSTORE_PASSWORD].",
+    )(func)
+    func = click.option(
+        "--keystore",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Encrypted Ethereum keystore (geth/Ape/cast format) of the operator's account.",
+    )(func)
+    func = click.option(
+        "--private-key",
+        default=None,
+        help="The account's private key [env PRIVATE_KEY]. "
+        "Prefer --keystore outside devnets: command lines are visible to other users.",
+    )(func)
     return func
 
 
@@ -146,11 +172,12 @@ def connect(rpc: str | None, deployment: str | None, attestation_center: str | N
     if record is None:
         record = _record_for(w3, chain_id, attestation_center)
     if record.chain_id != chain_id:
-        raise click.ClickException(
-            f"the deployment is for chain {record.chain_id} but {rpc} is chain {chain_id}")
+        raise click.ClickException(f"the deployment is for chain {record.chain_id} but {rpc} is chain {chain_id}")
     if not w3.eth.get_code(w3.to_checksum_address(record.attestation_center)):
-        raise click.ClickException(f"no contract at {record.attestation_center} on chain {chain_id} ({rpc}): "
-                                   "is the deployment file for another network, or the chain reset?")
+        raise click.ClickException(
+            f"no contract at {record.attestation_center} on chain {chain_id} ({rpc}): "
+            "is the deployment file for another network, or the chain reset?"
+        )
     return Chain(w3, record, AvsContracts(w3, record), rpc)
 
 
@@ -161,8 +188,9 @@ def _record_for(w3, chain_id: int, center: str | None) -> DeploymentRecord:
             return DeploymentRecord.load(path)
         except DeploymentNotFound as exc:
             raise click.ClickException(
-                f"no deployment: give --deployment FILE or --attestation-center ADDRESS (looked for {path})") from exc
-    from ..chain.artifacts import load_artifact
+                f"no deployment: give --deployment FILE or --attestation-center ADDRESS (looked for {path})"
+            ) from exc
+    from othentic_offchain.chain.artifacts import load_artifact
 
     contract = load_artifact("IAttestationCenter").contract(w3, center)
     try:
@@ -180,7 +208,7 @@ def _record_for(w3, chain_id: int, center: str | None) -> DeploymentRecord:
 
 
 def load_key(private_key: str | None, keystore: str | None, password_file: str | None) -> str:
-    from ..nodes.keys import KeyLoadError, load_ecdsa_key
+    from othentic_offchain.crypto.keys import KeyLoadError, load_ecdsa_key
 
     try:
         return load_ecdsa_key(private_key, keystore, password_file=password_file)

@@ -8,8 +8,19 @@ import json
 
 import click
 
-from ..chain.types import PenaltyConfig, TaskDefinitionParams
-from .common import chain_options, connect, console, json_option, key_options, load_key, parse_amount, print_table, tokens, transactions
+from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
+from othentic_offchain.cli.common import (
+    chain_options,
+    connect,
+    console,
+    json_option,
+    key_options,
+    load_key,
+    parse_amount,
+    print_table,
+    tokens,
+    transactions,
+)
 
 PENALTIES = ("double", "incorrect", "rejected")
 
@@ -21,22 +32,38 @@ def _definition_options(func, *, defaults: bool):
     def opt(*decls, default=None, **kwargs):
         return click.option(*decls, default=default if defaults else None, **kwargs)
 
-    for decorator in reversed([
-        opt("--name", help="Name, 1 to 64 bytes."),
-        opt("--attester-reward", help="Reward per signing attester, in tokens.", default="0"),
-        opt("--performer-reward", help="Reward of the performer of an approved task, in tokens.", default="0"),
-        opt("--aggregator-reward", help="Reward of the aggregator, in tokens.", default="0"),
-        opt("--expiry-block", type=int, help="Last block at which tasks may land (0: never).", default=d.block_expiry),
-        opt("--dispute-period", type=int, help="Blocks after a task lands during which offences can be proven.",
-            default=d.dispute_period_blocks),
-        opt("--minimum-voting-power", help="Minimum stake of an attester, in tokens.", default="0"),
-        opt("--restrict", help="Comma-separated operator ids allowed to attest ('' or omitted: everyone)."),
-        opt("--max-attesters", type=int, help="Signers per task (0: no limit).", default=0),
-        opt("--penalize", help=f"Offences punished, comma-separated from {','.join(PENALTIES)} ('none' for none).",
-            default="double"),
-        opt("--slash-bps", type=int, help="Share of stake slashed per offence, basis points.", default=1000),
-        opt("--reporter-bps", type=int, help="Share of the slash paid to the reporter, basis points.", default=1000),
-    ]):
+    for decorator in reversed(
+        [
+            opt("--name", help="Name, 1 to 64 bytes."),
+            opt("--attester-reward", help="Reward per signing attester, in tokens.", default="0"),
+            opt("--performer-reward", help="Reward of the performer of an approved task, in tokens.", default="0"),
+            opt("--aggregator-reward", help="Reward of the aggregator, in tokens.", default="0"),
+            opt(
+                "--expiry-block",
+                type=int,
+                help="Last block at which tasks may land (0: never).",
+                default=d.block_expiry,
+            ),
+            opt(
+                "--dispute-period",
+                type=int,
+                help="Blocks after a task lands during which offences can be proven.",
+                default=d.dispute_period_blocks,
+            ),
+            opt("--minimum-voting-power", help="Minimum stake of an attester, in tokens.", default="0"),
+            opt("--restrict", help="Comma-separated operator ids allowed to attest ('' or omitted: everyone)."),
+            opt("--max-attesters", type=int, help="Signers per task (0: no limit).", default=0),
+            opt(
+                "--penalize",
+                help=f"Offences punished, comma-separated from {','.join(PENALTIES)} ('none' for none).",
+                default="double",
+            ),
+            opt("--slash-bps", type=int, help="Share of stake slashed per offence, basis points.", default=1000),
+            opt(
+                "--reporter-bps", type=int, help="Share of the slash paid to the reporter, basis points.", default=1000
+            ),
+        ]
+    ):
         func = decorator(func)
     return func
 
@@ -46,17 +73,26 @@ def _params(base: TaskDefinitionParams | None, options: dict) -> TaskDefinitionP
     values["penalties"] = base.penalties if base else PenaltyConfig()
     if options["name"] is not None:
         values["name"] = options["name"]
-    for option, field in (("attester_reward", "attester_reward"), ("performer_reward", "performer_reward"),
-                          ("aggregator_reward", "aggregator_reward"), ("minimum_voting_power", "minimum_voting_power")):
+    for option, field in (
+        ("attester_reward", "attester_reward"),
+        ("performer_reward", "performer_reward"),
+        ("aggregator_reward", "aggregator_reward"),
+        ("minimum_voting_power", "minimum_voting_power"),
+    ):
         if options[option] is not None:
             values[field] = parse_amount(options[option])
-    for option, field in (("expiry_block", "block_expiry"), ("dispute_period", "dispute_period_blocks"),
-                          ("max_attesters", "maximum_number_of_attesters")):
+    for option, field in (
+        ("expiry_block", "block_expiry"),
+        ("dispute_period", "dispute_period_blocks"),
+        ("max_attesters", "maximum_number_of_attesters"),
+    ):
         if options[option] is not None:
             values[field] = options[option]
     if options["restrict"] is not None:
         try:
-            values["restricted_attester_ids"] = tuple(sorted({int(x) for x in options["restrict"].split(",") if x.strip()}))
+            values["restricted_attester_ids"] = tuple(
+                sorted({int(x) for x in options["restrict"].split(",") if x.strip()})
+            )
         except ValueError as exc:
             raise click.BadParameter("operator ids must be integers, e.g. 1,2,5", param_hint="--restrict") from exc
     penalties = values["penalties"]
@@ -64,9 +100,15 @@ def _params(base: TaskDefinitionParams | None, options: dict) -> TaskDefinitionP
         chosen = set() if options["penalize"] in ("", "none") else {p.strip() for p in options["penalize"].split(",")}
         unknown = chosen - set(PENALTIES)
         if unknown:
-            raise click.BadParameter(f"unknown offence(s) {sorted(unknown)}; choose from {PENALTIES}", param_hint="--penalize")
-        penalties = dataclasses.replace(penalties, double_attestation="double" in chosen,
-                                        incorrect_attestation="incorrect" in chosen, rejected_task="rejected" in chosen)
+            raise click.BadParameter(
+                f"unknown offence(s) {sorted(unknown)}; choose from {PENALTIES}", param_hint="--penalize"
+            )
+        penalties = dataclasses.replace(
+            penalties,
+            double_attestation="double" in chosen,
+            incorrect_attestation="incorrect" in chosen,
+            rejected_task="rejected" in chosen,
+        )
     if options["slash_bps"] is not None:
         penalties = dataclasses.replace(penalties, slash_bps=options["slash_bps"])
     if options["reporter_bps"] is not None:
@@ -114,16 +156,46 @@ def update(rpc, deployment, attestation_center, private_key, keystore, password_
 
 
 def _describe(definition_id: int, set_id: int, params: TaskDefinitionParams, members: dict) -> list:
-    penalties = [name for name, on in zip(PENALTIES, (params.penalties.double_attestation,
-                 params.penalties.incorrect_attestation, params.penalties.rejected_task)) if on]
-    return [definition_id, params.name, set_id, len(members), tokens(sum(members.values())),
-            tokens(params.attester_reward), tokens(params.performer_reward), tokens(params.aggregator_reward),
-            params.block_expiry or "never", ",".join(map(str, params.restricted_attester_ids)) or "all",
-            ",".join(penalties) or "none"]
+    penalties = [
+        name
+        for name, on in zip(
+            PENALTIES,
+            (
+                params.penalties.double_attestation,
+                params.penalties.incorrect_attestation,
+                params.penalties.rejected_task,
+            ),
+        )
+        if on
+    ]
+    return [
+        definition_id,
+        params.name,
+        set_id,
+        len(members),
+        tokens(sum(members.values())),
+        tokens(params.attester_reward),
+        tokens(params.performer_reward),
+        tokens(params.aggregator_reward),
+        params.block_expiry or "never",
+        ",".join(map(str, params.restricted_attester_ids)) or "all",
+        ",".join(penalties) or "none",
+    ]
 
 
-COLUMNS = ["id", "name", "set", "attesters", "voting power", "attester reward", "performer reward",
-           "aggregator reward", "expiry", "restricted to", "penalties"]
+COLUMNS = [
+    "id",
+    "name",
+    "set",
+    "attesters",
+    "voting power",
+    "attester reward",
+    "performer reward",
+    "aggregator reward",
+    "expiry",
+    "restricted to",
+    "penalties",
+]
 
 
 @definitions_group.command("list")

@@ -10,21 +10,45 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.table import Table
 
-from .common import console, tokens
+from othentic_offchain.cli.common import console, tokens
 
 
 @click.command(name="devnet")
-@click.option("--operators", type=click.IntRange(4, 50), default=10, show_default=True, help="Operators to register and run.")
-@click.option("--tasks", type=click.IntRange(1, 10_000), default=30, show_default=True,
-              help="Tasks to send over the generic and price-oracle definitions (beacon rounds come on top).")
-@click.option("--offline-attesters", type=int, default=0, show_default=True,
-              help="Stop this many attesters before the workload, to show non-signers.")
+@click.option(
+    "--operators", type=click.IntRange(4, 50), default=10, show_default=True, help="Operators to register and run."
+)
+@click.option(
+    "--tasks",
+    type=click.IntRange(1, 10_000),
+    default=30,
+    show_default=True,
+    help="Tasks to send over the generic and price-oracle definitions (beacon rounds come on top).",
+)
+@click.option(
+    "--offline-attesters",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Stop this many attesters before the workload, to show non-signers.",
+)
 @click.option("--keep-running", is_flag=True, help="Leave the network up after the workload (Ctrl-C stops it).")
-@click.option("--state-dir", type=click.Path(file_okay=False), default=".devnet", show_default=True,
-              help="Deployment file, databases, proofs and logs (wiped at start).")
-@click.option("--lying-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
-              help="Share of price-oracle tasks whose performer lies (attesters reject them; they get slashed).")
-@click.option("--concurrency", type=click.IntRange(1, 200), default=12, show_default=True, help="Tasks in flight at once.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=".devnet",
+    show_default=True,
+    help="Deployment file, databases, proofs and logs (wiped at start).",
+)
+@click.option(
+    "--lying-share",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    help="Share of price-oracle tasks whose performer lies (attesters reject them; they get slashed).",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 200), default=12, show_default=True, help="Tasks in flight at once."
+)
 def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_share, concurrency):
     """Run a local AVS network and show what it did.
 
@@ -34,17 +58,24 @@ def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_s
     definitions while the randomness beacon performs every few blocks, and prints a summary of
     what landed on-chain. Nothing is left running when it exits (unless --keep-running, until Ctrl-C).
     """
-    from ..devnet.devnet import Devnet, DevnetOptions
+    from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
 
     out = console()
-    options = DevnetOptions(operators=operators, tasks=tasks, keep_running=keep_running,
-                            offline_attesters=offline_attesters, state_dir=Path(state_dir),
-                            lying_share=lying_share, concurrency=concurrency)
+    options = DevnetOptions(
+        operators=operators,
+        tasks=tasks,
+        keep_running=keep_running,
+        offline_attesters=offline_attesters,
+        state_dir=Path(state_dir),
+        lying_share=lying_share,
+        concurrency=concurrency,
+    )
     spinner = Spinner("dots", text="preparing")
     started = time.monotonic()
     net = None
     try:
         with Live(spinner, console=out, refresh_per_second=8, transient=True):
+
             def progress(text: str) -> None:
                 spinner.update(text=f"{text}  [dim]({time.monotonic() - started:.0f} s)[/dim]")
 
@@ -72,30 +103,41 @@ def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_s
             raise SystemExit(1)
     except KeyboardInterrupt:
         out.print("Interrupted: stopping every process...")
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     finally:
         if net is not None:
             net.stop()
 
 
 def _print_summary(out, s, net) -> None:
-    from ..devnet.devnet import DEFINITION_NAMES, median, percentile
+    from othentic_offchain.devnet.devnet import DEFINITION_NAMES, median, percentile
 
     table = Table(title="Tasks per definition (on-chain)", title_justify="left")
     for col in ("definition", "approved", "rejected", "gas per submission (median)", "min", "max"):
         table.add_column(col, justify="right" if col != "definition" else "left")
     for definition, name in DEFINITION_NAMES.items():
         counts, gas = s.per_definition[definition], s.gas[definition]
-        table.add_row(f"{definition} {name}", str(counts["approved"]), str(counts["rejected"]),
-                      f"{median(gas):,.0f}" if gas else "-", f"{min(gas):,}" if gas else "-", f"{max(gas):,}" if gas else "-")
+        table.add_row(
+            f"{definition} {name}",
+            str(counts["approved"]),
+            str(counts["rejected"]),
+            f"{median(gas):,.0f}" if gas else "-",
+            f"{min(gas):,}" if gas else "-",
+            f"{max(gas):,}" if gas else "-",
+        )
     out.print(table)
 
     latency = Table(title="Latency, sendTask accepted to receipt (aggregator's clock)", title_justify="left")
     for col in ("tasks", "p50", "p95", "max", "wall time"):
         latency.add_column(col, justify="right")
     lat = s.latencies
-    latency.add_row(str(len(lat)), f"{percentile(lat, 50):.2f} s", f"{percentile(lat, 95):.2f} s",
-                    f"{max(lat):.2f} s" if lat else "-", f"{s.wall_seconds:.0f} s")
+    latency.add_row(
+        str(len(lat)),
+        f"{percentile(lat, 50):.2f} s",
+        f"{percentile(lat, 95):.2f} s",
+        f"{max(lat):.2f} s" if lat else "-",
+        f"{s.wall_seconds:.0f} s",
+    )
     out.print(latency)
 
     operators = Table(title="Operators", title_justify="left")
@@ -106,8 +148,15 @@ def _print_summary(out, s, net) -> None:
         slashed[operator_id] = slashed.get(operator_id, 0) + amount
     for operator_id, (account, stake, claimable) in s.rewards.items():
         status = "offline" if operator_id in s.offline else "online"
-        operators.add_row(str(operator_id), account, tokens(stake), str(s.votes[operator_id]), tokens(claimable),
-                          tokens(slashed[operator_id]) if operator_id in slashed else "-", status)
+        operators.add_row(
+            str(operator_id),
+            account,
+            tokens(stake),
+            str(s.votes[operator_id]),
+            tokens(claimable),
+            tokens(slashed[operator_id]) if operator_id in slashed else "-",
+            status,
+        )
     out.print(operators)
 
     contracts = Table(title="Network", title_justify="left", show_header=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 from eth_account import Account
 
-from ..crypto.bls import KeyPair
-from ..nodes.keys import KeyLoadError, load_bls_key, write_bls_key_file, write_ecdsa_keystore
-from .common import console
+from othentic_offchain.cli.common import console
+from othentic_offchain.crypto.bls import KeyPair
+from othentic_offchain.crypto.keys import KeyLoadError, load_bls_key, write_bls_key_file, write_ecdsa_keystore
 
 
 @click.group(name="keys")
@@ -24,14 +24,20 @@ def _password(password_file: str | None) -> str:
 
 
 @keys_group.command("generate")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder to write the key files to.")
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Read the password from this file (default: prompt).")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder to write the key files to."
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Read the password from this file (default: prompt).",
+)
 @click.option("--bls-only", is_flag=True, help="Only a BLS key file (keep your existing account key).")
 def generate(out_dir, password_file, bls_only):
     """Create a new account keystore (account.json) and BLS key file (bls.json), encrypted (scrypt)."""
     out = Path(out_dir)
-    for name in (["bls.json"] if bls_only else ["account.json", "bls.json"]):
+    for name in ["bls.json"] if bls_only else ["account.json", "bls.json"]:
         if (out / name).exists():
             raise click.ClickException(f"{out / name} exists: refusing to overwrite a key")
     password = _password(password_file)

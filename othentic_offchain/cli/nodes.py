@@ -13,9 +13,9 @@ import json
 
 import click
 
-from ..nodes.observability import configure_logging
-from .common import chain_options, connect, key_options, load_key, ready_line, run_until_stopped
-from .operator import _bls_options, load_bls
+from othentic_offchain.cli.common import chain_options, connect, key_options, load_key, ready_line, run_until_stopped
+from othentic_offchain.cli.operator import _bls_options, load_bls
+from othentic_offchain.nodes.common.observability import configure_logging
 
 
 @click.group(name="node")
@@ -24,38 +24,85 @@ def node_group() -> None:
 
 
 def _log_option(func):
-    return click.option("--log-level", default="info", show_default=True,
-                        type=click.Choice(["debug", "info", "warning", "error"]), help="Structured logs on stderr.")(func)
+    return click.option(
+        "--log-level",
+        default="info",
+        show_default=True,
+        type=click.Choice(["debug", "info", "warning", "error"]),
+        help="Structured logs on stderr.",
+    )(func)
 
 
 def _performer_options(func, *, standalone: bool):
     options = [
-        click.option("--definition" if standalone else "--performer-definition", "definition",
-                     type=int, default=0 if standalone else None,
-                     help="Task definition to perform" + ("." if standalone else " (also run a performer for this operator).")),
-        click.option("--execution-service", envvar="OTHENTIC_EXECUTION_SERVICE", default=None,
-                     help="The AVS's Execution Service URL (POST /task/execute)."),
-        click.option("--aggregator", envvar="OTHENTIC_AGGREGATOR", default="http://127.0.0.1:8545", show_default=True,
-                     help="The aggregator's JSON-RPC URL."),
-        click.option("--election", type=click.Choice(["none", "round-robin", "stake"]), default="none", show_default=True,
-                     help="Perform only when this operator is elected for the block."),
-        click.option("--round-robin-period", type=int, default=1, show_default=True, help="Blocks per round-robin turn."),
+        click.option(
+            "--definition" if standalone else "--performer-definition",
+            "definition",
+            type=int,
+            default=0 if standalone else None,
+            help="Task definition to perform" + ("." if standalone else " (also run a performer for this operator)."),
+        ),
+        click.option(
+            "--execution-service",
+            envvar="OTHENTIC_EXECUTION_SERVICE",
+            default=None,
+            help="The AVS's Execution Service URL (POST /task/execute).",
+        ),
+        click.option(
+            "--aggregator",
+            envvar="OTHENTIC_AGGREGATOR",
+            default="http://127.0.0.1:8545",
+            show_default=True,
+            help="The aggregator's JSON-RPC URL.",
+        ),
+        click.option(
+            "--election",
+            type=click.Choice(["none", "round-robin", "stake"]),
+            default="none",
+            show_default=True,
+            help="Perform only when this operator is elected for the block.",
+        ),
+        click.option(
+            "--round-robin-period", type=int, default=1, show_default=True, help="Blocks per round-robin turn."
+        ),
         click.option("--every-seconds", type=float, default=None, help="Trigger: every N seconds."),
         click.option("--every-blocks", type=int, default=None, help="Trigger: every N blocks."),
         click.option("--on-event", default=None, help="Trigger: on a contract event, ADDRESS:Event(type,...)."),
         click.option("--on-message", is_flag=True, help="Trigger: on custom messages from the aggregator."),
-        click.option("--params", "params_json", default="{}", help="JSON object of parameters for the Execution Service."),
-        click.option("--performer-port", type=int, default=0, show_default=True,
-                     help="Port of the performer's API (POST /performer/v1/trigger; 0: any free port)."),
+        click.option(
+            "--params", "params_json", default="{}", help="JSON object of parameters for the Execution Service."
+        ),
+        click.option(
+            "--performer-port",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Port of the performer's API (POST /performer/v1/trigger; 0: any free port).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _performer_config(chain, key, definition, execution_service, aggregator, election, round_robin_period,
-                      every_seconds, every_blocks, on_event, on_message, params_json, performer_port, host, name):
-    from ..nodes.performer import EventTrigger, PerformerConfig
+def _performer_config(
+    chain,
+    key,
+    definition,
+    execution_service,
+    aggregator,
+    election,
+    round_robin_period,
+    every_seconds,
+    every_blocks,
+    on_event,
+    on_message,
+    params_json,
+    performer_port,
+    host,
+    name,
+):
+    from othentic_offchain.nodes.performer.node import EventTrigger, PerformerConfig
 
     if not execution_service:
         raise click.UsageError("a performer needs --execution-service URL")
@@ -71,9 +118,21 @@ def _performer_config(chain, key, definition, execution_service, aggregator, ele
             raise click.BadParameter("expected ADDRESS:Event(type,...)", param_hint="--on-event")
         event = EventTrigger.from_signature(address, signature)
     return PerformerConfig(
-        rpc_url=chain.rpc_url, deployment=chain.record, ecdsa_key=key, execution_url=execution_service,
-        aggregator_url=aggregator, task_definition_id=definition, election=election, host=host, port=performer_port, name=name,
-        params=params, every_seconds=every_seconds, every_blocks=every_blocks, event=event, on_message=on_message,
+        rpc_url=chain.rpc_url,
+        deployment=chain.record,
+        ecdsa_key=key,
+        execution_url=execution_service,
+        aggregator_url=aggregator,
+        task_definition_id=definition,
+        election=election,
+        host=host,
+        port=performer_port,
+        name=name,
+        params=params,
+        every_seconds=every_seconds,
+        every_blocks=every_blocks,
+        event=event,
+        on_message=on_message,
         round_robin_period=round_robin_period,
     )
 
@@ -82,27 +141,67 @@ def _performer_config(chain, key, definition, execution_service, aggregator, ele
 @chain_options
 @key_options
 @_bls_options
-@click.option("--avs-webapi", "--validation-service", "validation_service", envvar="OTHENTIC_VALIDATION_SERVICE",
-              required=True, help="The AVS's Validation Service URL (Othentic: --avs-webapi).")
+@click.option(
+    "--avs-webapi",
+    "--validation-service",
+    "validation_service",
+    envvar="OTHENTIC_VALIDATION_SERVICE",
+    required=True,
+    help="The AVS's Validation Service URL (Othentic: --avs-webapi).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=9000, show_default=True, help="Port of the attester's API (0: any free port).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-              help="SQLite file of the votes this attester signed (default ./attester-<operator>.sqlite3).")
+@click.option(
+    "--port", type=int, default=9000, show_default=True, help="Port of the attester's API (0: any free port)."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="SQLite file of the votes this attester signed (default ./attester-<operator>.sqlite3).",
+)
 @click.option("--service-timeout", type=float, default=10.0, show_default=True)
-@click.option("--publish-endpoint", default=None,
-              help="Publish this URL on-chain as the attester's endpoint at start (costs a transaction if it changed).")
+@click.option(
+    "--publish-endpoint",
+    default=None,
+    help="Publish this URL on-chain as the attester's endpoint at start (costs a transaction if it changed).",
+)
 @functools.partial(_performer_options, standalone=False)
 @_log_option
-def attester(rpc, deployment, attestation_center, private_key, keystore, password_file, bls_key_file,
-             bls_password_file, validation_service, host, port, db_path, service_timeout, publish_endpoint,
-             definition, execution_service, aggregator, election, round_robin_period, every_seconds, every_blocks,
-             on_event, on_message, params_json, performer_port, log_level):
+def attester(
+    rpc,
+    deployment,
+    attestation_center,
+    private_key,
+    keystore,
+    password_file,
+    bls_key_file,
+    bls_password_file,
+    validation_service,
+    host,
+    port,
+    db_path,
+    service_timeout,
+    publish_endpoint,
+    definition,
+    execution_service,
+    aggregator,
+    election,
+    round_robin_period,
+    every_seconds,
+    every_blocks,
+    on_event,
+    on_message,
+    params_json,
+    performer_port,
+    log_level,
+):
     """Vote on tasks: validate each with the AVS's Validation Service, BLS-sign the vote, record it.
 
     Never signs the other side of a task it voted on, also after a restart (the --db file).
     With --performer-definition, the same process also performs that definition's tasks.
     """
-    from ..nodes.attester import AttesterConfig, AttesterNode
+    from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 
     configure_logging(log_level)
     chain = connect(rpc, deployment, attestation_center)
@@ -114,19 +213,39 @@ def attester(rpc, deployment, attestation_center, private_key, keystore, passwor
     if publish_endpoint and chain.avs.operator(operator_id).endpoint != publish_endpoint:
         chain.sender(key).send(chain.avs.center.functions.setOperatorEndpoint(publish_endpoint))
     config = AttesterConfig(
-        rpc_url=chain.rpc_url, deployment=chain.record, ecdsa_key=key, bls=keys,
-        validation_url=validation_service, host=host, port=port,
-        db_path=db_path or f"attester-{operator_id}.sqlite3", service_timeout=service_timeout,
+        rpc_url=chain.rpc_url,
+        deployment=chain.record,
+        ecdsa_key=key,
+        bls=keys,
+        validation_url=validation_service,
+        host=host,
+        port=port,
+        db_path=db_path or f"attester-{operator_id}.sqlite3",
+        service_timeout=service_timeout,
         name=f"attester-{operator_id}",
     )
     performer_config = None
     if definition is not None:
         performer_config = _performer_config(
-            chain, key, definition, execution_service, aggregator, election, round_robin_period, every_seconds,
-            every_blocks, on_event, on_message, params_json, performer_port, host, f"performer-{operator_id}")
+            chain,
+            key,
+            definition,
+            execution_service,
+            aggregator,
+            election,
+            round_robin_period,
+            every_seconds,
+            every_blocks,
+            on_event,
+            on_message,
+            params_json,
+            performer_port,
+            host,
+            f"performer-{operator_id}",
+        )
 
     async def main():
-        from ..nodes.performer import PerformerNode
+        from othentic_offchain.nodes.performer.node import PerformerNode
 
         node = AttesterNode(config)
         performer = PerformerNode(performer_config) if performer_config else None
@@ -151,22 +270,54 @@ def attester(rpc, deployment, attestation_center, private_key, keystore, passwor
 @click.option("--host", default="127.0.0.1", show_default=True)
 @functools.partial(_performer_options, standalone=True)
 @_log_option
-def performer(rpc, deployment, attestation_center, private_key, keystore, password_file, host, definition,
-              execution_service, aggregator, election, round_robin_period, every_seconds, every_blocks, on_event,
-              on_message, params_json, performer_port, log_level):
+def performer(
+    rpc,
+    deployment,
+    attestation_center,
+    private_key,
+    keystore,
+    password_file,
+    host,
+    definition,
+    execution_service,
+    aggregator,
+    election,
+    round_robin_period,
+    every_seconds,
+    every_blocks,
+    on_event,
+    on_message,
+    params_json,
+    performer_port,
+    log_level,
+):
     """Perform tasks: on each trigger (when elected), run the Execution Service, sign, send to the aggregator.
 
     Triggers: on demand (POST /performer/v1/trigger {"params": {...}}), --every-seconds,
     --every-blocks, --on-event, --on-message. Elections: --election round-robin | stake.
     """
-    from ..nodes.performer import PerformerNode
+    from othentic_offchain.nodes.performer.node import PerformerNode
 
     configure_logging(log_level)
     chain = connect(rpc, deployment, attestation_center)
     key = load_key(private_key, keystore, password_file)
-    config = _performer_config(chain, key, definition, execution_service, aggregator, election, round_robin_period,
-                               every_seconds, every_blocks, on_event, on_message, params_json, performer_port, host,
-                               "performer")
+    config = _performer_config(
+        chain,
+        key,
+        definition,
+        execution_service,
+        aggregator,
+        election,
+        round_robin_period,
+        every_seconds,
+        every_blocks,
+        on_event,
+        on_message,
+        params_json,
+        performer_port,
+        host,
+        "performer",
+    )
 
     async def main():
         node = PerformerNode(config)
@@ -184,27 +335,70 @@ def performer(rpc, deployment, attestation_center, private_key, keystore, passwo
 @chain_options
 @key_options
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", "--json-rpc-port", "port", type=int, default=8545, show_default=True,
-              help="Port of the JSON-RPC API (Othentic's default 8545; 0: any free port).")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default="aggregator-tasks.sqlite3", show_default=True,
-              help="SQLite file of accepted tasks and votes: a restart resumes every task in flight.")
-@click.option("--attester", "attesters", multiple=True, metavar="ID=URL",
-              help="Where an attester listens (operator id or address = URL); overrides its on-chain endpoint. Repeatable.")
-@click.option("--delay", "delay_ms", type=float, default=0, show_default=True,
-              help="Milliseconds to wait for more votes once a side reached its threshold (Othentic's --delay).")
+@click.option(
+    "--port",
+    "--json-rpc-port",
+    "port",
+    type=int,
+    default=8545,
+    show_default=True,
+    help="Port of the JSON-RPC API (Othentic's default 8545; 0: any free port).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    default="aggregator-tasks.sqlite3",
+    show_default=True,
+    help="SQLite file of accepted tasks and votes: a restart resumes every task in flight.",
+)
+@click.option(
+    "--attester",
+    "attesters",
+    multiple=True,
+    metavar="ID=URL",
+    help="Where an attester listens (operator id or address = URL); overrides its on-chain endpoint. Repeatable.",
+)
+@click.option(
+    "--delay",
+    "delay_ms",
+    type=float,
+    default=0,
+    show_default=True,
+    help="Milliseconds to wait for more votes once a side reached its threshold (Othentic's --delay).",
+)
 @click.option("--vote-timeout", type=float, default=5.0, show_default=True, help="Seconds per attester request.")
-@click.option("--task-timeout", type=float, default=60.0, show_default=True,
-              help="Seconds a task may collect votes before it fails with no_quorum.")
+@click.option(
+    "--task-timeout",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds a task may collect votes before it fails with no_quorum.",
+)
 @_log_option
-def aggregator(rpc, deployment, attestation_center, private_key, keystore, password_file, host, port, db_path,
-               attesters, delay_ms, vote_timeout, task_timeout, log_level):
+def aggregator(
+    rpc,
+    deployment,
+    attestation_center,
+    private_key,
+    keystore,
+    password_file,
+    host,
+    port,
+    db_path,
+    attesters,
+    delay_ms,
+    vote_timeout,
+    task_timeout,
+    log_level,
+):
     """Collect attesters' votes on each task and submit the aggregate on-chain.
 
     JSON-RPC 2.0 (POST /): sendTask (Othentic's positional params), sendCustomMessage, taskStatus,
     health. The account must be an active operator (the contract checks the aggregator).
     """
-    from ..nodes.aggregator import AggregatorConfig, AggregatorNode
-    from ..nodes.discovery import parse_attester_specs
+    from othentic_offchain.nodes.aggregator.discovery import parse_attester_specs
+    from othentic_offchain.nodes.aggregator.node import AggregatorConfig, AggregatorNode
 
     configure_logging(log_level)
     chain = connect(rpc, deployment, attestation_center)
@@ -213,9 +407,18 @@ def aggregator(rpc, deployment, attestation_center, private_key, keystore, passw
         static = parse_attester_specs(attesters)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--attester") from exc
-    config = AggregatorConfig(rpc_url=chain.rpc_url, deployment=chain.record, ecdsa_key=key, host=host, port=port,
-                              db_path=db_path, attesters=static, delay=delay_ms / 1000, vote_timeout=vote_timeout,
-                              task_timeout=task_timeout)
+    config = AggregatorConfig(
+        rpc_url=chain.rpc_url,
+        deployment=chain.record,
+        ecdsa_key=key,
+        host=host,
+        port=port,
+        db_path=db_path,
+        attesters=static,
+        delay=delay_ms / 1000,
+        vote_timeout=vote_timeout,
+        task_timeout=task_timeout,
+    )
 
     async def main():
         node = AggregatorNode(config)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..nodes.keys import KeyLoadError, load_bls_key
-from ..devnet.tokens import mintable
-from .common import (
+from othentic_offchain.cli.common import (
     chain_options,
     connect,
     console,
@@ -18,6 +16,8 @@ from .common import (
     tokens,
     transactions,
 )
+from othentic_offchain.crypto.keys import KeyLoadError, load_bls_key
+from othentic_offchain.devnet.tokens import mintable
 
 
 @click.group(name="operator")
@@ -26,11 +26,19 @@ def operator_group() -> None:
 
 
 def _bls_options(func):
-    func = click.option("--bls-password-file", type=click.Path(exists=True, dir_okay=False), default=None,
-                        help="Password of the BLS key file [or env KEYSTORE_PASSWORD].")(func)
-    func = click.option("--bls-key-file", type=click.Path(exists=True, dir_okay=False), default=None,
-                        help="Encrypted BLS key file (`othentic keys generate`). Default: $BLS_PRIVATE_KEY, "
-                             "else a key derived from the account key.")(func)
+    func = click.option(
+        "--bls-password-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Password of the BLS key file [or env KEYSTORE_PASSWORD].",
+    )(func)
+    func = click.option(
+        "--bls-key-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Encrypted BLS key file (`othentic keys generate`). Default: $BLS_PRIVATE_KEY, "
+        "else a key derived from the account key.",
+    )(func)
     return func
 
 
@@ -49,8 +57,19 @@ def load_bls(bls_key_file, bls_password_file, ecdsa_key):
 @click.option("--endpoint", default=None, help="URL of your attester node, published on-chain for aggregators.")
 @click.option("--mint", is_flag=True, help="Devnets only: mint the stake first (the test token lets anyone mint).")
 @transactions
-def register(rpc, deployment, attestation_center, private_key, keystore, password_file, bls_key_file,
-             bls_password_file, stake_text, endpoint, mint):
+def register(
+    rpc,
+    deployment,
+    attestation_center,
+    private_key,
+    keystore,
+    password_file,
+    bls_key_file,
+    bls_password_file,
+    stake_text,
+    endpoint,
+    mint,
+):
     """Register the account as an operator with a stake and a BLS key.
 
     Approves the stake to the attestation center, proves possession of the BLS key (a signature over
@@ -131,7 +150,9 @@ def leave(rpc, deployment, attestation_center, private_key, keystore, password_f
     operator_id = chain.avs.operator_id(sender.address)
     sender.send(chain.avs.center.functions.leave())
     _amount, unlock = chain.avs.center.functions.pendingWithdrawal(sender.address).call()
-    console().print(f"Operator {operator_id} left; its stake unlocks at block {unlock} (`operator withdraw --complete`).")
+    console().print(
+        f"Operator {operator_id} left; its stake unlocks at block {unlock} (`operator withdraw --complete`)."
+    )
 
 
 operator_group.add_command(leave, "unregister")
@@ -162,21 +183,38 @@ def list_operators(rpc, deployment, attestation_center, as_json, show_all):
     for operator_id in range(1, registered + 1):
         op = chain.avs.operator(operator_id)
         if op.active or show_all:
-            rows.append([op.id, op.account, "active" if op.active else "exited", tokens(op.stake), op.endpoint or "-",
-                         tokens(chain.avs.claimable(op.account))])
+            rows.append(
+                [
+                    op.id,
+                    op.account,
+                    "active" if op.active else "exited",
+                    tokens(op.stake),
+                    op.endpoint or "-",
+                    tokens(chain.avs.claimable(op.account)),
+                ]
+            )
     print_table("Operators", ["id", "account", "status", "stake", "endpoint", "claimable"], rows, as_json)
 
 
 @operator_group.command("rotate-bls-key")
 @chain_options
 @key_options
-@click.option("--new-bls-key-file", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="The new BLS key file (`othentic keys generate --bls-only`).")
-@click.option("--bls-password-file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Password of the new BLS key file [or env KEYSTORE_PASSWORD].")
+@click.option(
+    "--new-bls-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="The new BLS key file (`othentic keys generate --bls-only`).",
+)
+@click.option(
+    "--bls-password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Password of the new BLS key file [or env KEYSTORE_PASSWORD].",
+)
 @transactions
-def rotate_bls_key(rpc, deployment, attestation_center, private_key, keystore, password_file, new_bls_key_file,
-                   bls_password_file):
+def rotate_bls_key(
+    rpc, deployment, attestation_center, private_key, keystore, password_file, new_bls_key_file, bls_password_file
+):
     """Replace the operator's BLS key (with a new proof of possession).
 
     Restart the attester with the new key right after: votes signed with the old key stop counting
@@ -187,5 +225,7 @@ def rotate_bls_key(rpc, deployment, attestation_center, private_key, keystore, p
     keys = load_bls(new_bls_key_file, bls_password_file, key)
     sender = chain.sender(key)
     proof = keys.proof_of_possession(sender.address, chain.avs.address, chain.avs.chain_id)
-    sender.send(chain.avs.center.functions.updateBlsKey(keys.public.g1.words(), keys.public.g2.solidity(), proof.words()))
+    sender.send(
+        chain.avs.center.functions.updateBlsKey(keys.public.g1.words(), keys.public.g2.solidity(), proof.words())
+    )
     console().print(f"Operator {chain.avs.operator_id(sender.address)} now signs with the new BLS key.")

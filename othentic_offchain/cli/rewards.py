@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import click
 
-from .common import chain_options, connect, console, json_option, key_options, load_key, parse_amount, print_table, tokens, transactions
-from ..devnet.tokens import mintable
+from othentic_offchain.cli.common import (
+    chain_options,
+    connect,
+    console,
+    json_option,
+    key_options,
+    load_key,
+    parse_amount,
+    print_table,
+    tokens,
+    transactions,
+)
+from othentic_offchain.devnet.tokens import mintable
 
 
 @click.group(name="rewards")
@@ -60,8 +71,15 @@ def show(rpc, deployment, attestation_center, as_json, addresses):
     if not addresses:
         registered, _ = center.operatorCount().call()
         addresses = sorted({chain.avs.operator(i).account for i in range(1, registered + 1)})
-    rows = [[a, center.operatorIdOf(a).call() or "-", tokens(chain.avs.claimable(a)), tokens(center.claimedRewards(a).call())]
-            for a in addresses]
+    rows = [
+        [
+            a,
+            center.operatorIdOf(a).call() or "-",
+            tokens(chain.avs.claimable(a)),
+            tokens(center.claimedRewards(a).call()),
+        ]
+        for a in addresses
+    ]
     print_table("Rewards", ["account", "operator", "claimable", "claimed"], rows, as_json)
     if not as_json:
         console().print(f"Vault balance: {tokens(chain.avs.vault.functions.balance().call())}")

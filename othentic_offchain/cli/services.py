@@ -7,17 +7,26 @@ import json
 
 import click
 
-from .common import ready_line, run_until_stopped
+from othentic_offchain.cli.common import ready_line, run_until_stopped
 
 
 @click.command(name="services")
 @click.argument("avs_ref")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=4002, show_default=True, help="Port of the services (0: any free port).")
-@click.option("--role", type=click.Choice(["both", "execution", "validation"]), default="both", show_default=True,
-              help="Serve /task/execute, /task/validate, or both on one port.")
-@click.option("--proof-store", default=None, envvar="OTHENTIC_PROOF_STORE",
-              help="URL of a proof store (`othentic proofs serve`) the AVS's functions use as ctx.proofs.")
+@click.option(
+    "--role",
+    type=click.Choice(["both", "execution", "validation"]),
+    default="both",
+    show_default=True,
+    help="Serve /task/execute, /task/validate, or both on one port.",
+)
+@click.option(
+    "--proof-store",
+    default=None,
+    envvar="OTHENTIC_PROOF_STORE",
+    help="URL of a proof store (`othentic proofs serve`) the AVS's functions use as ctx.proofs.",
+)
 @click.option("--avs-config", default=None, help="JSON object passed to the AVS's functions as ctx.config.")
 def services(avs_ref, host, port, role, proof_store, avs_config):
     """Serve an AVS's Execution and Validation Services over Othentic's HTTP API.
@@ -26,8 +35,8 @@ def services(avs_ref, host, port, role, proof_store, avs_config):
     docs/write-your-own-avs.md). Endpoints: POST /task/execute, POST /task/validate,
     POST /p2p/message, GET /health, GET /openapi.json.
     """
-    from ..avs import build_execution_app, build_services_app, build_validation_app, serve
-    from ..avs.loader import AvsLoadError, load_avs
+    from othentic_offchain.avs import build_execution_app, build_services_app, build_validation_app, serve
+    from othentic_offchain.avs.loader import AvsLoadError, load_avs
 
     try:
         avs = load_avs(avs_ref)
@@ -43,7 +52,7 @@ def services(avs_ref, host, port, role, proof_store, avs_config):
     async def main():
         client = None
         if proof_store:
-            from ..proofs import ProofStoreClient
+            from othentic_offchain.proofs import ProofStoreClient
 
             client = ProofStoreClient(proof_store)
             avs.proofs = client
@@ -68,7 +77,7 @@ def proofs_group() -> None:
 @click.option("--max-size", type=int, default=256 * 1024, show_default=True, help="Largest blob, bytes.")
 def serve_proofs_command(folder, host, port, max_size):
     """Serve a proof store: POST /proofs (returns the CID), GET /ipfs/<cid>, GET /health."""
-    from ..proofs import LocalProofStore, start_proof_server
+    from othentic_offchain.proofs import LocalProofStore, start_proof_server
 
     async def main():
         server = await start_proof_server(LocalProofStore(folder, max_size=max_size), host, port)

@@ -9,8 +9,16 @@ import urllib.request
 
 import click
 
-from ..chain.types import TaskInfo
-from .common import chain_options, connect, console, json_option, key_options, load_key, print_table
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.cli.common import (
+    chain_options,
+    connect,
+    console,
+    json_option,
+    key_options,
+    load_key,
+    print_table,
+)
 
 DEFAULT_AGGREGATOR = "http://127.0.0.1:8545"
 
@@ -37,8 +45,13 @@ def rpc_call(url: str, method: str, params, timeout: float = 30.0):
 
 
 def _aggregator_option(func):
-    return click.option("--aggregator", envvar="OTHENTIC_AGGREGATOR", default=DEFAULT_AGGREGATOR, show_default=True,
-                        help="The aggregator's JSON-RPC URL [env OTHENTIC_AGGREGATOR].")(func)
+    return click.option(
+        "--aggregator",
+        envvar="OTHENTIC_AGGREGATOR",
+        default=DEFAULT_AGGREGATOR,
+        show_default=True,
+        help="The aggregator's JSON-RPC URL [env OTHENTIC_AGGREGATOR].",
+    )(func)
 
 
 @click.group(name="task")
@@ -52,12 +65,28 @@ def task_group() -> None:
 @click.option("--proof-of-task", required=True, help="Proof of task (usually the CID of the stored result).")
 @click.option("--data", "data_hex", default=None, help="Task data as 0x-hex.")
 @click.option("--data-text", default=None, help="Task data as text (sent as its UTF-8 bytes).")
-@click.option("--data-sha256-of-proof", "hash_proof", is_flag=True,
-              help="Task data = SHA-256 of the proof-of-task string (the generic definition 0 of the devnet).")
+@click.option(
+    "--data-sha256-of-proof",
+    "hash_proof",
+    is_flag=True,
+    help="Task data = SHA-256 of the proof-of-task string (the generic definition 0 of the devnet).",
+)
 @click.option("--definition", "definition_id", type=int, default=0, show_default=True, help="Task definition id.")
-@click.option("--wait", "wait_seconds", type=float, default=0, help="Wait up to this many seconds for the task to land.")
-def send(aggregator, private_key, keystore, password_file, proof_of_task, data_hex, data_text, hash_proof,
-         definition_id, wait_seconds):
+@click.option(
+    "--wait", "wait_seconds", type=float, default=0, help="Wait up to this many seconds for the task to land."
+)
+def send(
+    aggregator,
+    private_key,
+    keystore,
+    password_file,
+    proof_of_task,
+    data_hex,
+    data_text,
+    hash_proof,
+    definition_id,
+    wait_seconds,
+):
     """Sign a task as its performer and send it to the aggregator (`sendTask`). Prints the task hash."""
     from eth_account import Account
 
@@ -81,7 +110,9 @@ def send(aggregator, private_key, keystore, password_file, proof_of_task, data_h
     console().print(f"Sent task {task_hash} (definition {definition_id}, performer {performer}).")
     if wait_seconds:
         status = _wait(aggregator, task_hash, wait_seconds)
-        console().print(f"Task {status.get('status')}: " + json.dumps({k: v for k, v in status.items() if k != "votes"}))
+        console().print(
+            f"Task {status.get('status')}: " + json.dumps({k: v for k, v in status.items() if k != "votes"})
+        )
         if status.get("status") != "landed":
             raise SystemExit(1)
 
@@ -119,5 +150,9 @@ def show(rpc, deployment, attestation_center, as_json, task_hash):
     number, block, approved = chain.avs.task_record(bytes.fromhex(task_hash.removeprefix("0x")))
     if number == 0:
         raise click.ClickException(f"task {task_hash} has not landed on chain {chain.record.chain_id}")
-    print_table(f"Task {task_hash}", ["task number", "block", "side"],
-                [[number, block, "approved" if approved else "rejected"]], as_json)
+    print_table(
+        f"Task {task_hash}",
+        ["task number", "block", "side"],
+        [[number, block, "approved" if approved else "rejected"]],
+        as_json,
+    )

@@ -9,7 +9,7 @@ Import from here; the submodules hold the details:
 * :mod:`.ecdsa`: the performer's task signature.
 """
 
-from .bls import (
+from othentic_offchain.crypto.bls import (
     KeyPair,
     PublicKey,
     SecretKey,
@@ -20,16 +20,35 @@ from .bls import (
     prove_possession,
     sign,
 )
-from .bn254 import G1Point, G2Point, InvalidPoint, hash_to_g1
-from .ecdsa import InvalidTaskSignature, recover_task_signer, sign_task_hash
-from .hashes import gamma, pop_hash, task_hash, vote_hash
-from .verify import PrecompileBackend, PyEccBackend, verify, verify_aggregate, verify_possession
+from othentic_offchain.crypto.bn254 import G1Point, G2Point, InvalidPoint, hash_to_g1
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer, sign_task_hash
+from othentic_offchain.crypto.hashes import gamma, pop_hash, task_hash, vote_hash
+from othentic_offchain.crypto.verify import PrecompileBackend, PyEccBackend, verify, verify_aggregate, verify_possession
 
 __all__ = [
-    "G1Point", "G2Point", "InvalidPoint", "hash_to_g1",
-    "KeyPair", "PublicKey", "SecretKey", "sign", "prove_possession",
-    "aggregate_signatures", "aggregate_g1", "aggregate_g2", "aggregate_public_keys",
-    "verify", "verify_aggregate", "verify_possession", "PrecompileBackend", "PyEccBackend",
-    "task_hash", "vote_hash", "pop_hash", "gamma",
-    "sign_task_hash", "recover_task_signer", "InvalidTaskSignature",
+    "G1Point",
+    "G2Point",
+    "InvalidPoint",
+    "hash_to_g1",
+    "KeyPair",
+    "PublicKey",
+    "SecretKey",
+    "sign",
+    "prove_possession",
+    "aggregate_signatures",
+    "aggregate_g1",
+    "aggregate_g2",
+    "aggregate_public_keys",
+    "verify",
+    "verify_aggregate",
+    "verify_possession",
+    "PrecompileBackend",
+    "PyEccBackend",
+    "task_hash",
+    "vote_hash",
+    "pop_hash",
+    "gamma",
+    "sign_task_hash",
+    "recover_task_signer",
+    "InvalidTaskSignature",
 ]

@@ -9,13 +9,13 @@ the verification equation (see :mod:`.verify`) checks that the G2 key a caller s
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from eth_utils import keccak
 
-from .bn254 import G1_GENERATOR, G2_GENERATOR, R, G1Point, G2Point, hash_to_g1
-from .hashes import pop_hash
+from othentic_offchain.crypto.bn254 import G1_GENERATOR, G2_GENERATOR, G1Point, G2Point, R, hash_to_g1
+from othentic_offchain.crypto.hashes import pop_hash
 
 _KEYGEN_DOMAIN = b"othentic-py.bls.keygen.v1"
 
@@ -31,11 +31,11 @@ class SecretKey:
         self._scalar = scalar
 
     @classmethod
-    def random(cls) -> "SecretKey":
+    def random(cls) -> SecretKey:
         return cls(secrets.randbelow(R - 1) + 1)
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "SecretKey":
+    def from_seed(cls, seed: bytes) -> SecretKey:
         """Deterministic key from a seed: 48 bytes of domain-separated keccak output, reduced mod r.
 
         48 bytes (384 bits) make the modular bias negligible; a zero result (probability ~2^-254)
@@ -79,7 +79,7 @@ class PublicKey:
     g1: G1Point
     g2: G2Point
 
-    def __add__(self, other: "PublicKey") -> "PublicKey":
+    def __add__(self, other: PublicKey) -> PublicKey:
         return PublicKey(self.g1 + other.g1, self.g2 + other.g2)
 
 
@@ -89,15 +89,15 @@ class KeyPair:
     public: PublicKey
 
     @classmethod
-    def from_secret(cls, secret: SecretKey) -> "KeyPair":
+    def from_secret(cls, secret: SecretKey) -> KeyPair:
         return cls(secret, PublicKey(G1_GENERATOR * secret.scalar, G2_GENERATOR * secret.scalar))
 
     @classmethod
-    def generate(cls) -> "KeyPair":
+    def generate(cls) -> KeyPair:
         return cls.from_secret(SecretKey.random())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> "KeyPair":
+    def from_seed(cls, seed: bytes) -> KeyPair:
         return cls.from_secret(SecretKey.from_seed(seed))
 
     def sign(self, digest: bytes) -> G1Point:

@@ -40,11 +40,11 @@ class G1Point:
     y: int
 
     @classmethod
-    def infinity(cls) -> "G1Point":
+    def infinity(cls) -> G1Point:
         return cls(0, 0)
 
     @classmethod
-    def generator(cls) -> "G1Point":
+    def generator(cls) -> G1Point:
         return cls(1, 2)
 
     @property
@@ -54,7 +54,7 @@ class G1Point:
     def words(self) -> tuple[int, int]:
         return (self.x, self.y)
 
-    def validate(self) -> "G1Point":
+    def validate(self) -> G1Point:
         """Raise :class:`InvalidPoint` unless this is a point of G1 (infinity included).
 
         G1 has cofactor 1, so being on the curve is enough.
@@ -74,26 +74,26 @@ class G1Point:
         return (self.x, self.y, 1) if not self.is_infinity else _J_INFINITY
 
     @classmethod
-    def from_ecc(cls, point) -> "G1Point":
+    def from_ecc(cls, point) -> G1Point:
         if ec.is_inf(point):
             return cls.infinity()
         x, y = ec.normalize(point)
         return cls(int(x), int(y))
 
-    def __add__(self, other: "G1Point") -> "G1Point":
+    def __add__(self, other: G1Point) -> G1Point:
         return _j_to_affine(_j_add_affine(self._jacobian(), other))
 
-    def __neg__(self) -> "G1Point":
+    def __neg__(self) -> G1Point:
         return self if self.is_infinity else G1Point(self.x, (P - self.y) % P)
 
-    def __sub__(self, other: "G1Point") -> "G1Point":
+    def __sub__(self, other: G1Point) -> G1Point:
         return self + (-other)
 
-    def __mul__(self, scalar: int) -> "G1Point":
+    def __mul__(self, scalar: int) -> G1Point:
         return _j_to_affine(_j_multiply(self, scalar % R))
 
     @staticmethod
-    def sum(points) -> "G1Point":
+    def sum(points) -> G1Point:
         """The sum of many points with one field inversion (aggregation of signatures and keys)."""
         acc = _J_INFINITY
         for point in points:
@@ -111,15 +111,15 @@ class G2Point:
     y_imag: int
 
     @classmethod
-    def infinity(cls) -> "G2Point":
+    def infinity(cls) -> G2Point:
         return cls(0, 0, 0, 0)
 
     @classmethod
-    def generator(cls) -> "G2Point":
+    def generator(cls) -> G2Point:
         return cls.from_ecc(ec.G2)
 
     @classmethod
-    def from_words(cls, words) -> "G2Point":
+    def from_words(cls, words) -> G2Point:
         """From the precompile order ``[x_imag, x_real, y_imag, y_real]``."""
         x_imag, x_real, y_imag, y_real = (int(w) for w in words)
         return cls(x_real=x_real, x_imag=x_imag, y_real=y_real, y_imag=y_imag)
@@ -142,13 +142,13 @@ class G2Point:
         return (FQ2([self.x_real, self.x_imag]), FQ2([self.y_real, self.y_imag]), FQ2.one())
 
     @classmethod
-    def from_ecc(cls, point) -> "G2Point":
+    def from_ecc(cls, point) -> G2Point:
         if ec.is_inf(point):
             return cls.infinity()
         x, y = ec.normalize(point)
         return cls(int(x.coeffs[0]), int(x.coeffs[1]), int(y.coeffs[0]), int(y.coeffs[1]))
 
-    def validate(self) -> "G2Point":
+    def validate(self) -> G2Point:
         """Raise :class:`InvalidPoint` unless this is a point of the order-r subgroup of the twist.
 
         The subgroup check is one scalar multiplication by r (tens of milliseconds): do it when a
@@ -165,16 +165,16 @@ class G2Point:
             raise InvalidPoint(f"G2 point is not in the order-r subgroup: {self!r}")
         return self
 
-    def __add__(self, other: "G2Point") -> "G2Point":
+    def __add__(self, other: G2Point) -> G2Point:
         return G2Point.from_ecc(ec.add(self.to_ecc(), other.to_ecc()))
 
-    def __neg__(self) -> "G2Point":
+    def __neg__(self) -> G2Point:
         return G2Point.from_ecc(ec.neg(self.to_ecc()))
 
-    def __sub__(self, other: "G2Point") -> "G2Point":
+    def __sub__(self, other: G2Point) -> G2Point:
         return self + (-other)
 
-    def __mul__(self, scalar: int) -> "G2Point":
+    def __mul__(self, scalar: int) -> G2Point:
         return G2Point.from_ecc(ec.multiply(self.to_ecc(), scalar % R))
 
     __rmul__ = __mul__

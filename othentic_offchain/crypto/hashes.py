@@ -10,7 +10,7 @@ from __future__ import annotations
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address
 
-from .bn254 import R, G1Point, G2Point
+from othentic_offchain.crypto.bn254 import G1Point, G2Point, R
 
 TASK_TYPES = ["string", "bytes", "address", "uint16"]
 VOTE_TYPES = ["string", "bytes", "address", "uint16", "address", "uint256", "bool"]
@@ -87,7 +87,14 @@ def pop_hash(operator: str | bytes, registry: str | bytes, chain_id: int, pk_g1:
     return keccak(
         encode(
             POP_TYPES,
-            [POP_DOMAIN, _address(operator), _address(registry), int(chain_id), list(pk_g1.words()), list(pk_g2.words())],
+            [
+                POP_DOMAIN,
+                _address(operator),
+                _address(registry),
+                int(chain_id),
+                list(pk_g1.words()),
+                list(pk_g2.words()),
+            ],
         )
     )
 

@@ -19,9 +19,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .bn254 import G1_GENERATOR, NEG_G2_GENERATOR, G1Point, G2Point, InvalidPoint, hash_to_g1, pairing_input, pairing_product_is_one
-from .bls import PublicKey
-from .hashes import gamma, pop_hash
+from othentic_offchain.crypto.bls import PublicKey
+from othentic_offchain.crypto.bn254 import (
+    G1_GENERATOR,
+    NEG_G2_GENERATOR,
+    G1Point,
+    G2Point,
+    InvalidPoint,
+    hash_to_g1,
+    pairing_input,
+    pairing_product_is_one,
+)
+from othentic_offchain.crypto.hashes import gamma, pop_hash
 
 PAIRING_PRECOMPILE = "0x0000000000000000000000000000000000000008"
 

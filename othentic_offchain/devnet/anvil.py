@@ -200,7 +200,7 @@ class Anvil:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> "Anvil":
+    def start(self) -> Anvil:
         """Start anvil and return once it answers JSON-RPC; raise :class:`AnvilError` otherwise."""
         if self.running:
             raise AnvilError(f"anvil already running at {self.rpc_url} (pid {self.pid})")
@@ -272,7 +272,7 @@ class Anvil:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "Anvil":
+    def __enter__(self) -> Anvil:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

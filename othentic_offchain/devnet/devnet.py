@@ -28,14 +28,14 @@ from eth_account import Account
 from eth_utils import keccak
 from web3.logs import DISCARD
 
-from ..chain.artifacts import load_artifact
-from ..chain.client import AvsContracts, TransactionReverted, TxSender, fund_eth
-from ..chain.deploy import Web3Backend, deploy_system
-from ..chain.types import PenaltyConfig, TaskDefinitionParams
-from ..nodes.keys import derive_bls_key
-from .anvil import DEV_PRIVATE_KEYS, Anvil, free_port
-from .processes import Supervisor, othentic_command
-from .tokens import mintable
+from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.client import AvsContracts, TransactionReverted, TxSender, fund_eth
+from othentic_offchain.chain.deploy import Web3Backend, deploy_system
+from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
+from othentic_offchain.crypto.keys import derive_bls_key
+from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
+from othentic_offchain.devnet.processes import Supervisor, othentic_command
+from othentic_offchain.devnet.tokens import mintable
 
 TOKEN = 10**18
 GENERIC, PRICE_ORACLE, BEACON = 0, 1, 2
@@ -115,7 +115,9 @@ class Devnet:
         self.state = Path(options.state_dir).resolve()
         self.supervisor: Supervisor | None = None
         self.anvil: Anvil | None = None
-        self.operator_keys = ["0x" + keccak(text=f"othentic devnet operator {i}").hex() for i in range(options.operators)]
+        self.operator_keys = [
+            "0x" + keccak(text=f"othentic devnet operator {i}").hex() for i in range(options.operators)
+        ]
         self.admin_key = DEV_PRIVATE_KEYS[0]
 
     # --- setup ---------------------------------------------------------------------------------
@@ -142,8 +144,11 @@ class Devnet:
     def _write_endpoints(self) -> None:
         """Where everything listens, for scripts and a second terminal (`<state-dir>/devnet.json`)."""
         endpoints = {
-            "rpc": self.anvil.rpc_url, "aggregator": self.aggregator_url, "proofStore": self.proof_store_url,
-            "priceSource": self.price_source_url, "services": self.services_urls,
+            "rpc": self.anvil.rpc_url,
+            "aggregator": self.aggregator_url,
+            "proofStore": self.proof_store_url,
+            "priceSource": self.price_source_url,
+            "services": self.services_urls,
             "performers": {str(k): v for k, v in self.performer_urls.items()},
             "attesters": {str(i): f"http://127.0.0.1:{p}" for i, p in zip(self.operator_ids, self.attester_ports)},
             "deployment": str(self.deployment_path),
@@ -186,17 +191,30 @@ class Devnet:
         backend.transact("AvsLogicRouter", router, "setLogic", PRICE_ORACLE, price)
         backend.transact("AvsLogicRouter", router, "setLogic", BEACON, beacon)
         self.admin.send(self.avs.center.functions.setAvsLogic(router))
-        self.record.contracts.update({"AvsLogicRouter": router, "PriceOracleLogic": price, "RandomnessBeaconLogic": beacon})
+        self.record.contracts.update(
+            {"AvsLogicRouter": router, "PriceOracleLogic": price, "RandomnessBeaconLogic": beacon}
+        )
         self.record.save(self.deployment_path)
         price_params = TaskDefinitionParams(
-            name="price-oracle", attester_reward=TOKEN // 20, performer_reward=TOKEN // 5, aggregator_reward=TOKEN // 20,
+            name="price-oracle",
+            attester_reward=TOKEN // 20,
+            performer_reward=TOKEN // 5,
+            aggregator_reward=TOKEN // 20,
             dispute_period_blocks=50,
-            penalties=PenaltyConfig(double_attestation=True, incorrect_attestation=False, rejected_task=True,
-                                    slash_bps=500, reporter_bps=2_000),
+            penalties=PenaltyConfig(
+                double_attestation=True,
+                incorrect_attestation=False,
+                rejected_task=True,
+                slash_bps=500,
+                reporter_bps=2_000,
+            ),
         )
         beacon_params = TaskDefinitionParams(
-            name="randomness-beacon", attester_reward=TOKEN // 50, performer_reward=TOKEN // 10,
-            aggregator_reward=TOKEN // 50, dispute_period_blocks=50,
+            name="randomness-beacon",
+            attester_reward=TOKEN // 50,
+            performer_reward=TOKEN // 10,
+            aggregator_reward=TOKEN // 50,
+            dispute_period_blocks=50,
         )
         assert self.avs.create_definition(self.admin, price_params) == PRICE_ORACLE
         assert self.avs.create_definition(self.admin, beacon_params) == BEACON
@@ -230,43 +248,138 @@ class Devnet:
         self.progress("starting the proof store, the price source and the AVS services")
         chain = ["--deployment", str(self.deployment_path), "--rpc", self.anvil.rpc_url]
         sup = self.supervisor
-        proofs, prices = sup.start_many([
-            ("proof-store", othentic_command("proofs", "serve", "--dir", str(self.state / "proofs"), "--port", "0")),
-            ("price-source", [sys.executable, "-m", "othentic_offchain.examples.price_oracle.price_source", "--port", "0"]),
-        ])
+        proofs, prices = sup.start_many(
+            [
+                (
+                    "proof-store",
+                    othentic_command("proofs", "serve", "--dir", str(self.state / "proofs"), "--port", "0"),
+                ),
+                (
+                    "price-source",
+                    [sys.executable, "-m", "othentic_offchain.examples.price_oracle.price_source", "--port", "0"],
+                ),
+            ]
+        )
         self.proof_store_url, self.price_source_url = proofs.url, prices.url
         avs_config = {
-            "price_source": self.price_source_url, "tolerance": 0.005,
-            "rpc_url": self.anvil.rpc_url, "attestation_center": self.record.attestation_center,
-            "period": self.options.beacon_period, "max_age": 50,
+            "price_source": self.price_source_url,
+            "tolerance": 0.005,
+            "rpc_url": self.anvil.rpc_url,
+            "attestation_center": self.record.attestation_center,
+            "period": self.options.beacon_period,
+            "max_age": 50,
         }
         # Two services processes (attesters alternate between them), so validation uses both cores.
-        services = sup.start_many([(f"services-{k}", othentic_command(
-            "services", "othentic_offchain.examples.devnet:avs", "--port", "0", "--proof-store", self.proof_store_url,
-            "--avs-config", json.dumps(avs_config))) for k in (1, 2)], timeout=90)
+        services = sup.start_many(
+            [
+                (
+                    f"services-{k}",
+                    othentic_command(
+                        "services",
+                        "othentic_offchain.examples.devnet:avs",
+                        "--port",
+                        "0",
+                        "--proof-store",
+                        self.proof_store_url,
+                        "--avs-config",
+                        json.dumps(avs_config),
+                    ),
+                )
+                for k in (1, 2)
+            ],
+            timeout=90,
+        )
         self.services_urls = [m.url for m in services]
         self.services_url = self.services_urls[0]
 
         self.progress("starting the aggregator and the attesters")
         aggregator_port = free_port()
         self.aggregator_url = f"http://127.0.0.1:{aggregator_port}"
-        specs = [("aggregator", othentic_command(
-            "node", "aggregator", *chain, "--private-key", self.operator_keys[0], "--port", str(aggregator_port),
-            "--db", str(self.state / "aggregator.sqlite3"), "--delay", str(self.options.aggregator_delay_ms)))]
+        specs = [
+            (
+                "aggregator",
+                othentic_command(
+                    "node",
+                    "aggregator",
+                    *chain,
+                    "--private-key",
+                    self.operator_keys[0],
+                    "--port",
+                    str(aggregator_port),
+                    "--db",
+                    str(self.state / "aggregator.sqlite3"),
+                    "--delay",
+                    str(self.options.aggregator_delay_ms),
+                ),
+            )
+        ]
         for i, key in enumerate(self.operator_keys):
-            specs.append((f"attester-{self.operator_ids[i]}", othentic_command(
-                "node", "attester", *chain, "--private-key", key, "--port", str(self.attester_ports[i]),
-                "--validation-service", self.services_urls[i % 2], "--db", str(self.state / f"attester-{i + 1}.sqlite3"),
-                "--performer-definition", str(BEACON), "--execution-service", self.services_urls[i % 2],
-                "--aggregator", self.aggregator_url, "--election", "round-robin",
-                "--round-robin-period", str(self.options.beacon_period),
-                "--every-blocks", str(self.options.beacon_period))))
-        specs.append(("performer-generic", othentic_command(
-            "node", "performer", *chain, "--private-key", self.operator_keys[1], "--definition", str(GENERIC),
-            "--execution-service", self.services_url, "--aggregator", self.aggregator_url)))
-        specs.append(("performer-price", othentic_command(
-            "node", "performer", *chain, "--private-key", self.operator_keys[2], "--definition", str(PRICE_ORACLE),
-            "--execution-service", self.services_url, "--aggregator", self.aggregator_url)))
+            specs.append(
+                (
+                    f"attester-{self.operator_ids[i]}",
+                    othentic_command(
+                        "node",
+                        "attester",
+                        *chain,
+                        "--private-key",
+                        key,
+                        "--port",
+                        str(self.attester_ports[i]),
+                        "--validation-service",
+                        self.services_urls[i % 2],
+                        "--db",
+                        str(self.state / f"attester-{i + 1}.sqlite3"),
+                        "--performer-definition",
+                        str(BEACON),
+                        "--execution-service",
+                        self.services_urls[i % 2],
+                        "--aggregator",
+                        self.aggregator_url,
+                        "--election",
+                        "round-robin",
+                        "--round-robin-period",
+                        str(self.options.beacon_period),
+                        "--every-blocks",
+                        str(self.options.beacon_period),
+                    ),
+                )
+            )
+        specs.append(
+            (
+                "performer-generic",
+                othentic_command(
+                    "node",
+                    "performer",
+                    *chain,
+                    "--private-key",
+                    self.operator_keys[1],
+                    "--definition",
+                    str(GENERIC),
+                    "--execution-service",
+                    self.services_url,
+                    "--aggregator",
+                    self.aggregator_url,
+                ),
+            )
+        )
+        specs.append(
+            (
+                "performer-price",
+                othentic_command(
+                    "node",
+                    "performer",
+                    *chain,
+                    "--private-key",
+                    self.operator_keys[2],
+                    "--definition",
+                    str(PRICE_ORACLE),
+                    "--execution-service",
+                    self.services_url,
+                    "--aggregator",
+                    self.aggregator_url,
+                ),
+            )
+        )
         started = sup.start_many(specs, timeout=180)
         self.performer_urls = {GENERIC: started[-2].url, PRICE_ORACLE: started[-1].url}
         self.offline = []
@@ -292,8 +405,9 @@ class Devnet:
 
         def trigger(run: TaskRun) -> TaskRun:
             run.sent_at = time.monotonic()
-            status, body = _post_json(f"{self.performer_urls[run.definition_id]}/performer/v1/trigger",
-                                      {"params": run.params})
+            status, body = _post_json(
+                f"{self.performer_urls[run.definition_id]}/performer/v1/trigger", {"params": run.params}
+            )
             if status != 200:
                 run.status, run.error = "failed", f"trigger answered {status}: {body.get('message', body)}"
                 return run
@@ -328,8 +442,9 @@ class Devnet:
 
     def wait_for_beacon(self, rounds: int = 3, timeout: float = 30.0) -> int:
         """Let the beacon (every few blocks, elected operator) land a few rounds before the summary."""
-        beacon = self.w3.eth.contract(address=self.record.contracts["RandomnessBeaconLogic"],
-                                      abi=_abi("RandomnessBeaconLogic"))
+        beacon = self.w3.eth.contract(
+            address=self.record.contracts["RandomnessBeaconLogic"], abi=_abi("RandomnessBeaconLogic")
+        )
         deadline = time.monotonic() + timeout
         while True:
             done = int(beacon.functions.contributions().call())
@@ -342,7 +457,7 @@ class Devnet:
 
     def report_rejected(self) -> list[tuple[int, int]]:
         """Report each rejected price-oracle task's performer to the PenaltyManager (slashing it)."""
-        from ..chain.types import TaskInfo
+        from othentic_offchain.chain.types import TaskInfo
 
         slashed = []
         for log in self._task_logs("TaskRejected"):
@@ -379,11 +494,13 @@ class Devnet:
         for operator_id, account in zip(self.operator_ids, self.accounts):
             op = self.avs.operator(operator_id)
             rewards[operator_id] = (account, op.stake, self.avs.claimable(account))
-        price_logic = self.w3.eth.contract(address=self.record.contracts["PriceOracleLogic"],
-                                           abi=_abi("PriceOracleLogic"))
+        price_logic = self.w3.eth.contract(
+            address=self.record.contracts["PriceOracleLogic"], abi=_abi("PriceOracleLogic")
+        )
         latest = price_logic.functions.latest(b"ETH-USD".ljust(32, b"\0")).call()
-        beacon = self.w3.eth.contract(address=self.record.contracts["RandomnessBeaconLogic"],
-                                      abi=_abi("RandomnessBeaconLogic"))
+        beacon = self.w3.eth.contract(
+            address=self.record.contracts["RandomnessBeaconLogic"], abi=_abi("RandomnessBeaconLogic")
+        )
         return Summary(
             rpc_url=self.anvil.rpc_url,
             aggregator_url=self.aggregator_url,

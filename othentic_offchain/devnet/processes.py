@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .anvil import _parent_death_signal
+from othentic_offchain.devnet.anvil import _parent_death_signal
 
 _LISTENING = re.compile(r"listening on (\S+)")
 
@@ -60,8 +60,9 @@ def othentic_command(*args: str) -> list[str]:
 
 
 class Supervisor:
-    def __init__(self, log_dir: str | os.PathLike, *, env: dict[str, str] | None = None,
-                 cwd: str | os.PathLike | None = None):
+    def __init__(
+        self, log_dir: str | os.PathLike, *, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None
+    ):
         self.cwd = cwd
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -69,8 +70,15 @@ class Supervisor:
         self.processes: dict[str, Managed] = {}
         atexit.register(self.stop_all)
 
-    def start(self, name: str, command: list[str], *, wait_for_url: bool = True, timeout: float = 60.0,
-              env: dict[str, str] | None = None) -> Managed:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        wait_for_url: bool = True,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> Managed:
         """Start ``command``; with ``wait_for_url`` return once it printed its listening line."""
         if name in self.processes and self.processes[name].running:
             raise ProcessFailed(f"{name} is already running")
@@ -113,7 +121,8 @@ class Supervisor:
                 return managed.url
             if not managed.running:
                 raise ProcessFailed(
-                    f"{managed.name} exited with status {managed.proc.returncode} before listening:\n{managed.log_tail()}")
+                    f"{managed.name} exited with status {managed.proc.returncode} before listening:\n{managed.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 raise ProcessFailed(f"{managed.name} did not listen within {timeout:.0f} s:\n{managed.log_tail()}")
             time.sleep(0.05)
@@ -155,7 +164,7 @@ class Supervisor:
                     pass
                 managed.proc.wait()
 
-    def __enter__(self) -> "Supervisor":
+    def __enter__(self) -> Supervisor:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..chain.artifacts import load_artifact
+from othentic_offchain.chain.artifacts import load_artifact
 
 DEVNET_TOKEN = "TestToken"
 

@@ -21,7 +21,7 @@ Compatibility choices:
   for, and an upload's CID is recomputed by the client.
 """
 
-from .cid import (
+from othentic_offchain.proofs.cid import (
     CHUNK_SIZE,
     compute_cid,
     compute_cid_v0,
@@ -30,8 +30,8 @@ from .cid import (
     unixfs_file_node,
     verify_cid,
 )
-from .client import DEFAULT_TIMEOUT, PUBLIC_GATEWAYS, ProofStoreClient, fetch_proof
-from .errors import (
+from othentic_offchain.proofs.client import DEFAULT_TIMEOUT, PUBLIC_GATEWAYS, ProofStoreClient, fetch_proof
+from othentic_offchain.proofs.errors import (
     CidMismatch,
     InvalidCid,
     ProofError,
@@ -40,15 +40,32 @@ from .errors import (
     ProofTooLarge,
     UnsupportedCid,
 )
-from .server import RunningProofServer, build_proof_app, serve_proofs, start_proof_server
-from .store import DEFAULT_MAX_SIZE, LocalProofStore
+from othentic_offchain.proofs.server import RunningProofServer, build_proof_app, serve_proofs, start_proof_server
+from othentic_offchain.proofs.store import DEFAULT_MAX_SIZE, LocalProofStore
 
 __all__ = [
-    "CHUNK_SIZE", "DEFAULT_MAX_SIZE", "DEFAULT_TIMEOUT", "PUBLIC_GATEWAYS",
-    "compute_cid", "compute_cid_v0", "unixfs_file_node", "parse_cid", "verify_cid", "ensure_supported",
+    "CHUNK_SIZE",
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_TIMEOUT",
+    "PUBLIC_GATEWAYS",
+    "compute_cid",
+    "compute_cid_v0",
+    "unixfs_file_node",
+    "parse_cid",
+    "verify_cid",
+    "ensure_supported",
     "LocalProofStore",
-    "build_proof_app", "start_proof_server", "serve_proofs", "RunningProofServer",
-    "ProofStoreClient", "fetch_proof",
-    "ProofError", "InvalidCid", "UnsupportedCid", "CidMismatch", "ProofTooLarge", "ProofNotFound",
+    "build_proof_app",
+    "start_proof_server",
+    "serve_proofs",
+    "RunningProofServer",
+    "ProofStoreClient",
+    "fetch_proof",
+    "ProofError",
+    "InvalidCid",
+    "UnsupportedCid",
+    "CidMismatch",
+    "ProofTooLarge",
+    "ProofNotFound",
     "ProofStoreUnavailable",
 ]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from multiformats import CID, multihash, varint
 
-from .errors import CidMismatch, InvalidCid, ProofTooLarge, UnsupportedCid
+from othentic_offchain.proofs.errors import CidMismatch, InvalidCid, ProofTooLarge, UnsupportedCid
 
 #: Size of one chunk of ``ipfs add``'s default chunker (``size-262144``). A file up to this size is
 #: a single block, so its CID is a function of its bytes that this module can recompute.
@@ -53,6 +53,7 @@ __all__ = [
 
 
 # --- dag-pb / UnixFS, by hand -------------------------------------------------------------------
+
 
 def _varint_field(number: int, value: int) -> bytes:
     # wire type 0 (varint); protobuf varints are unsigned LEB128, which is what multiformats encodes
@@ -86,6 +87,7 @@ def _check_size(content: bytes, max_size: int | None) -> None:
 
 # --- computing ---------------------------------------------------------------------------------
 
+
 def compute_cid(content: bytes, *, max_size: int | None = CHUNK_SIZE) -> str:
     """The CIDv1 (raw, sha2-256, base32 ``bafk...``) that names ``content`` as a proof of task.
 
@@ -114,6 +116,7 @@ def compute_cid_v0(content: bytes, *, max_size: int | None = CHUNK_SIZE) -> str:
 
 # --- parsing -----------------------------------------------------------------------------------
 
+
 def _decode(text: str) -> CID:
     try:
         return CID.decode(text)
@@ -124,15 +127,15 @@ def _decode(text: str) -> CID:
 def _cid_text_from(text: str) -> str:
     """Strip the ``ipfs://``, ``/ipfs/`` and gateway-URL wrappers around a CID."""
     if text.lower().startswith("ipfs://"):
-        rest = text[len("ipfs://"):]
+        rest = text[len("ipfs://") :]
     elif text.startswith("/ipfs/"):
-        rest = text[len("/ipfs/"):]
+        rest = text[len("/ipfs/") :]
     elif text.lower().startswith(("http://", "https://")):
         path = urlsplit(text).path
         marker = path.rfind("/ipfs/")
         if marker < 0:
             raise InvalidCid(f"URL has no /ipfs/<cid> path: {text!r}")
-        rest = path[marker + len("/ipfs/"):]
+        rest = path[marker + len("/ipfs/") :]
     else:
         return text
     rest = rest.split("?", 1)[0].split("#", 1)[0].rstrip("/")
@@ -169,9 +172,7 @@ def ensure_supported(cid: str | CID) -> CID:
     if codec not in ("raw", "dag-pb"):
         raise UnsupportedCid(f"CID {parsed} has codec {codec!r}; supported: {SUPPORTED}")
     if parsed.hashfun.name != "sha2-256":
-        raise UnsupportedCid(
-            f"CID {parsed} uses hash function {parsed.hashfun.name!r}; supported: {SUPPORTED}"
-        )
+        raise UnsupportedCid(f"CID {parsed} uses hash function {parsed.hashfun.name!r}; supported: {SUPPORTED}")
     if len(parsed.raw_digest) != _SHA2_256_LENGTH:
         raise UnsupportedCid(
             f"CID {parsed} has a truncated {len(parsed.raw_digest)}-byte digest; supported: {SUPPORTED}"
@@ -201,6 +202,7 @@ def dag_pb_cid_text(cid: str | CID) -> str:
 
 
 # --- verifying ---------------------------------------------------------------------------------
+
 
 def verify_cid(cid: str | CID, content: bytes) -> None:
     """Raise unless ``content`` is exactly the bytes that ``cid`` names.

@@ -20,8 +20,8 @@ from typing import Any
 import aiohttp
 from multiformats import CID
 
-from .cid import compute_cid, ensure_supported, raw_cid_text, verify_cid
-from .errors import (
+from othentic_offchain.proofs.cid import compute_cid, ensure_supported, raw_cid_text, verify_cid
+from othentic_offchain.proofs.errors import (
     CidMismatch,
     InvalidCid,
     ProofError,
@@ -30,7 +30,7 @@ from .errors import (
     ProofTooLarge,
     UnsupportedCid,
 )
-from .store import DEFAULT_MAX_SIZE, LocalProofStore
+from othentic_offchain.proofs.store import DEFAULT_MAX_SIZE, LocalProofStore
 
 #: Seconds allowed for one whole request (connect, send, receive).
 DEFAULT_TIMEOUT = 10.0
@@ -93,13 +93,9 @@ async def _fetch_verified(
             if response.status in (404, 410):
                 raise ProofNotFound(f"{url} does not have {cid}: {await _server_message(response)}")
             if response.status >= 500 or response.status == 429:
-                raise ProofStoreUnavailable(
-                    f"{url} answered {response.status}: {await _server_message(response)}"
-                )
+                raise ProofStoreUnavailable(f"{url} answered {response.status}: {await _server_message(response)}")
             if response.status != 200:
-                raise ProofNotFound(
-                    f"{url} answered {response.status} for {cid}: {await _server_message(response)}"
-                )
+                raise ProofNotFound(f"{url} answered {response.status} for {cid}: {await _server_message(response)}")
             content = await _read_capped(response, max_size, url)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise _unavailable(url, exc, timeout) from exc
@@ -244,9 +240,7 @@ def _give_up(cid: CID, attempts: list[tuple[str, ProofError]]) -> ProofError:
     message = f"could not fetch proof {cid} ({len(attempts)} sources tried): " + "; ".join(
         str(error) if str(error).startswith(source) else f"{source}: {error}" for source, error in attempts
     )
-    kind = next(
-        (k for k in _SEVERITY if any(isinstance(e, k) for _, e in attempts)), ProofStoreUnavailable
-    )
+    kind = next((k for k in _SEVERITY if any(isinstance(e, k) for _, e in attempts)), ProofStoreUnavailable)
     error: ProofError
     if kind is ProofTooLarge:
         first = next(e for _, e in attempts if isinstance(e, ProofTooLarge))

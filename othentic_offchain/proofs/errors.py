@@ -16,7 +16,7 @@ class ProofError(Exception):
     after trying several sources: one ``(source, error)`` pair per source, in the order tried.
     """
 
-    attempts: tuple[tuple[str, "ProofError"], ...] = ()
+    attempts: tuple[tuple[str, ProofError], ...] = ()
 
 
 class InvalidCid(ProofError, ValueError):

@@ -21,12 +21,13 @@ import logging
 from dataclasses import dataclass
 
 from aiohttp import web
+
 # aiohttp's own handler (private, but aiohttp is pinned): what to do for every other Expect case
 from aiohttp.web_urldispatcher import _default_expect_handler as _default_expect
 
-from .cid import CHUNK_SIZE, compute_cid_v0, ensure_supported
-from .errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
-from .store import LocalProofStore
+from othentic_offchain.proofs.cid import CHUNK_SIZE, compute_cid_v0, ensure_supported
+from othentic_offchain.proofs.errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
+from othentic_offchain.proofs.store import LocalProofStore
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,7 @@ def _error(status: int, code: str, message: str, **extra: object) -> web.Respons
 
 def _too_large(size: int, limit: int, *, lower_bound: bool) -> web.Response:
     amount = f"more than {limit}" if lower_bound else str(size)
-    return _error(
-        413, "too_large", f"proof is {amount} bytes, over the limit of {limit} bytes", maxSize=limit
-    )
+    return _error(413, "too_large", f"proof is {amount} bytes, over the limit of {limit} bytes", maxSize=limit)
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes | None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from multiformats import CID
 
-from .cid import (
+from othentic_offchain.proofs.cid import (
     CHUNK_SIZE,
     compute_cid,
     compute_cid_v0,
@@ -38,7 +38,7 @@ from .cid import (
     raw_cid_text,
     verify_cid,
 )
-from .errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
+from othentic_offchain.proofs.errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
 
 #: One IPFS chunk: the largest proof whose CIDs match what ``ipfs add`` prints.
 DEFAULT_MAX_SIZE = CHUNK_SIZE
@@ -206,4 +206,3 @@ class LocalProofStore:
                 with contextlib.suppress(OSError):
                     if temp.stat().st_mtime < cutoff:
                         temp.unlink()
-

@@ -49,7 +49,7 @@ from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
 from othentic_offchain.devnet.processes import Supervisor, othentic_command
-from othentic_offchain.nodes.keys import derive_bls_key
+from othentic_offchain.crypto.keys import derive_bls_key
 
 TOKEN = 10**18
 OPERATORS = 10

@@ -24,7 +24,7 @@ from othentic_offchain.examples.randomness_beacon.avs import (
     install,
 )
 from othentic_offchain.avs import Avs, Task
-from othentic_offchain.nodes.election import round_robin
+from othentic_offchain.nodes.performer.election import round_robin
 
 VALUE = bytes.fromhex("9c" * 32)
 

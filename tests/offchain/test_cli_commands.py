@@ -186,7 +186,7 @@ def test_operator_rotate_bls_key_registers_the_new_key(chain, tmp_path, register
     result = run("operator", "rotate-bls-key", "--new-bls-key-file", str(tmp_path / "bls.json"),
                  "--bls-password-file", str(password), "--private-key", OPERATOR)
     assert result.exit_code == 0 and "now signs with the new BLS key" in result.output
-    from othentic_offchain.nodes.keys import load_bls_key
+    from othentic_offchain.crypto.keys import load_bls_key
 
     new = load_bls_key(key_file=tmp_path / "bls.json", password_file=password)
     assert chain[3].operator(1).pk_g2 == new.public.g2

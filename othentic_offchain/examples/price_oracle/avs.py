@@ -87,10 +87,17 @@ def install(avs: Avs, definition_id: int) -> Avs:
         if lie:
             price = int(price * (1 + lie / 100))
         # The nonce keeps two observations of one price in one second two distinct tasks.
-        observation = {"pair": pair, "price": price, "units": UNITS, "observedAt": observed_at, "source": source,
-                       "nonce": secrets.token_hex(8)}
-        return Execution(proof=json.dumps(observation, sort_keys=True).encode(),
-                         data=encode_price(pair, price, observed_at))
+        observation = {
+            "pair": pair,
+            "price": price,
+            "units": UNITS,
+            "observedAt": observed_at,
+            "source": source,
+            "nonce": secrets.token_hex(8),
+        }
+        return Execution(
+            proof=json.dumps(observation, sort_keys=True).encode(), data=encode_price(pair, price, observed_at)
+        )
 
     @avs.validate(definition_id)
     async def check(task: Task, ctx) -> bool:

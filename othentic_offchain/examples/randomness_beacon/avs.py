@@ -1,7 +1,7 @@
 """Randomness beacon: every N blocks the elected operator contributes 32 random bytes.
 
 * Election: round robin over the definition's attesters by block: the performer of round `b` is
-  `members[(b // period) % len(members)]` (`othentic_offchain.nodes.election.round_robin`); the
+  `members[(b // period) % len(members)]` (`othentic_offchain.nodes.performer.election.round_robin`); the
   performer node runs with `--election round-robin` and a trigger every `period` blocks.
 * execute(params): `params["blockNumber"]` is the round (the block the performer was elected
   for, passed by the performer node); the contribution is 32
@@ -25,7 +25,7 @@ from eth_abi import decode, encode
 from eth_abi.exceptions import DecodingError
 
 from othentic_offchain.avs import Avs, Execution, Task
-from othentic_offchain.nodes.election import round_robin
+from othentic_offchain.nodes.performer.election import round_robin
 
 DEFAULT_PERIOD = 5
 DEFAULT_MAX_AGE = 20
@@ -54,8 +54,9 @@ class _Chain:
         from othentic_offchain.chain.artifacts import load_artifact
 
         self.w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url))
-        self.center = self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(center),
-                                           abi=load_artifact("IAttestationCenter").abi)
+        self.center = self.w3.eth.contract(
+            address=AsyncWeb3.to_checksum_address(center), abi=load_artifact("IAttestationCenter").abi
+        )
 
     async def head(self) -> int:
         return int(await self.w3.eth.block_number)

@@ -1,10 +1,10 @@
-"""othentic_offchain.nodes.aggregator end to end: real anvil, a real deployment, ten registered
+"""othentic_offchain.nodes.aggregator.node end to end: real anvil, a real deployment, ten registered
 operators, attesters served over real HTTP on 127.0.0.1, and the aggregator's JSON-RPC.
 
 Attesters are the project's :class:`AttesterNode` (each with a Validation Service stand-in that
 answers approve or reject, possibly slowly) where one exists; an attester that must sign garbage,
 or all of them when ``AttesterNode`` is missing, is a minimal in-test attester that follows
-:mod:`othentic_offchain.nodes.protocol` and validates nothing. A "down" attester is a URL where
+:mod:`othentic_offchain.nodes.common.protocol` and validates nothing. A "down" attester is a URL where
 nothing listens.
 
 Operator 1's account is the aggregator, operator 2's the performer; every operator has the same
@@ -33,7 +33,7 @@ from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 from othentic_offchain.devnet.tokens import mintable
-from othentic_offchain.nodes.aggregator import (
+from othentic_offchain.nodes.aggregator.node import (
     DEFINITION_EXPIRED,
     INVALID_SIGNATURE,
     PERFORMER_NOT_ACTIVE,
@@ -44,18 +44,18 @@ from othentic_offchain.nodes.aggregator import (
     AggregatorConfig,
     AggregatorNode,
 )
-from othentic_offchain.nodes.jsonrpc import (
+from othentic_offchain.jsonrpc import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
     JsonRpcClient,
     JsonRpcError,
 )
-from othentic_offchain.nodes.protocol import ATTEST_PATH, MESSAGE_PATH, AttestRequest, Vote, task_info
-from othentic_offchain.nodes.tasks_db import TaskStatus, TasksDB
+from othentic_offchain.nodes.common.protocol import ATTEST_PATH, MESSAGE_PATH, AttestRequest, Vote, task_info
+from othentic_offchain.nodes.aggregator.store import TaskStatus, TasksDB
 
 try:  # the project's attester, when it is there
-    from othentic_offchain.nodes.attester import AttesterConfig, AttesterNode
+    from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 except ImportError:  # pragma: no cover - depends on the working tree
     AttesterConfig = AttesterNode = None  # type: ignore[assignment,misc]
 

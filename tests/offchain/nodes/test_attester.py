@@ -22,8 +22,8 @@ from aiohttp import web
 from othentic_offchain.avs import Avs, ServiceRunner, Task, build_services_app
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
-from othentic_offchain.nodes.attester import AttesterConfig, AttesterNode
-from othentic_offchain.nodes.protocol import ATTEST_PATH, wire_task
+from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
+from othentic_offchain.nodes.common.protocol import ATTEST_PATH, wire_task
 
 from node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 

@@ -1,4 +1,4 @@
-"""othentic_offchain.nodes.discovery: which URL reaches which attester.
+"""othentic_offchain.nodes.aggregator.discovery: which URL reaches which attester.
 
 The chain is a stand-in with ChainView's ``operator(id)`` shape; the aggregator tests cover the
 real on-chain endpoints (``setOperatorEndpoint``).
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from othentic_offchain.nodes.discovery import (
+from othentic_offchain.nodes.aggregator.discovery import (
     AttesterDirectory,
     InvalidAttesterSpec,
     normalize_url,

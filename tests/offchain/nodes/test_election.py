@@ -10,7 +10,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from othentic_offchain.nodes.election import EmptyOperatorSet, round_robin, stake_weighted
+from othentic_offchain.nodes.performer.election import EmptyOperatorSet, round_robin, stake_weighted
 
 operator_ids = st.integers(min_value=1, max_value=2**32 - 1)
 member_sets = st.lists(operator_ids, min_size=1, max_size=12, unique=True)

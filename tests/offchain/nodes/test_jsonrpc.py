@@ -1,4 +1,4 @@
-"""othentic_offchain.nodes.jsonrpc: the JSON-RPC 2.0 server layer and its client, over real HTTP.
+"""othentic_offchain.jsonrpc: the JSON-RPC 2.0 server layer and its client, over real HTTP.
 
 Each test drives its coroutine with ``asyncio.run`` (no async plugin) against a server bound to
 127.0.0.1.
@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from othentic_offchain.nodes.jsonrpc import (
+from othentic_offchain.jsonrpc import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,

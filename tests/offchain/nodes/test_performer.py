@@ -21,8 +21,8 @@ from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import recover_task_signer
-from othentic_offchain.nodes.election import round_robin, stake_weighted
-from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
+from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
+from othentic_offchain.nodes.performer.node import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 
 REGISTERED = "OperatorRegistered(uint32,address,uint256,(uint256,uint256),(uint256[2],uint256[2]))"
 

@@ -1,4 +1,4 @@
-"""othentic_offchain.nodes.tasks_db: the aggregator's task store.
+"""othentic_offchain.nodes.aggregator.store: the aggregator's task store.
 
 What matters: a state change is durable once its future resolves (a crash right after loses
 nothing), writes queued together commit together, one bad write does not undo its neighbours,
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.nodes.tasks_db import TaskStatus, TasksDB, TasksDBClosed
+from othentic_offchain.nodes.aggregator.store import TaskStatus, TasksDB, TasksDBClosed
 
 PERFORMER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SIGNATURE = bytes(range(65))
@@ -217,7 +217,7 @@ def test_a_crash_right_after_a_write_resolved_loses_nothing(tmp_path: Path):
     script = textwrap.dedent(f"""
         import asyncio, os
         from othentic_offchain.chain.types import TaskInfo
-        from othentic_offchain.nodes.tasks_db import TasksDB
+        from othentic_offchain.nodes.aggregator.store import TasksDB
 
         async def main():
             db = await TasksDB.open({str(path)!r})

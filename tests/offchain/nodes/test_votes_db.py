@@ -16,7 +16,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from othentic_offchain.nodes.votes import SCHEMA_VERSION, VoteStore, VoteStoreError
+from othentic_offchain.nodes.attester.votes import SCHEMA_VERSION, VoteStore, VoteStoreError
 
 CENTER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 OTHER_CENTER = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"

@@ -49,9 +49,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -59,17 +60,18 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import is_checksum_address, keccak, to_checksum_address
 
-from ..chain.artifacts import load_artifact
-from ..chain.client import ErrorDecoder, TransactionReverted
-from ..chain.deploy import DeploymentRecord
-from ..chain.types import TaskInfo, TaskSubmission
-from ..crypto.bls import aggregate_signatures
-from ..crypto.bn254 import G1Point, G2Point, InvalidPoint
-from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
-from ..crypto.verify import PrecompileBackend, verify
-from .chainview import ChainView, DefinitionView, NodeLifecycle, RpcConnection, UnknownDefinition
-from .discovery import AttesterDirectory
-from .jsonrpc import (
+from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.client import ErrorDecoder, TransactionReverted
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.rpc import RpcConnection
+from othentic_offchain.chain.sender import AsyncTxSender
+from othentic_offchain.chain.types import TaskInfo, TaskSubmission
+from othentic_offchain.chain.view import ChainView, DefinitionView, UnknownDefinition
+from othentic_offchain.crypto.bls import aggregate_signatures
+from othentic_offchain.crypto.bn254 import G1Point, G2Point, InvalidPoint
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.crypto.verify import PrecompileBackend, verify
+from othentic_offchain.jsonrpc import (
     INVALID_PARAMS,
     ApplicationError,
     JsonRpcServer,
@@ -78,10 +80,19 @@ from .jsonrpc import (
     as_int,
     as_str,
 )
-from .observability import NodeMetrics, TaskLog
-from .protocol import ATTEST_PATH, HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, AttestRequest, Vote, wire_task
-from .sender import AsyncTxSender
-from .tasks_db import TaskRow, TasksDB, TaskStatus
+from othentic_offchain.nodes.aggregator.discovery import AttesterDirectory
+from othentic_offchain.nodes.aggregator.store import TaskRow, TasksDB, TaskStatus
+from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
+from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
+from othentic_offchain.nodes.common.protocol import (
+    ATTEST_PATH,
+    HEALTH_PATH,
+    MESSAGE_PATH,
+    METRICS_PATH,
+    AttestRequest,
+    Vote,
+    wire_task,
+)
 
 __all__ = [
     "AggregatorConfig",
@@ -111,9 +122,11 @@ BUSY = -32029  #: too many tasks open: retry later
 CHAIN_UNAVAILABLE = -32050  #: the RPC endpoint failed while checking the task: retry later
 
 _TASK_SUBMITTED = keccak(
-    text="TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)")
+    text="TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
+)
 _TASK_REJECTED = keccak(
-    text="TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)")
+    text="TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
+)
 
 #: Reverts after which the task cannot land, with the failure reason stored for it.
 _FINAL_REVERTS = {
@@ -334,13 +347,16 @@ class _ReceiptWatcher:
             self._delay = min(self._delay * 2, self.interval)
             try:
                 mined_nonce = int(await self.w3.eth.get_transaction_count(self.address, "latest"))
-                candidates = [(h, entry) for h, entry in list(self._pending.items())
-                              if entry[0] < mined_nonce and not entry[1].done()]
+                candidates = [
+                    (h, entry)
+                    for h, entry in list(self._pending.items())
+                    if entry[0] < mined_nonce and not entry[1].done()
+                ]
                 receipts = await asyncio.gather(*(_receipt_or_none(self.w3, h) for h, _ in candidates))
             except Exception as exc:  # a transient RPC failure: poll again
                 logger.debug("receipt poll failed: %s", exc)
                 continue
-            for (tx_hash, (_nonce, future, misses)), receipt in zip(candidates, receipts):
+            for (_tx_hash, (_nonce, future, misses)), receipt in zip(candidates, receipts):
                 if future.done():
                     continue
                 if receipt is not None:
@@ -435,25 +451,32 @@ class AggregatorNode(NodeLifecycle):
         self.m_votes = m.counter("othentic_aggregator_votes_total", "Votes received, by side or why unused", ["side"])
         self.m_requests = m.counter("othentic_aggregator_attest_requests_total", "Vote requests, by result", ["result"])
         self.m_submissions = m.counter("othentic_aggregator_submissions_total", "Submissions, by result", ["result"])
-        self.m_rpc = m.counter("othentic_aggregator_rpc_calls_total", "JSON-RPC calls, by method and error code",
-                               ["method", "code"])
+        self.m_rpc = m.counter(
+            "othentic_aggregator_rpc_calls_total", "JSON-RPC calls, by method and error code", ["method", "code"]
+        )
         self.m_latency = m.histogram("othentic_aggregator_task_latency_seconds", "From accepted to landed")
-        self.m_bisections = m.counter("othentic_aggregator_bisections_total",
-                                      "Aggregates that failed and were bisected")
+        self.m_bisections = m.counter(
+            "othentic_aggregator_bisections_total", "Aggregates that failed and were bisected"
+        )
 
-        self.rpc = JsonRpcServer(max_request_bytes=config.max_request_bytes, max_batch=config.max_batch,
-                                 name=config.name)
+        self.rpc = JsonRpcServer(
+            max_request_bytes=config.max_request_bytes, max_batch=config.max_batch, name=config.name
+        )
         self.rpc.on_call = self._count_call
         limit = config.max_proof_length
-        self.rpc.register("sendTask", self._send_task, [
-            Param("proofOfTask", _parse_proof(limit)),
-            Param("data", as_hex_bytes),
-            Param("taskDefinitionId", _parse_definition_id, aliases=("taskDefinitionID",)),
-            Param("performerAddress", _parse_address, aliases=("performer",)),
-            Param("signature", _parse_signature),
-            Param("signatureType", _parse_signature_type, default="ecdsa"),
-            Param("targetChainId", as_int, default=None),
-        ])
+        self.rpc.register(
+            "sendTask",
+            self._send_task,
+            [
+                Param("proofOfTask", _parse_proof(limit)),
+                Param("data", as_hex_bytes),
+                Param("taskDefinitionId", _parse_definition_id, aliases=("taskDefinitionID",)),
+                Param("performerAddress", _parse_address, aliases=("performer",)),
+                Param("signature", _parse_signature),
+                Param("signatureType", _parse_signature_type, default="ecdsa"),
+                Param("targetChainId", as_int, default=None),
+            ],
+        )
         self.rpc.register("sendCustomMessage", self._send_custom_message, [Param("data", as_hex_bytes)])
         self.rpc.register("taskStatus", self._task_status, [Param("taskHash", _parse_task_hash)])
         self.rpc.register("health", self._health)
@@ -500,8 +523,9 @@ class AggregatorNode(NodeLifecycle):
             self.chain = ChainView(self.w3, config.deployment, refresh_interval=config.chain_refresh_interval)
             await self.chain.refresh(force=True)
             center_abi = load_artifact("IAttestationCenter").abi
-            self._decoder = ErrorDecoder([center_abi] + [load_artifact(name).abi for name in (
-                "BN254", "RewardsVault", "PenaltyManager")])
+            self._decoder = ErrorDecoder(
+                [center_abi] + [load_artifact(name).abi for name in ("BN254", "RewardsVault", "PenaltyManager")]
+            )
             self._encoder = _SubmitTaskEncoder(center_abi)
             self.db = await TasksDB.open(config.db_path, synchronous=config.db_synchronous)
             self.directory = AttesterDirectory(self.chain, config.attesters)
@@ -511,13 +535,22 @@ class AggregatorNode(NodeLifecycle):
             )
             self._backend = PrecompileBackend(_sync_web3(config.rpc_url))
             if not await self.chain.is_active(self.address):
-                self.log.step("node.not_an_operator", level=logging.WARNING, account=self.address,
-                              message="the aggregator's account is not an active operator: submissions will "
-                                      "revert with AggregatorNotActive until it registers")
+                self.log.step(
+                    "node.not_an_operator",
+                    level=logging.WARNING,
+                    account=self.address,
+                    message="the aggregator's account is not an active operator: submissions will "
+                    "revert with AggregatorNotActive until it registers",
+                )
             # Transactions a previous run signed come first: they own their nonces.
             await self._recover_submissions()
-            self.sender = AsyncTxSender(self.w3, config.ecdsa_key, chain_id=self.chain_id, decoder=self._decoder,
-                                        receipt_timeout=config.receipt_timeout)
+            self.sender = AsyncTxSender(
+                self.w3,
+                config.ecdsa_key,
+                chain_id=self.chain_id,
+                decoder=self._decoder,
+                receipt_timeout=config.receipt_timeout,
+            )
             self._watcher = _ReceiptWatcher(self.w3, self.address, config.receipt_poll_interval)
             open_rows = await self.db.open_tasks()
             for row in open_rows:
@@ -531,8 +564,15 @@ class AggregatorNode(NodeLifecycle):
         except BaseException:
             await self._close()
             raise
-        self.log.step("node.started", url=self.url, account=self.address, center=self.chain.address,
-                      chain_id=self.chain_id, db=str(config.db_path), resumed=len(open_rows))
+        self.log.step(
+            "node.started",
+            url=self.url,
+            account=self.address,
+            center=self.chain.address,
+            chain_id=self.chain_id,
+            db=str(config.db_path),
+            resumed=len(open_rows),
+        )
         return self.url
 
     async def stop(self) -> None:
@@ -570,32 +610,52 @@ class AggregatorNode(NodeLifecycle):
 
     # --- JSON-RPC: sendTask ---------------------------------------------------------------------
 
-    async def _send_task(self, proofOfTask: str, data: bytes, taskDefinitionId: int, performerAddress: str,
-                         signature: bytes, signatureType: str, targetChainId: int | None) -> str:
+    async def _send_task(
+        self,
+        proofOfTask: str,
+        data: bytes,
+        taskDefinitionId: int,
+        performerAddress: str,
+        signature: bytes,
+        signatureType: str,
+        targetChainId: int | None,
+    ) -> str:
         """Check, store, answer; the task is processed in the background."""
         if signatureType == "bls":
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(UNSUPPORTED_SIGNATURE_TYPE,
-                                   'signatureType "bls" is not supported: sign taskHash with the performer\'s '
-                                   'ECDSA key (signatureType "ecdsa")', {"signatureType": signatureType})
+            raise ApplicationError(
+                UNSUPPORTED_SIGNATURE_TYPE,
+                'signatureType "bls" is not supported: sign taskHash with the performer\'s '
+                'ECDSA key (signatureType "ecdsa")',
+                {"signatureType": signatureType},
+            )
         if targetChainId is not None and targetChainId != self.chain_id:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(WRONG_CHAIN, f"targetChainId {targetChainId} is not this aggregator's chain "
-                                   f"({self.chain_id})", {"targetChainId": targetChainId, "chainId": self.chain_id})
+            raise ApplicationError(
+                WRONG_CHAIN,
+                f"targetChainId {targetChainId} is not this aggregator's chain ({self.chain_id})",
+                {"targetChainId": targetChainId, "chainId": self.chain_id},
+            )
         task = TaskInfo(proofOfTask, data, performerAddress, taskDefinitionId)
         task_hash = task.task_hash()
         try:
             recovered = recover_task_signer(task_hash, signature)
         except InvalidTaskSignature as exc:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(INVALID_SIGNATURE, f"signature is not a valid signature of taskHash: {exc}",
-                                   {"taskHash": _hex(task_hash)}) from None
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                f"signature is not a valid signature of taskHash: {exc}",
+                {"taskHash": _hex(task_hash)},
+            ) from None
         if recovered != task.performer:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(INVALID_SIGNATURE, f"signature recovers to {recovered}, not to performerAddress "
-                                   f"{task.performer} (the performer signs the raw taskHash {_hex(task_hash)}, "
-                                   "without the EIP-191 prefix)",
-                                   {"taskHash": _hex(task_hash), "performer": task.performer, "recovered": recovered})
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                f"signature recovers to {recovered}, not to performerAddress "
+                f"{task.performer} (the performer signs the raw taskHash {_hex(task_hash)}, "
+                "without the EIP-191 prefix)",
+                {"taskHash": _hex(task_hash), "performer": task.performer, "recovered": recovered},
+            )
         db = self._db()
         if task_hash in self._tasks or await db.get(task_hash) is not None:
             self.m_outcomes.labels(outcome="duplicate").inc()
@@ -604,15 +664,23 @@ class AggregatorNode(NodeLifecycle):
         await self._check_on_chain(task)
         if self._open_count >= self.config.max_open_tasks:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(BUSY, f"{self._open_count} tasks are open, the limit is "
-                                   f"{self.config.max_open_tasks}: retry later", {"open": self._open_count})
+            raise ApplicationError(
+                BUSY,
+                f"{self._open_count} tasks are open, the limit is {self.config.max_open_tasks}: retry later",
+                {"open": self._open_count},
+            )
         inserted = await db.insert_task(task_hash, task, signature)
         if not inserted:  # the same task raced in through another call
             self.m_outcomes.labels(outcome="duplicate").inc()
             return _hex(task_hash)
         self.m_outcomes.labels(outcome="accepted").inc()
-        self.log.step("task.accepted", task_hash, definition=task.task_definition_id, performer=task.performer,
-                      proof_of_task=task.proof_of_task)
+        self.log.step(
+            "task.accepted",
+            task_hash,
+            definition=task.task_definition_id,
+            performer=task.performer,
+            proof_of_task=task.proof_of_task,
+        )
         self._spawn(task_hash)
         return _hex(task_hash)
 
@@ -636,22 +704,37 @@ class AggregatorNode(NodeLifecycle):
             active = await self._shared(("active", task.performer), lambda: chain.is_active(task.performer))
         except UnknownDefinition:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(UNKNOWN_DEFINITION, f"task definition {task.task_definition_id} does not exist",
-                                   {"taskDefinitionId": task.task_definition_id}) from None
+            raise ApplicationError(
+                UNKNOWN_DEFINITION,
+                f"task definition {task.task_definition_id} does not exist",
+                {"taskDefinitionId": task.task_definition_id},
+            ) from None
         except Exception as exc:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(CHAIN_UNAVAILABLE, f"could not read the chain to check the task: "
-                                   f"{type(exc).__name__}: {exc}; retry later", {"retry": True}) from None
+            raise ApplicationError(
+                CHAIN_UNAVAILABLE,
+                f"could not read the chain to check the task: {type(exc).__name__}: {exc}; retry later",
+                {"retry": True},
+            ) from None
         if definition.expired_at(chain.block_number):
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(DEFINITION_EXPIRED, f"task definition {task.task_definition_id} expired at "
-                                   f"block {definition.params.block_expiry} (now {chain.block_number})",
-                                   {"taskDefinitionId": task.task_definition_id,
-                                    "blockExpiry": definition.params.block_expiry, "block": chain.block_number})
+            raise ApplicationError(
+                DEFINITION_EXPIRED,
+                f"task definition {task.task_definition_id} expired at "
+                f"block {definition.params.block_expiry} (now {chain.block_number})",
+                {
+                    "taskDefinitionId": task.task_definition_id,
+                    "blockExpiry": definition.params.block_expiry,
+                    "block": chain.block_number,
+                },
+            )
         if not active:
             self.m_outcomes.labels(outcome="refused").inc()
-            raise ApplicationError(PERFORMER_NOT_ACTIVE, f"performer {task.performer} is not an active operator: "
-                                   "the contract would refuse the task", {"performer": task.performer})
+            raise ApplicationError(
+                PERFORMER_NOT_ACTIVE,
+                f"performer {task.performer} is not an active operator: the contract would refuse the task",
+                {"performer": task.performer},
+            )
 
     # --- JSON-RPC: the others -------------------------------------------------------------------
 
@@ -662,11 +745,12 @@ class AggregatorNode(NodeLifecycle):
 
         async def deliver(url: str) -> bool:
             try:
-                async with self._http().post(url + MESSAGE_PATH, data=body,
-                                             headers={"Content-Type": "application/json"}) as response:
+                async with self._http().post(
+                    url + MESSAGE_PATH, data=body, headers={"Content-Type": "application/json"}
+                ) as response:
                     await response.read()
                     return 200 <= response.status < 300
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return False
 
         results = await asyncio.gather(*(deliver(u) for u in urls))
@@ -691,8 +775,9 @@ class AggregatorNode(NodeLifecycle):
         db = self._db()
         row = await db.get(taskHash)
         if row is None:
-            raise ApplicationError(UNKNOWN_TASK, f"task {_hex(taskHash)} is unknown to this aggregator",
-                                   {"taskHash": _hex(taskHash)})
+            raise ApplicationError(
+                UNKNOWN_TASK, f"task {_hex(taskHash)} is unknown to this aggregator", {"taskHash": _hex(taskHash)}
+            )
         votes = await db.votes(taskHash)
         approve, reject, total = row.approve_power, row.reject_power, row.total_power
         if row.is_open or total == 0:
@@ -708,8 +793,10 @@ class AggregatorNode(NodeLifecycle):
             "approvePower": str(approve),
             "rejectPower": str(reject),
             "totalPower": str(total),
-            "votes": [{"operatorId": v.operator_id, "side": _side_name(v.is_approved),
-                       "valid": v.valid is not False} for v in votes],
+            "votes": [
+                {"operatorId": v.operator_id, "side": _side_name(v.is_approved), "valid": v.valid is not False}
+                for v in votes
+            ],
             "nonSigners": list(row.non_signers) if row.non_signers is not None else None,
             "txHash": _hex(row.tx_hash),
             "taskNumber": row.task_number,
@@ -809,9 +896,15 @@ class AggregatorNode(NodeLifecycle):
                 if await self._landed_on_chain(work):
                     return
                 approve, reject = work.powers(definition.members)
-                await self._fail(work, "no_quorum", approve=approve, reject=reject, total=definition.total_power,
-                                 message=f"no side reached its threshold within {self.config.task_timeout:g} s: "
-                                         f"approve {approve}, reject {reject} of {definition.total_power}")
+                await self._fail(
+                    work,
+                    "no_quorum",
+                    approve=approve,
+                    reject=reject,
+                    total=definition.total_power,
+                    message=f"no side reached its threshold within {self.config.task_timeout:g} s: "
+                    f"approve {approve}, reject {reject} of {definition.total_power}",
+                )
                 return
             try:
                 await self._submit(work, definition, side)
@@ -824,8 +917,14 @@ class AggregatorNode(NodeLifecycle):
                 self.log.step("task.retry", task_hash, reason=retry.reason, message=retry.message, retry=retries)
                 if retries > self.config.submit_retries:
                     approve, reject = work.powers(definition.members)
-                    await self._fail(work, retry.reason, approve=approve, reject=reject, total=definition.total_power,
-                                     message=retry.message or None)
+                    await self._fail(
+                        work,
+                        retry.reason,
+                        approve=approve,
+                        reject=reject,
+                        total=definition.total_power,
+                        message=retry.message or None,
+                    )
                     return
                 self._chain().invalidate()
                 if retry.backoff:
@@ -847,16 +946,26 @@ class AggregatorNode(NodeLifecycle):
                 self.log.step("chain.unavailable", work.task_hash, level=logging.WARNING, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
         if definition.expired_at(chain.block_number):
-            await self._fail(work, "expired", message=f"definition {definition_id} expired at block "
-                             f"{definition.params.block_expiry}")
+            await self._fail(
+                work, "expired", message=f"definition {definition_id} expired at block {definition.params.block_expiry}"
+            )
             return None
         return definition
 
-    async def _fail(self, work: _Work, reason: str, *, approve: int | None = None, reject: int | None = None,
-                    total: int | None = None, message: str | None = None) -> None:
+    async def _fail(
+        self,
+        work: _Work,
+        reason: str,
+        *,
+        approve: int | None = None,
+        reject: int | None = None,
+        total: int | None = None,
+        message: str | None = None,
+    ) -> None:
         text = reason if message is None else f"{reason}: {message}"
-        await self._db().mark_failed(work.task_hash, text, approve_power=approve, reject_power=reject,
-                                     total_power=total)
+        await self._db().mark_failed(
+            work.task_hash, text, approve_power=approve, reject_power=reject, total_power=total
+        )
         self.m_outcomes.labels(outcome="failed").inc()
         self.log.failure(reason, work.task_hash, approve=approve, reject=reject, total=total, message=message)
 
@@ -868,10 +977,16 @@ class AggregatorNode(NodeLifecycle):
         loop = asyncio.get_running_loop()
         config = self.config
         if not work.request_body:
-            work.request_body = json.dumps(AttestRequest(
-                task=wire_task(work.task), task_hash=work.task_hash, performer_signature=work.signature,
-                attestation_center=self._chain().address, chain_id=self.chain_id,
-            ).to_wire(), separators=(",", ":")).encode()
+            work.request_body = json.dumps(
+                AttestRequest(
+                    task=wire_task(work.task),
+                    task_hash=work.task_hash,
+                    performer_signature=work.signature,
+                    attestation_center=self._chain().address,
+                    chain_id=self.chain_id,
+                ).to_wire(),
+                separators=(",", ":"),
+            ).encode()
         directory = self._directory()
         side = work.decided(definition)
         pending: dict[asyncio.Task, int] = {}
@@ -885,8 +1000,9 @@ class AggregatorNode(NodeLifecycle):
             pending[task] = operator_id
 
         if side is None or config.delay > 0:
-            to_ask = [i for i in definition.members
-                      if i not in work.votes and i not in work.bad and i not in work.refused]
+            to_ask = [
+                i for i in definition.members if i not in work.votes and i not in work.bad and i not in work.refused
+            ]
             urls = {i: await directory.url_for(i) for i in to_ask}
             for operator_id in to_ask:
                 launch(operator_id)
@@ -937,8 +1053,15 @@ class AggregatorNode(NodeLifecycle):
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
         approve, reject = work.powers(definition.members)
-        self.log.step("votes.collected", work.task_hash, side=_side_name(side), approve=approve, reject=reject,
-                      total=definition.total_power, votes=len(work.votes))
+        self.log.step(
+            "votes.collected",
+            work.task_hash,
+            side=_side_name(side),
+            approve=approve,
+            reject=reject,
+            total=definition.total_power,
+            votes=len(work.votes),
+        )
         return side
 
     async def _ask(self, work: _Work, operator_id: int, url: str) -> str:
@@ -947,13 +1070,17 @@ class AggregatorNode(NodeLifecycle):
         if slots is None:
             slots = self._attester_slots[url] = asyncio.Semaphore(self.config.max_requests_per_attester)
         try:
-            async with slots, self._http().post(url + ATTEST_PATH, data=work.request_body,
-                                                headers={"Content-Type": "application/json"}) as response:
+            async with (
+                slots,
+                self._http().post(
+                    url + ATTEST_PATH, data=work.request_body, headers={"Content-Type": "application/json"}
+                ) as response,
+            ):
                 raw = await response.read()
                 status = response.status
         except asyncio.CancelledError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.m_requests.labels(result="timeout").inc()
             return "transient"
         except (aiohttp.ClientError, OSError):
@@ -962,8 +1089,14 @@ class AggregatorNode(NodeLifecycle):
         if status != 200:
             transient = status >= 500 or status in (408, 429)
             self.m_requests.labels(result="unavailable" if transient else "refused").inc()
-            self.log.step("vote.refused", work.task_hash, level=logging.INFO, operator=operator_id, status=status,
-                          body=raw[:300].decode(errors="replace"))
+            self.log.step(
+                "vote.refused",
+                work.task_hash,
+                level=logging.INFO,
+                operator=operator_id,
+                status=status,
+                body=raw[:300].decode(errors="replace"),
+            )
             return "transient" if transient else "refused"
         try:
             vote = Vote.model_validate_json(raw)
@@ -1032,16 +1165,30 @@ class AggregatorNode(NodeLifecycle):
         signed = await sender.sign(call, gas=int(gas * sender.gas_margin))
         try:
             await self._db().record_submission(
-                work.task_hash, side=side, tx_hash=signed.tx_hash, raw_tx=signed.raw, nonce=signed.nonce,
-                non_signers=non_signers, approve_power=approve, reject_power=reject, total_power=definition.total_power,
+                work.task_hash,
+                side=side,
+                tx_hash=signed.tx_hash,
+                raw_tx=signed.raw,
+                nonce=signed.nonce,
+                non_signers=non_signers,
+                approve_power=approve,
+                reject_power=reject,
+                total_power=definition.total_power,
             )
         except asyncio.CancelledError:
             raise
         except Exception:
             await self._burn_nonce(signed.nonce)  # a signed nonce left unsent would stall every later one
             raise
-        self.log.step("task.submitting", work.task_hash, side=_side_name(side), tx=_hex(signed.tx_hash),
-                      nonce=signed.nonce, signers=len(signers), non_signers=non_signers)
+        self.log.step(
+            "task.submitting",
+            work.task_hash,
+            side=_side_name(side),
+            tx=_hex(signed.tx_hash),
+            nonce=signed.nonce,
+            signers=len(signers),
+            non_signers=non_signers,
+        )
         try:
             await sender.broadcast(signed)
         except Exception as exc:
@@ -1058,8 +1205,9 @@ class AggregatorNode(NodeLifecycle):
         fewer G2 additions (~0.6 ms each in Python, done off the event loop)."""
         chain = self._chain()
         # Warm the operator cache with one read per operator, however many tasks ask at once.
-        await asyncio.gather(*(self._shared(("operator", i), lambda i=i: chain.operator(i))
-                               for i in definition.members))
+        await asyncio.gather(
+            *(self._shared(("operator", i), lambda i=i: chain.operator(i)) for i in definition.members)
+        )
         if non_signers and len(non_signers) < len(signers):
             full = await chain.signers_apk_g2(definition, list(definition.members))
             missing = await chain.operators(non_signers)
@@ -1073,8 +1221,9 @@ class AggregatorNode(NodeLifecycle):
             return await asyncio.to_thread(subtract)
         return await chain.signers_apk_g2(definition, signers)
 
-    async def _on_simulation_revert(self, work: _Work, definition: DefinitionView, side: bool, signers: list[int],
-                                    exc: TransactionReverted) -> None:
+    async def _on_simulation_revert(
+        self, work: _Work, definition: DefinitionView, side: bool, signers: list[int], exc: TransactionReverted
+    ) -> None:
         name = exc.error or ""
         if name == "TaskAlreadySubmitted":
             if await self._landed_on_chain(work):
@@ -1082,8 +1231,14 @@ class AggregatorNode(NodeLifecycle):
             raise _Retry("already_submitted", "TaskAlreadySubmitted, but no taskRecord to read yet")
         if name in _FINAL_REVERTS:
             approve, reject = work.powers(definition.members)
-            await self._fail(work, _FINAL_REVERTS[name], approve=approve, reject=reject, total=definition.total_power,
-                             message=str(exc))
+            await self._fail(
+                work,
+                _FINAL_REVERTS[name],
+                approve=approve,
+                reject=reject,
+                total=definition.total_power,
+                message=str(exc),
+            )
             return
         if name == "InvalidAggregateSignature":
             self.m_bisections.inc()
@@ -1096,8 +1251,9 @@ class AggregatorNode(NodeLifecycle):
                 self.m_votes.labels(side="bad_signature").inc(len(bad))
                 self.log.failure("bad_signature", work.task_hash, operators=sorted(bad))
                 raise _Recollect()
-            raise _Retry("invalid_aggregate_signature",
-                         "every vote verifies on its own: the cached keys or set may be stale")
+            raise _Retry(
+                "invalid_aggregate_signature", "every vote verifies on its own: the cached keys or set may be stale"
+            )
         raise _Retry(_error_name(name) if name else "simulation_reverted", str(exc))
 
     async def _find_bad_votes(self, work: _Work, side: bool, signers: list[int]) -> set[int]:
@@ -1203,8 +1359,9 @@ class AggregatorNode(NodeLifecycle):
         self.m_outcomes.labels(outcome="landed").inc()
         self.m_submissions.labels(result="landed").inc()
         self.m_latency.observe(max(time.time() - work.created_at, 0.0))
-        self.log.step("task.landed", work.task_hash, task_number=number, side=_side_name(side), block=block,
-                      tx=_hex(tx_hash))
+        self.log.step(
+            "task.landed", work.task_hash, task_number=number, side=_side_name(side), block=block, tx=_hex(tx_hash)
+        )
 
     async def _finish_stored_submission(self, work: _Work, row: TaskRow) -> bool:
         """A task found ``submitting`` at start: True when its stored transaction settled it."""
@@ -1268,8 +1425,15 @@ class AggregatorNode(NodeLifecycle):
         """Use ``nonce`` with an empty transfer to ourselves (unblocks the nonces after it)."""
         account = Account.from_key(self.config.ecdsa_key)
         gas_price = int(await self.w3.eth.gas_price)
-        tx = {"to": account.address, "value": 0, "gas": 21_000, "nonce": nonce, "chainId": self.chain_id,
-              "maxFeePerGas": gas_price * 2, "maxPriorityFeePerGas": min(gas_price, 10**9)}
+        tx = {
+            "to": account.address,
+            "value": 0,
+            "gas": 21_000,
+            "nonce": nonce,
+            "chainId": self.chain_id,
+            "maxFeePerGas": gas_price * 2,
+            "maxPriorityFeePerGas": min(gas_price, 10**9),
+        }
         signed = account.sign_transaction(tx)
         with contextlib.suppress(Exception):
             await self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -1308,4 +1472,3 @@ def _sync_web3(rpc_url: str):
     from web3 import HTTPProvider, Web3
 
     return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
-

@@ -21,7 +21,7 @@ from eth_account import Account
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
 from eth_utils import keccak
 
-from ..crypto.bls import KeyPair, SecretKey
+from othentic_offchain.crypto.bls import KeyPair, SecretKey
 
 BLS_KEY_TYPE = "bls-bn254"
 _DERIVE_DOMAIN = b"othentic-py.bls.derived-from-ecdsa.v1"

@@ -32,7 +32,7 @@ class NodeMetrics:
         self.latency = self.histogram("othentic_step_seconds", "Duration of a task step", ["step"])
         self.in_flight = self.gauge("othentic_tasks_in_flight", "Tasks accepted and not yet finished")
         self.info = self.gauge("othentic_node_info", "Node identity", ["node", "version"])
-        from .. import __version__
+        from othentic_offchain import __version__
 
         self.info.labels(node=node, version=__version__).set(1)
 

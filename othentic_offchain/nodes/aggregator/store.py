@@ -29,12 +29,13 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from ..chain.types import TaskInfo
+from othentic_offchain.chain.types import TaskInfo
 
 logger = logging.getLogger("othentic.tasks_db")
 
@@ -130,7 +131,7 @@ class TaskRow:
         return self.status in OPEN_STATUSES
 
     @classmethod
-    def _from_sql(cls, row: sqlite3.Row) -> "TaskRow":
+    def _from_sql(cls, row: sqlite3.Row) -> TaskRow:
         side = row["side"]
         non_signers = row["non_signers"]
         return cls(
@@ -171,7 +172,7 @@ class VoteRow:
     received_at: float
 
     @classmethod
-    def _from_sql(cls, row: sqlite3.Row) -> "VoteRow":
+    def _from_sql(cls, row: sqlite3.Row) -> VoteRow:
         raw = bytes(row["signature"])
         valid = row["valid"]
         return cls(
@@ -214,7 +215,7 @@ class TasksDB:
         self._thread.start()
 
     @classmethod
-    async def open(cls, path: str | Path, **kwargs: Any) -> "TasksDB":
+    async def open(cls, path: str | Path, **kwargs: Any) -> TasksDB:
         """Open (creating the file and schema if needed) and wait until it is usable."""
         db = cls(path, **kwargs)
         await asyncio.to_thread(db._ready.wait)
@@ -332,8 +333,16 @@ class TasksDB:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO tasks (task_hash, proof_of_task, data, task_definition_id, performer,"
                 " performer_signature, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'accepted', ?, ?)",
-                (task_hash, task.proof_of_task, task.data, task.task_definition_id, task.performer,
-                 bytes(performer_signature), now, now),
+                (
+                    task_hash,
+                    task.proof_of_task,
+                    task.data,
+                    task.task_definition_id,
+                    task.performer,
+                    bytes(performer_signature),
+                    now,
+                    now,
+                ),
             )
             return cursor.rowcount == 1
 
@@ -353,8 +362,9 @@ class TasksDB:
 
         return self._submit(op)
 
-    def record_vote(self, task_hash: bytes, operator_id: int, is_approved: bool,
-                    signature: tuple[int, int]) -> asyncio.Future:
+    def record_vote(
+        self, task_hash: bytes, operator_id: int, is_approved: bool, signature: tuple[int, int]
+    ) -> asyncio.Future:
         """Store (or replace) one operator's vote on a task."""
         raw = int(signature[0]).to_bytes(32, "big") + int(signature[1]).to_bytes(32, "big")
         now = time.time()
@@ -375,8 +385,9 @@ class TasksDB:
         ids = [int(i) for i in operator_ids]
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.executemany("UPDATE votes SET valid = 0 WHERE task_hash = ? AND operator_id = ?",
-                             [(task_hash, i) for i in ids])
+            conn.executemany(
+                "UPDATE votes SET valid = 0 WHERE task_hash = ? AND operator_id = ?", [(task_hash, i) for i in ids]
+            )
 
         return self._submit(op)
 
@@ -411,16 +422,27 @@ class TasksDB:
                 "UPDATE tasks SET status = 'submitting', side = ?, tx_hash = ?, raw_tx = ?, tx_nonce = ?,"
                 " non_signers = ?, approve_power = ?, reject_power = ?, total_power = ?,"
                 " attempts = attempts + 1, updated_at = ? WHERE task_hash = ? AND status NOT IN ('landed', 'failed')",
-                (int(side), tx_hash, raw_tx, int(nonce), non_signers_json, str(approve_power), str(reject_power),
-                 str(total_power), time.time(), task_hash),
+                (
+                    int(side),
+                    tx_hash,
+                    raw_tx,
+                    int(nonce),
+                    non_signers_json,
+                    str(approve_power),
+                    str(reject_power),
+                    str(total_power),
+                    time.time(),
+                    task_hash,
+                ),
             )
             if cursor.rowcount != 1:
                 raise LookupError(f"task 0x{task_hash.hex()} is unknown or finished: no submission recorded")
 
         return self._submit(op)
 
-    def mark_landed(self, task_hash: bytes, *, task_number: int, side: bool, block: int | None = None,
-                    tx_hash: bytes | None = None) -> asyncio.Future:
+    def mark_landed(
+        self, task_hash: bytes, *, task_number: int, side: bool, block: int | None = None, tx_hash: bytes | None = None
+    ) -> asyncio.Future:
         """The task is on-chain (by our transaction or anyone's)."""
         now = time.time()
 
@@ -433,8 +455,15 @@ class TasksDB:
 
         return self._submit(op)
 
-    def mark_failed(self, task_hash: bytes, reason: str, *, approve_power: int | None = None,
-                    reject_power: int | None = None, total_power: int | None = None) -> asyncio.Future:
+    def mark_failed(
+        self,
+        task_hash: bytes,
+        reason: str,
+        *,
+        approve_power: int | None = None,
+        reject_power: int | None = None,
+        total_power: int | None = None,
+    ) -> asyncio.Future:
         """The task will not land: ``reason`` says why (``no_quorum``, ``expired``, ...)."""
         now = time.time()
 
@@ -452,8 +481,9 @@ class TasksDB:
         """A problem worth showing in taskStatus that does not end the task (a retried revert)."""
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE tasks SET error = ?, updated_at = ? WHERE task_hash = ?",
-                         (error, time.time(), task_hash))
+            conn.execute(
+                "UPDATE tasks SET error = ?, updated_at = ? WHERE task_hash = ?", (error, time.time(), task_hash)
+            )
 
         return self._submit(op)
 

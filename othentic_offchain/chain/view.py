@@ -13,22 +13,24 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from eth_utils import keccak
 
-from ..chain.artifacts import load_artifact
-from ..chain.deploy import DeploymentRecord
-from ..chain.types import TaskDefinitionParams, g1_from_abi, g2_from_abi
-from ..crypto.bls import PublicKey
-from ..crypto.bn254 import G2Point
+from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.types import TaskDefinitionParams, g1_from_abi, g2_from_abi
+from othentic_offchain.crypto.bls import PublicKey
+from othentic_offchain.crypto.bn254 import G2Point
 
 #: Center events that never change what the view caches.
-_HARMLESS = {keccak(text=sig) for sig in (
-    "TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
-    "TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
-    "RewardsClaimed(address,address,uint256)",
-)}
+_HARMLESS = {
+    keccak(text=sig)
+    for sig in (
+        "TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
+        "TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
+        "RewardsClaimed(address,address,uint256)",
+    )
+}
 
 
 _TASK_RECORD = keccak(text="taskRecord(bytes32)")[:4]
@@ -150,8 +152,11 @@ class ChainView:
         through web3's contract object this per-vote read cost three times the CPU."""
         answer = await self.w3.eth.call({"to": self.address, "data": _TASK_RECORD + bytes(task_hash)})
         answer = bytes(answer)
-        return (int.from_bytes(answer[0:32], "big"), int.from_bytes(answer[32:64], "big"),
-                bool(int.from_bytes(answer[64:96], "big")))
+        return (
+            int.from_bytes(answer[0:32], "big"),
+            int.from_bytes(answer[32:64], "big"),
+            bool(int.from_bytes(answer[64:96], "big")),
+        )
 
     async def operator(self, operator_id: int) -> Operator:
         await self.refresh()
@@ -160,8 +165,9 @@ class ChainView:
             return cached
         raw = await self.center.functions.getOperator(operator_id).call()
         (id_, account, active, stake, _registered, _exited, pk_g1, pk_g2, endpoint) = raw
-        operator = Operator(int(id_), account, bool(active), int(stake),
-                            PublicKey(g1_from_abi(pk_g1), g2_from_abi(pk_g2)), endpoint)
+        operator = Operator(
+            int(id_), account, bool(active), int(stake), PublicKey(g1_from_abi(pk_g1), g2_from_abi(pk_g2)), endpoint
+        )
         self._operators[operator_id] = operator
         return operator
 
@@ -201,86 +207,3 @@ def _sum_g2(points: list[G2Point]) -> G2Point:
 def _selector_in(exc: Exception, signature: str) -> bool:
     selector = "0x" + keccak(text=signature)[:4].hex()
     return selector in str(getattr(exc, "data", "")) or selector in str(exc)
-
-
-def async_web3(rpc_url: str, timeout: float = 30.0) -> Any:
-    """An ``AsyncWeb3`` on an HTTP JSON-RPC URL (web3's defaults; nodes use :class:`RpcConnection`)."""
-    from web3 import AsyncHTTPProvider, AsyncWeb3
-
-    return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-
-
-class NodeLifecycle:
-    """``run()`` and ``async with`` for a node with ``start()`` and ``stop()``."""
-
-    async def start(self) -> str:  # pragma: no cover - every node defines it
-        raise NotImplementedError
-
-    async def stop(self) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    async def run(self) -> None:
-        """Start and serve until cancelled (the CLI's foreground mode), then stop cleanly."""
-        await self.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.stop()
-
-    async def __aenter__(self):
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        await self.stop()
-
-
-class RpcConnection:
-    """An ``AsyncWeb3`` fit for a node's hot path.
-
-    web3's own session closes the connection after every request (a new TCP connection per call),
-    and its request validation re-reads ``eth_chainId`` before every call: measured in a devnet,
-    an attester's chain checks took 0.7 s per vote that way. This keeps connections alive and drops
-    the per-call middleware work the nodes' own well-formed calls do not need.
-    """
-
-    def __init__(self, rpc_url: str, *, timeout: float = 30.0, connections: int = 64):
-        self.rpc_url = rpc_url
-        self.timeout = timeout
-        self.connections = connections
-        self.w3: Any = None
-        self._session = None
-
-    async def open(self, expect_chain_id: int | None = None) -> Any:
-        """Connect; with ``expect_chain_id``, refuse (ValueError) an endpoint serving another chain."""
-        import aiohttp
-
-        self.w3 = async_web3(self.rpc_url, self.timeout)
-        for name in ("validation", "ens_name_to_address"):
-            try:
-                self.w3.middleware_onion.remove(name)
-            except Exception:  # not present in this web3 version: nothing to drop
-                pass
-        self._session = aiohttp.ClientSession(
-            raise_for_status=True, connector=aiohttp.TCPConnector(limit=self.connections),
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-        )
-        await self.w3.provider.cache_async_session(self._session)
-        if expect_chain_id is not None:
-            chain_id = int(await self.w3.eth.chain_id)
-            if chain_id != expect_chain_id:
-                await self.close()
-                raise ValueError(f"{self.rpc_url} serves chain {chain_id}, but the deployment is on chain "
-                                 f"{expect_chain_id}")
-        return self.w3
-
-    async def close(self) -> None:
-        if self.w3 is not None:
-            try:
-                await self.w3.provider.disconnect()
-            except Exception:
-                pass
-            self.w3 = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

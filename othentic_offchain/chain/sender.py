@@ -16,7 +16,7 @@ from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
-from ..chain.client import ErrorDecoder, TransactionReverted, _revert_data
+from othentic_offchain.chain.client import ErrorDecoder, TransactionReverted, _revert_data
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class AsyncTxSender:
             return int(await call.estimate_gas({"from": self.address}))
         except (ContractCustomError, ContractLogicError) as exc:
             name, args = self.decode(exc)
-            raise TransactionReverted(f"{call.fn_name} reverts: {name}{args}" if name else str(exc), name, args) from exc
+            raise TransactionReverted(
+                f"{call.fn_name} reverts: {name}{args}" if name else str(exc), name, args
+            ) from exc
 
     async def simulate(self, call) -> None:
         """Run ``call`` as an ``eth_call`` from this account: the same revert check as
@@ -68,7 +70,9 @@ class AsyncTxSender:
             await call.call({"from": self.address})
         except (ContractCustomError, ContractLogicError) as exc:
             name, args = self.decode(exc)
-            raise TransactionReverted(f"{call.fn_name} reverts: {name}{args}" if name else str(exc), name, args) from exc
+            raise TransactionReverted(
+                f"{call.fn_name} reverts: {name}{args}" if name else str(exc), name, args
+            ) from exc
 
     async def sign(self, call, *, gas: int) -> SignedTx:
         """Assign the next nonce and sign; nothing is sent yet."""
@@ -79,14 +83,16 @@ class AsyncTxSender:
             self._nonce += 1
         if self._gas_price is None:
             self._gas_price = int(await self.w3.eth.gas_price)
-        tx = await call.build_transaction({
-            "from": self.address,
-            "nonce": nonce,
-            "gas": gas,
-            "chainId": self.chain_id,
-            "maxFeePerGas": self._gas_price * 2,
-            "maxPriorityFeePerGas": min(self._gas_price, 10**9),
-        })
+        tx = await call.build_transaction(
+            {
+                "from": self.address,
+                "nonce": nonce,
+                "gas": gas,
+                "chainId": self.chain_id,
+                "maxFeePerGas": self._gas_price * 2,
+                "maxPriorityFeePerGas": min(self._gas_price, 10**9),
+            }
+        )
         signed = self.account.sign_transaction(tx)
         return SignedTx(bytes(signed.hash), bytes(signed.raw_transaction), nonce)
 

@@ -59,15 +59,17 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from pydantic import ValidationError
 
-from ..avs.clients import ExecutionClient, ServiceError, ServiceUnavailable
-from ..avs.models import CustomMessage, describe_validation_error, to_hex
-from ..avs.runner import ServiceRunner
-from ..chain.deploy import DeploymentRecord
-from ..chain.types import TaskInfo
-from .chainview import ChainView, NodeLifecycle, RpcConnection
-from .election import round_robin, stake_weighted
-from .observability import NodeMetrics, TaskLog
-from .protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, ErrorBody, wire_task
+from othentic_offchain.avs.clients import ExecutionClient, ServiceError, ServiceUnavailable
+from othentic_offchain.avs.models import CustomMessage, describe_validation_error, to_hex
+from othentic_offchain.avs.runner import ServiceRunner
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.rpc import RpcConnection
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.chain.view import ChainView
+from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
+from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
+from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, ErrorBody, wire_task
+from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 
 __all__ = [
     "ELECTION_MODES",
@@ -107,7 +109,7 @@ class EventTrigger:
         object.__setattr__(self, "topic", bytes(topic))
 
     @classmethod
-    def from_signature(cls, address: str, signature: str) -> "EventTrigger":
+    def from_signature(cls, address: str, signature: str) -> EventTrigger:
         """From the canonical signature, e.g. ``"Transfer(address,address,uint256)"``."""
         return cls(address, keccak(text=signature.replace(" ", "")))
 
@@ -204,8 +206,13 @@ class TaskOutcome:
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready (hex bytes, camelCase names as the rest of the wire)."""
-        body: dict[str, Any] = {"trigger": self.trigger, "status": self.status, "params": self.params,
-                                "block": self.block, "leader": self.leader}
+        body: dict[str, Any] = {
+            "trigger": self.trigger,
+            "status": self.status,
+            "params": self.params,
+            "block": self.block,
+            "leader": self.leader,
+        }
         if self.task is not None:
             body["task"] = wire_task(self.task).to_wire()
         if self.task_hash is not None:
@@ -255,35 +262,46 @@ class AggregatorClient:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         try:
-            async with self._session.post(self.url, json=payload,
-                                          timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
+            async with self._session.post(
+                self.url, json=payload, timeout=aiohttp.ClientTimeout(total=self.timeout)
+            ) as response:
                 status = response.status
                 raw = await response.read()
         except TimeoutError as exc:
-            raise AggregatorUnavailable(f"aggregator at {self.url} did not answer {method} within "
-                                        f"{self.timeout:g} s") from exc
+            raise AggregatorUnavailable(
+                f"aggregator at {self.url} did not answer {method} within {self.timeout:g} s"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise AggregatorUnavailable(f"aggregator at {self.url} is unreachable: {type(exc).__name__}: {exc}") from exc
+            raise AggregatorUnavailable(
+                f"aggregator at {self.url} is unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
         text = raw.decode("utf-8", errors="replace")
         try:
             answer = json.loads(text)
         except ValueError:
-            raise AggregatorError(f"aggregator at {self.url} answered HTTP {status} with a body that is not "
-                                  f"JSON: {text[:_SNIPPET]!r}") from None
+            raise AggregatorError(
+                f"aggregator at {self.url} answered HTTP {status} with a body that is not JSON: {text[:_SNIPPET]!r}"
+            ) from None
         if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
             error = answer["error"]
             code = error.get("code")
-            raise AggregatorError(f"aggregator refused {method}: {error.get('message')} (code {code})",
-                                  code=code if isinstance(code, int) else None, data=error.get("data"))
+            raise AggregatorError(
+                f"aggregator refused {method}: {error.get('message')} (code {code})",
+                code=code if isinstance(code, int) else None,
+                data=error.get("data"),
+            )
         if status != 200 or not isinstance(answer, dict) or "result" not in answer:
-            raise AggregatorError(f"aggregator at {self.url} answered HTTP {status} without a JSON-RPC result: "
-                                  f"{text[:_SNIPPET]!r}")
+            raise AggregatorError(
+                f"aggregator at {self.url} answered HTTP {status} without a JSON-RPC result: {text[:_SNIPPET]!r}"
+            )
         return answer["result"]
 
     async def send_task(self, task: TaskInfo, signature: bytes) -> Any:
         """Othentic's ``sendTask`` with its positional params."""
-        return await self.call("sendTask", [task.proof_of_task, to_hex(task.data), task.task_definition_id,
-                                            task.performer, to_hex(signature)])
+        return await self.call(
+            "sendTask",
+            [task.proof_of_task, to_hex(task.data), task.task_definition_id, task.performer, to_hex(signature)],
+        )
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -311,11 +329,14 @@ class PerformerNode(NodeLifecycle):
 
         self.metrics = NodeMetrics(config.name)
         self.task_outcomes = self.metrics.counter(
-            "othentic_performer_tasks_total", "Triggered tasks by trigger and outcome", ["trigger", "status"])
+            "othentic_performer_tasks_total", "Triggered tasks by trigger and outcome", ["trigger", "status"]
+        )
         self.execution_latency = self.metrics.histogram(
-            "othentic_performer_execution_seconds", "Time the Execution Service took", ["outcome"])
+            "othentic_performer_execution_seconds", "Time the Execution Service took", ["outcome"]
+        )
         self.aggregator_latency = self.metrics.histogram(
-            "othentic_performer_send_seconds", "Time the aggregator took to answer sendTask", ["outcome"])
+            "othentic_performer_send_seconds", "Time the aggregator took to answer sendTask", ["outcome"]
+        )
         self.log = TaskLog(config.name, self.metrics)
 
         self.app = web.Application()
@@ -359,8 +380,15 @@ class PerformerNode(NodeLifecycle):
         except BaseException:
             await self._close()
             raise
-        self.log.step("node.started", url=self.url, performer=self.address, operator_id=self.operator_id,
-                      definition=config.task_definition_id, election=config.election, triggers=config.triggers)
+        self.log.step(
+            "node.started",
+            url=self.url,
+            performer=self.address,
+            operator_id=self.operator_id,
+            definition=config.task_definition_id,
+            election=config.election,
+            triggers=config.triggers,
+        )
         return self.url
 
     async def stop(self) -> None:
@@ -391,15 +419,15 @@ class PerformerNode(NodeLifecycle):
         self._w3 = None
         self._chain = None
 
-
     @property
     def last_outcome(self) -> TaskOutcome | None:
         return self.outcomes[-1] if self.outcomes else None
 
     # -- one task ---------------------------------------------------------------------------------
 
-    async def perform(self, params: Mapping[str, Any] | None = None, *, trigger: str = "demand",
-                      block: int | None = None) -> TaskOutcome:
+    async def perform(
+        self, params: Mapping[str, Any] | None = None, *, trigger: str = "demand", block: int | None = None
+    ) -> TaskOutcome:
         """Run one task now: elect, execute, sign, send. Never raises for a failure of the service,
         the aggregator or the chain: the returned outcome says what happened (and it is logged,
         counted and kept in :attr:`outcomes`). ``block`` is the block to elect for (default: the
@@ -428,8 +456,13 @@ class PerformerNode(NodeLifecycle):
             return self._failed(outcome, "election_failed", f"{type(exc).__name__}: {exc}")
         if not elected:
             outcome.status = "not_elected"
-            self.log.step("task.not_elected", trigger=outcome.trigger, block=outcome.block, leader=outcome.leader,
-                          operator_id=self.operator_id)
+            self.log.step(
+                "task.not_elected",
+                trigger=outcome.trigger,
+                block=outcome.block,
+                leader=outcome.leader,
+                operator_id=self.operator_id,
+            )
             return None
 
         assert self._execution is not None and self._aggregator is not None
@@ -448,8 +481,14 @@ class PerformerNode(NodeLifecycle):
         task = TaskInfo(result.proof_of_task, result.data, self.address, config.task_definition_id)
         outcome.task = task
         outcome.task_hash = task.task_hash()
-        self.log.step("task.executed", outcome.task_hash, trigger=outcome.trigger, proof_of_task=task.proof_of_task,
-                      data_bytes=len(task.data), ms=round((time.perf_counter() - asked) * 1000, 1))
+        self.log.step(
+            "task.executed",
+            outcome.task_hash,
+            trigger=outcome.trigger,
+            proof_of_task=task.proof_of_task,
+            data_bytes=len(task.data),
+            ms=round((time.perf_counter() - asked) * 1000, 1),
+        )
 
         outcome.signature = task.sign(config.ecdsa_key)
         self.log.step("task.signed", outcome.task_hash)
@@ -466,8 +505,13 @@ class PerformerNode(NodeLifecycle):
             return self._failed(outcome, "aggregator_error", str(exc))
         self.aggregator_latency.labels(outcome="ok").observe(time.perf_counter() - sent)
         outcome.status = "sent"
-        self.log.step("task.sent", outcome.task_hash, trigger=outcome.trigger, aggregator=config.aggregator_url,
-                      ms=round((time.perf_counter() - sent) * 1000, 1))
+        self.log.step(
+            "task.sent",
+            outcome.task_hash,
+            trigger=outcome.trigger,
+            aggregator=config.aggregator_url,
+            ms=round((time.perf_counter() - sent) * 1000, 1),
+        )
         return None
 
     def _failed(self, outcome: TaskOutcome, status: str, reason: str) -> None:
@@ -545,10 +589,14 @@ class PerformerNode(NodeLifecycle):
                 latest = int(await self._w3.eth.block_number)
                 if latest < next_block:
                     continue
-                logs = await self._w3.eth.get_logs({
-                    "address": event.address, "topics": [to_hex(event.topic)],
-                    "fromBlock": next_block, "toBlock": latest,
-                })
+                logs = await self._w3.eth.get_logs(
+                    {
+                        "address": event.address,
+                        "topics": [to_hex(event.topic)],
+                        "fromBlock": next_block,
+                        "toBlock": latest,
+                    }
+                )
             except Exception as exc:
                 self.log.failure("chain_unavailable", trigger="event", error=f"{type(exc).__name__}: {exc}")
                 continue
@@ -567,8 +615,9 @@ class PerformerNode(NodeLifecycle):
         except (UnicodeDecodeError, ValueError) as exc:
             return _error(400, "bad_request", f"body is not JSON: {exc}")
         if not isinstance(body, dict):
-            return _error(400, "bad_request", f"body must be a JSON object {{\"params\": {{...}}}}, got "
-                          f"{type(body).__name__}")
+            return _error(
+                400, "bad_request", f'body must be a JSON object {{"params": {{...}}}}, got {type(body).__name__}'
+            )
         params = body.get("params", {})
         if params is None:
             params = {}
@@ -576,8 +625,12 @@ class PerformerNode(NodeLifecycle):
             return _error(400, "bad_request", f"params: must be a JSON object, got {type(params).__name__}")
         clash = _RESERVED_PARAMS & set(params)
         if clash:
-            return _error(400, "bad_request", f"params: must not hold {', '.join(sorted(clash))} (this performer "
-                          f"performs definition {self.config.task_definition_id})")
+            return _error(
+                400,
+                "bad_request",
+                f"params: must not hold {', '.join(sorted(clash))} (this performer "
+                f"performs definition {self.config.task_definition_id})",
+            )
         try:
             outcome = await self.perform(params, trigger="demand")
         except RuntimeError as exc:
@@ -585,10 +638,12 @@ class PerformerNode(NodeLifecycle):
         status, code = _HTTP_OF.get(outcome.status, (500, outcome.status))
         if status == 200:
             return web.json_response(outcome.to_wire())
-        message = outcome.error or (f"operator {self.operator_id} is not elected at block {outcome.block} "
-                                    f"(leader: operator {outcome.leader})")
-        return web.json_response({**ErrorBody(error=code, message=message).to_wire(), "outcome": outcome.to_wire()},
-                                 status=status)
+        message = outcome.error or (
+            f"operator {self.operator_id} is not elected at block {outcome.block} (leader: operator {outcome.leader})"
+        )
+        return web.json_response(
+            {**ErrorBody(error=code, message=message).to_wire(), "outcome": outcome.to_wire()}, status=status
+        )
 
     async def _handle_message(self, request: web.Request) -> web.Response:
         """A custom message (forwarded by the aggregator): start a task with it, answer at once."""
@@ -599,13 +654,19 @@ class PerformerNode(NodeLifecycle):
             detail = describe_validation_error(exc) if isinstance(exc, ValidationError) else f"body is not JSON: {exc}"
             return web.json_response({"data": None, "error": True, "message": detail}, status=400)
         if not self.config.on_message:
-            return web.json_response({"data": False, "error": False,
-                                      "message": "custom messages do not trigger tasks on this performer"})
+            return web.json_response(
+                {"data": False, "error": False, "message": "custom messages do not trigger tasks on this performer"}
+            )
         if len(self._background) >= _MAX_MESSAGE_TASKS:
             self.log.failure("busy", trigger="message", error=f"{len(self._background)} message tasks in flight")
-            return web.json_response({"data": False, "error": True,
-                                      "message": f"busy: {len(self._background)} tasks in flight, retry later"},
-                                     status=429)
+            return web.json_response(
+                {
+                    "data": False,
+                    "error": True,
+                    "message": f"busy: {len(self._background)} tasks in flight, retry later",
+                },
+                status=429,
+            )
         self.log.step("message.received", bytes=len(message.data))
         self._spawn({"trigger": "message", "message": to_hex(message.data)}, "message")
         return web.json_response({"data": True, "error": False, "message": "task triggered"})
@@ -621,21 +682,23 @@ class PerformerNode(NodeLifecycle):
         for outcome in self.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         last = self.last_outcome
-        return web.json_response({
-            "status": "ok" if block is not None else "degraded",
-            "node": self.config.name,
-            "address": self.address,
-            "operatorId": self.operator_id,
-            "chainId": self.chain_id,
-            "block": block,
-            "taskDefinitionId": self.config.task_definition_id,
-            "election": self.config.election,
-            "triggers": self.config.triggers,
-            "executionUrl": self.config.execution_url,
-            "aggregatorUrl": self.config.aggregator_url,
-            "recentOutcomes": counts,
-            "lastTask": last.to_wire() if last is not None else None,
-        })
+        return web.json_response(
+            {
+                "status": "ok" if block is not None else "degraded",
+                "node": self.config.name,
+                "address": self.address,
+                "operatorId": self.operator_id,
+                "chainId": self.chain_id,
+                "block": block,
+                "taskDefinitionId": self.config.task_definition_id,
+                "election": self.config.election,
+                "triggers": self.config.triggers,
+                "executionUrl": self.config.execution_url,
+                "aggregatorUrl": self.config.aggregator_url,
+                "recentOutcomes": counts,
+                "lastTask": last.to_wire() if last is not None else None,
+            }
+        )
 
 
 #: HTTP answer of the on-demand trigger per outcome status.
@@ -663,4 +726,3 @@ def _log_params(log: Mapping[str, Any]) -> dict[str, Any]:
 
 def _error(status: int, code: str, message: str) -> web.Response:
     return web.json_response(ErrorBody(error=code, message=message).to_wire(), status=status)
-

@@ -60,16 +60,19 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from pydantic import ValidationError
 
-from ..avs.clients import ServiceError, ServiceUnavailable, ValidationClient
-from ..avs.models import describe_validation_error
-from ..avs.runner import ServiceRunner
-from ..chain.deploy import DeploymentRecord
-from ..chain.types import TaskInfo
-from ..crypto.bls import KeyPair
-from ..crypto.ecdsa import InvalidTaskSignature, recover_task_signer
-from .chainview import ChainView, NodeLifecycle, RpcConnection, UnknownDefinition
-from .observability import NodeMetrics, TaskLog
-from .protocol import (
+from othentic_offchain.avs.clients import ServiceError, ServiceUnavailable, ValidationClient
+from othentic_offchain.avs.models import describe_validation_error
+from othentic_offchain.avs.runner import ServiceRunner
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.rpc import RpcConnection
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.chain.view import ChainView, UnknownDefinition
+from othentic_offchain.crypto.bls import KeyPair
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.nodes.attester.votes import StoredVote, VoteStore
+from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
+from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
+from othentic_offchain.nodes.common.protocol import (
     ATTEST_PATH,
     HEALTH_PATH,
     MESSAGE_PATH,
@@ -79,7 +82,6 @@ from .protocol import (
     Vote,
     task_info,
 )
-from .votes import StoredVote, VoteStore
 
 __all__ = ["AttesterConfig", "AttesterNode"]
 
@@ -150,15 +152,20 @@ class AttesterNode(NodeLifecycle):
 
         self.metrics = NodeMetrics(config.name)
         self.votes_signed = self.metrics.counter(
-            "othentic_attester_votes_total", "Votes signed and recorded, by side", ["side"])
+            "othentic_attester_votes_total", "Votes signed and recorded, by side", ["side"]
+        )
         self.votes_replayed = self.metrics.counter(
-            "othentic_attester_votes_replayed_total", "Requests answered with the vote already recorded")
+            "othentic_attester_votes_replayed_total", "Requests answered with the vote already recorded"
+        )
         self.refusals = self.metrics.counter(
-            "othentic_attester_refusals_total", "Attest requests refused, by reason", ["reason"])
+            "othentic_attester_refusals_total", "Attest requests refused, by reason", ["reason"]
+        )
         self.validation_latency = self.metrics.histogram(
-            "othentic_attester_validation_seconds", "Time the Validation Service took to decide", ["outcome"])
+            "othentic_attester_validation_seconds", "Time the Validation Service took to decide", ["outcome"]
+        )
         self.votes_recorded = self.metrics.gauge(
-            "othentic_attester_votes_recorded", "Votes in the record for this deployment")
+            "othentic_attester_votes_recorded", "Votes in the record for this deployment"
+        )
         self.votes_recorded.set_function(self._recorded_count)
         self.log = TaskLog(config.name, self.metrics)
 
@@ -186,8 +193,7 @@ class AttesterNode(NodeLifecycle):
             raise RuntimeError("attester already started")
         config = self.config
         try:
-            self._store = await asyncio.to_thread(
-                VoteStore, config.votes_path, self.attestation_center, self.chain_id)
+            self._store = await asyncio.to_thread(VoteStore, config.votes_path, self.attestation_center, self.chain_id)
             self._rpc = RpcConnection(config.rpc_url)
             self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
@@ -200,8 +206,15 @@ class AttesterNode(NodeLifecycle):
         except BaseException:
             await self._close()
             raise
-        self.log.step("node.started", url=self.url, operator=self.address, operator_id=self.operator_id,
-                      center=self.attestation_center, chain_id=self.chain_id, votes=str(config.votes_path))
+        self.log.step(
+            "node.started",
+            url=self.url,
+            operator=self.address,
+            operator_id=self.operator_id,
+            center=self.attestation_center,
+            chain_id=self.chain_id,
+            votes=str(config.votes_path),
+        )
         return self.url
 
     async def stop(self) -> None:
@@ -230,7 +243,6 @@ class AttesterNode(NodeLifecycle):
             store, self._store = self._store, None
             await asyncio.to_thread(store.close)
 
-
     @property
     def store(self) -> VoteStore:
         if self._store is None:
@@ -256,13 +268,24 @@ class AttesterNode(NodeLifecycle):
             attest = await _parse_attest(request)
             task_hash = attest.task_hash
             task = task_info(attest.task)
-            self.log.step("task.received", task_hash, definition=task.task_definition_id,
-                          performer=task.performer, proof_of_task=task.proof_of_task)
+            self.log.step(
+                "task.received",
+                task_hash,
+                definition=task.task_definition_id,
+                performer=task.performer,
+                proof_of_task=task.proof_of_task,
+            )
             vote, replayed = await self._vote(attest, task)
         except _Refusal as refusal:
             self.refusals.labels(reason=refusal.code).inc()
-            self.log.step("task.refused", task_hash, level=logging.WARNING, reason=refusal.code,
-                          status=refusal.status, message=refusal.message)
+            self.log.step(
+                "task.refused",
+                task_hash,
+                level=logging.WARNING,
+                reason=refusal.code,
+                status=refusal.status,
+                message=refusal.message,
+            )
             return _error(refusal.status, refusal.code, refusal.message)
         except Exception as exc:  # a bug or a closed vote record: still a JSON answer, never a vote
             self.log.failure("internal_error", task_hash, error=f"{type(exc).__name__}: {exc}")
@@ -270,8 +293,14 @@ class AttesterNode(NodeLifecycle):
         finally:
             self.metrics.in_flight.dec()
             self.metrics.latency.labels(step="attest").observe(time.perf_counter() - started)
-        self.log.step("task.answered", task_hash, side=_side(vote.is_approved), operator_id=vote.operator_id,
-                      replayed=replayed, ms=round((time.perf_counter() - started) * 1000, 1))
+        self.log.step(
+            "task.answered",
+            task_hash,
+            side=_side(vote.is_approved),
+            operator_id=vote.operator_id,
+            replayed=replayed,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return web.json_response(vote.to_wire())
 
     async def _vote(self, attest: AttestRequest, task: TaskInfo) -> tuple[Vote, bool]:
@@ -294,22 +323,31 @@ class AttesterNode(NodeLifecycle):
 
     def _check_request(self, attest: AttestRequest, task: TaskInfo) -> None:
         if attest.attestation_center != self.attestation_center:
-            raise _Refusal(400, "wrong_center", f"this attester votes for the attestation center "
-                           f"{self.attestation_center}, not {attest.attestation_center}")
+            raise _Refusal(
+                400,
+                "wrong_center",
+                f"this attester votes for the attestation center "
+                f"{self.attestation_center}, not {attest.attestation_center}",
+            )
         if attest.chain_id != self.chain_id:
-            raise _Refusal(400, "wrong_chain", f"this attester votes on chain {self.chain_id}, "
-                           f"not {attest.chain_id}")
+            raise _Refusal(400, "wrong_chain", f"this attester votes on chain {self.chain_id}, not {attest.chain_id}")
         computed = task.task_hash()
         if computed != attest.task_hash:
-            raise _Refusal(400, "task_hash_mismatch", f"taskHash 0x{attest.task_hash.hex()} is not the hash "
-                           f"of the task (0x{computed.hex()})")
+            raise _Refusal(
+                400,
+                "task_hash_mismatch",
+                f"taskHash 0x{attest.task_hash.hex()} is not the hash of the task (0x{computed.hex()})",
+            )
         try:
             signer = recover_task_signer(computed, attest.performer_signature)
         except InvalidTaskSignature as exc:
             raise _Refusal(400, "bad_performer_signature", f"performerSignature: {exc}") from None
         if signer != task.performer:
-            raise _Refusal(400, "bad_performer_signature", f"performerSignature recovers to {signer}, "
-                           f"not to the task's performer {task.performer}")
+            raise _Refusal(
+                400,
+                "bad_performer_signature",
+                f"performerSignature recovers to {signer}, not to the task's performer {task.performer}",
+            )
 
     async def _check_membership(self, definition_id: int) -> int:
         """This operator's id, if it may attest the definition now. A refusal that stale cached
@@ -333,21 +371,31 @@ class AttesterNode(NodeLifecycle):
         try:
             definition = await self._chain_call(chain.definition(definition_id))
         except UnknownDefinition:
-            raise _Refusal(404, "unknown_definition", f"task definition {definition_id} does not exist on "
-                           f"{self.attestation_center}") from None
+            raise _Refusal(
+                404,
+                "unknown_definition",
+                f"task definition {definition_id} does not exist on {self.attestation_center}",
+            ) from None
         operator_id = await self._chain_call(chain.operator_id_of(self.address))
         self.operator_id = operator_id or None
         if not operator_id:
             raise _Refusal(409, "not_an_attester", f"{self.address} is not a registered operator")
         if operator_id not in definition.members:
-            raise _Refusal(409, "not_an_attester", f"operator {operator_id} is not an active attester of task "
-                           f"definition {definition_id}")
+            raise _Refusal(
+                409,
+                "not_an_attester",
+                f"operator {operator_id} is not an active attester of task definition {definition_id}",
+            )
         operator = await self._chain_call(chain.operator(operator_id))
         if not operator.active:
             raise _Refusal(409, "not_an_attester", f"operator {operator_id} is not active")
         if operator.public.g2 != self.config.bls.public.g2:
-            raise _Refusal(409, "bls_key_mismatch", f"the BLS key of this node is not the key registered for "
-                           f"operator {operator_id}: its votes would not verify")
+            raise _Refusal(
+                409,
+                "bls_key_mismatch",
+                f"the BLS key of this node is not the key registered for "
+                f"operator {operator_id}: its votes would not verify",
+            )
         return operator_id
 
     async def _chain_call(self, awaitable):
@@ -356,15 +404,22 @@ class AttesterNode(NodeLifecycle):
         except (UnknownDefinition, _Refusal):
             raise
         except Exception as exc:
-            raise _Refusal(503, "chain_unavailable", f"reading the chain at {self.config.rpc_url} failed: "
-                           f"{type(exc).__name__}: {exc}") from None
+            raise _Refusal(
+                503,
+                "chain_unavailable",
+                f"reading the chain at {self.config.rpc_url} failed: {type(exc).__name__}: {exc}",
+            ) from None
 
     async def _decide_and_sign(self, attest: AttestRequest, task: TaskInfo, operator_id: int) -> StoredVote:
         assert self._validation is not None
         number, _block, approved_on_chain = await self._view().task_record(attest.task_hash)
         if number:
-            raise _Refusal(409, "already_landed", f"task 0x{attest.task_hash.hex()} landed on-chain as number "
-                           f"{number} ({_side(approved_on_chain)}): there is nothing left to vote on")
+            raise _Refusal(
+                409,
+                "already_landed",
+                f"task 0x{attest.task_hash.hex()} landed on-chain as number "
+                f"{number} ({_side(approved_on_chain)}): there is nothing left to vote on",
+            )
         asked = time.perf_counter()
         outcome = "error"
         try:
@@ -378,15 +433,21 @@ class AttesterNode(NodeLifecycle):
             raise _Refusal(502, "service_error", f"validation service at {exc.url} failed: {detail}") from None
         finally:
             self.validation_latency.labels(outcome=outcome).observe(time.perf_counter() - asked)
-        self.log.step("task.validated", attest.task_hash, side=_side(approved),
-                      ms=round((time.perf_counter() - asked) * 1000, 1))
+        self.log.step(
+            "task.validated", attest.task_hash, side=_side(approved), ms=round((time.perf_counter() - asked) * 1000, 1)
+        )
 
         digest = task.vote_hash(self.attestation_center, self.chain_id, approved)
         signature = self.config.bls.sign(digest)  # ~1.2 ms of pure Python: a thread hop would cost more
         self.log.step("task.signed", attest.task_hash, side=_side(approved))
         return await asyncio.to_thread(
-            self.store.record_or_get, attest.task_hash, approved, signature.words(), operator_id,
-            task_definition_id=task.task_definition_id, proof_of_task=task.proof_of_task,
+            self.store.record_or_get,
+            attest.task_hash,
+            approved,
+            signature.words(),
+            operator_id,
+            task_definition_id=task.task_definition_id,
+            proof_of_task=task.proof_of_task,
             performer=task.performer,
         )
 
@@ -419,7 +480,9 @@ class AttesterNode(NodeLifecycle):
             return _error(503, "service_unavailable", "the attester is not started")
         try:
             async with self._http.post(
-                url, data=body, headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+                url,
+                data=body,
+                headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
                 timeout=aiohttp.ClientTimeout(total=self.config.service_timeout),
             ) as answer:
                 payload = await answer.read()
@@ -449,27 +512,30 @@ class AttesterNode(NodeLifecycle):
                 block = None
         votes = int(self._recorded_count()) if self._store is not None else 0
         healthy = service_ok and block is not None
-        return web.json_response({
-            "status": "ok" if healthy else "degraded",
-            "node": self.config.name,
-            "address": self.address,
-            "operatorId": self.operator_id,
-            "attestationCenter": self.attestation_center,
-            "chainId": self.chain_id,
-            "block": block,
-            "chainReachable": block is not None,
-            "votesRecorded": votes,
-            "validationUrl": self.config.validation_url,
-            "serviceReachable": service_ok,
-        })
+        return web.json_response(
+            {
+                "status": "ok" if healthy else "degraded",
+                "node": self.config.name,
+                "address": self.address,
+                "operatorId": self.operator_id,
+                "attestationCenter": self.attestation_center,
+                "chainId": self.chain_id,
+                "block": block,
+                "chainReachable": block is not None,
+                "votesRecorded": votes,
+                "validationUrl": self.config.validation_url,
+                "serviceReachable": service_ok,
+            }
+        )
 
     async def _service_reachable(self) -> bool:
         """Any HTTP answer counts: Othentic's example services have no /health route."""
         if self._http is None:
             return False
         try:
-            async with self._http.get(self.config.service_base_url + HEALTH_PATH,
-                                      timeout=aiohttp.ClientTimeout(total=_HEALTH_PROBE_TIMEOUT)):
+            async with self._http.get(
+                self.config.service_base_url + HEALTH_PATH, timeout=aiohttp.ClientTimeout(total=_HEALTH_PROBE_TIMEOUT)
+            ):
                 return True
         except (TimeoutError, aiohttp.ClientError):
             return False
@@ -485,8 +551,7 @@ async def _parse_attest(request: web.Request) -> AttestRequest:
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Refusal(400, "bad_request", f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise _Refusal(400, "bad_request", f"body must be a JSON object (an AttestRequest), got "
-                       f"{type(body).__name__}")
+        raise _Refusal(400, "bad_request", f"body must be a JSON object (an AttestRequest), got {type(body).__name__}")
     try:
         return AttestRequest.model_validate(body)
     except ValidationError as exc:
@@ -494,8 +559,12 @@ async def _parse_attest(request: web.Request) -> AttestRequest:
 
 
 def _vote_of(stored: StoredVote) -> Vote:
-    return Vote(operator_id=stored.operator_id, task_hash=stored.task_hash, is_approved=stored.is_approved,
-                signature=stored.signature)
+    return Vote(
+        operator_id=stored.operator_id,
+        task_hash=stored.task_hash,
+        is_approved=stored.is_approved,
+        signature=stored.signature,
+    )
 
 
 def _side(approved: bool) -> str:

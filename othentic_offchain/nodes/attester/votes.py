@@ -78,8 +78,9 @@ class VoteStore:
     open the same file; SQLite's locks keep :meth:`record_or_get` atomic across them too.
     """
 
-    def __init__(self, path: str | os.PathLike, attestation_center: str, chain_id: int, *,
-                 busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike, attestation_center: str, chain_id: int, *, busy_timeout: float = 10.0
+    ) -> None:
         self.path = Path(path)
         self.attestation_center = to_checksum_address(attestation_center)
         self.chain_id = int(chain_id)
@@ -102,9 +103,7 @@ class VoteStore:
         db.execute("PRAGMA synchronous=FULL")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
-            raise VoteStoreError(
-                f"{self.path} holds vote schema version {version}; this node knows {SCHEMA_VERSION}"
-            )
+            raise VoteStoreError(f"{self.path} holds vote schema version {version}; this node knows {SCHEMA_VERSION}")
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(_SCHEMA)
@@ -126,7 +125,7 @@ class VoteStore:
             if db is not None:
                 db.close()
 
-    def __enter__(self) -> "VoteStore":
+    def __enter__(self) -> VoteStore:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -161,8 +160,18 @@ class VoteStore:
                     " operator_id, task_definition_id, proof_of_task, performer, recorded_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (chain_id, attestation_center, task_hash) DO NOTHING",
-                    (self.chain_id, self.attestation_center, task_hash, int(bool(is_approved)), blob,
-                     int(operator_id), task_definition_id, proof_of_task, performer, time.time()),
+                    (
+                        self.chain_id,
+                        self.attestation_center,
+                        task_hash,
+                        int(bool(is_approved)),
+                        blob,
+                        int(operator_id),
+                        task_definition_id,
+                        proof_of_task,
+                        performer,
+                        time.time(),
+                    ),
                 )
                 created = cursor.rowcount == 1
                 row = self._select(db, task_hash)

@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
-from ..avs.models import Address, HexBytes, Task, _WireModel
-from ..chain.types import TaskInfo
-from ..crypto.bn254 import G1Point
+from othentic_offchain.avs.models import Address, HexBytes, Task, _WireModel
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.crypto.bn254 import G1Point
 
 ATTEST_PATH = "/attester/v1/attest"
 MESSAGE_PATH = "/p2p/message"
@@ -65,8 +65,12 @@ Hash32 = Annotated[HexBytes, Field(min_length=32, max_length=32)]
 
 
 def wire_task(task: TaskInfo) -> Task:
-    return Task(proof_of_task=task.proof_of_task, data=task.data, task_definition_id=task.task_definition_id,
-                performer=task.performer)
+    return Task(
+        proof_of_task=task.proof_of_task,
+        data=task.data,
+        task_definition_id=task.task_definition_id,
+        performer=task.performer,
+    )
 
 
 def task_info(task: Task) -> TaskInfo:

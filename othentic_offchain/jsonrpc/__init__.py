@@ -28,8 +28,9 @@ import inspect
 import itertools
 import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -69,7 +70,7 @@ class JsonRpcError(Exception):
         return error
 
     @classmethod
-    def from_wire(cls, error: Any) -> "JsonRpcError":
+    def from_wire(cls, error: Any) -> JsonRpcError:
         """The typed exception for an error object a server sent."""
         if not isinstance(error, Mapping):
             return InternalError(f"malformed error object: {error!r}")
@@ -202,9 +203,7 @@ class Method:
         for position, param in enumerate(declared):
             if param.name not in values or (values[param.name] is None and not param.required):
                 if param.required:
-                    raise InvalidParams(
-                        f"missing param {param.name!r} (position {position})", {"param": param.name}
-                    )
+                    raise InvalidParams(f"missing param {param.name!r} (position {position})", {"param": param.name})
                 out[param.name] = param.default
                 continue
             raw = values[param.name]
@@ -365,24 +364,31 @@ class JsonRpcServer:
             return _error_response(None, InvalidRequest(f"invalid request: expected an object, got {_kind(message)}"))
         has_id = "id" in message
         request_id = message.get("id")
-        if has_id and not (request_id is None or isinstance(request_id, str)
-                           or (isinstance(request_id, (int, float)) and not isinstance(request_id, bool))):
+        if has_id and not (
+            request_id is None
+            or isinstance(request_id, str)
+            or (isinstance(request_id, (int, float)) and not isinstance(request_id, bool))
+        ):
             self._count(None, INVALID_REQUEST)
-            return _error_response(None, InvalidRequest(
-                f"invalid request: id must be a string, number or null, got {_kind(request_id)}"))
+            return _error_response(
+                None, InvalidRequest(f"invalid request: id must be a string, number or null, got {_kind(request_id)}")
+            )
         if message.get("jsonrpc") != "2.0":
             self._count(None, INVALID_REQUEST)
             return _error_response(request_id, InvalidRequest('invalid request: "jsonrpc" must be "2.0"'))
         name = message.get("method")
         if not isinstance(name, str):
             self._count(None, INVALID_REQUEST)
-            return _error_response(request_id, InvalidRequest(
-                f"invalid request: method must be a string, got {_kind(name)}"))
+            return _error_response(
+                request_id, InvalidRequest(f"invalid request: method must be a string, got {_kind(name)}")
+            )
         params = message.get("params")
         if "params" in message and not isinstance(params, (list, dict)):
             self._count(name, INVALID_REQUEST)
-            return _error_response(request_id, InvalidRequest(
-                f"invalid request: params must be an array or an object, got {_kind(params)}"))
+            return _error_response(
+                request_id,
+                InvalidRequest(f"invalid request: params must be an array or an object, got {_kind(params)}"),
+            )
         try:
             result = await self.call(name, params)
         except JsonRpcError as error:
@@ -442,7 +448,7 @@ class JsonRpcClient:
         self._owns_session = session is None
         self._ids = itertools.count(1)
 
-    async def __aenter__(self) -> "JsonRpcClient":
+    async def __aenter__(self) -> JsonRpcClient:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -493,11 +499,12 @@ class JsonRpcClient:
 
     async def _post(self, payload: Any) -> Any:
         try:
-            async with self._client().post(self.url, data=_dumps(payload), timeout=self.timeout,
-                                           headers={"Content-Type": "application/json"}) as response:
+            async with self._client().post(
+                self.url, data=_dumps(payload), timeout=self.timeout, headers={"Content-Type": "application/json"}
+            ) as response:
                 raw = await response.read()
                 status = response.status
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise JsonRpcTransportError(f"{self.url}: no answer within {self.timeout.total} s") from exc
         except aiohttp.ClientError as exc:
             raise JsonRpcTransportError(f"{self.url}: {exc}") from exc

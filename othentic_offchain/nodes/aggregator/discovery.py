@@ -15,7 +15,8 @@ An operator with neither has no URL: the aggregator cannot ask it, and it simply
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from eth_utils import is_checksum_address, to_checksum_address

@@ -1,0 +1,1 @@
+"""What every node shares: the aggregator-attester wire protocol, metrics and logs, the lifecycle."""
