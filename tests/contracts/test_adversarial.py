@@ -14,7 +14,6 @@ import dataclasses
 import pytest
 from eth_keys import keys as eth_keys
 
-from conftest import CHAIN_ID, DEFINITION_0, MIN_STAKE, deploy_network
 from othentic_offchain.chain.types import TaskSubmission
 from othentic_offchain.crypto import (
     G1Point,
@@ -28,6 +27,7 @@ from othentic_offchain.crypto import (
     recover_task_signer,
 )
 from othentic_offchain.crypto.bn254 import P, R
+from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, deploy_network
 
 ZERO_ADDRESS = "0x" + "00" * 20
 G1 = G1Point.generator()

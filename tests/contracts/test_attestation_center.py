@@ -19,10 +19,10 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN
 from othentic_offchain.chain.types import TaskSubmission
 from othentic_offchain.crypto import G2Point, KeyPair, aggregate_signatures
 from othentic_offchain.crypto.bn254 import P
+from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ADMIN_ROLE = b"\x00" * 32

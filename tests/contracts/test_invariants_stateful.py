@@ -36,10 +36,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, deploy_network
 from othentic_offchain.chain.deploy import SLASHER_ROLE
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import G1Point, KeyPair
+from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, deploy_network
 
 POOL_ACCOUNTS = 8  # accounts[1..8] register, leave and come back
 KEY_COUNT = 48  # a key is never registered twice, even after its operator left

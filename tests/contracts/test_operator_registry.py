@@ -23,10 +23,10 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
 from othentic_offchain.chain.types import RegistryConfig, TaskDefinitionParams
 from othentic_offchain.crypto import G1Point, G2Point, aggregate_g1, pop_hash
 from othentic_offchain.crypto.bn254 import P
+from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
 
 ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_ADMIN_ROLE = b"\x00" * 32

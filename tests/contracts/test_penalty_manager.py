@@ -13,8 +13,7 @@ import pytest
 
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
 from othentic_offchain.crypto import aggregate_g1
-
-from conftest import CHAIN_ID, MIN_STAKE, TOKEN, UNBONDING, Operator, deploy_network
+from tests.contracts.network import CHAIN_ID, MIN_STAKE, TOKEN, UNBONDING, Operator, deploy_network
 
 STAKE = 20 * TOKEN  # slashing 10% leaves 18 TOKEN: still above the minimum
 DISPUTE = 10  # DEFINITION_0's dispute period

@@ -18,7 +18,7 @@ from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TOKEN
+from tests.contracts.network import TOKEN
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -32,9 +32,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from conftest import DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
 from othentic_offchain.crypto import G1Point, KeyPair, aggregate_g1
+from tests.contracts.network import DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
 
 ADMIN_ROLE = b"\x00" * 32
 SLASHER_ROLE = keccak(text="SLASHER_ROLE")

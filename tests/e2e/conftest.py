@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_network import Network, bring_up
+from tests.e2e.e2e_network import Network, bring_up
 
 HERE = Path(__file__).resolve().parent
 _running: list[contextlib.ExitStack] = []

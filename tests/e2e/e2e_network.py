@@ -43,13 +43,13 @@ from eth_utils import keccak
 from prometheus_client.parser import text_string_to_metric_families
 
 from othentic_offchain.chain.build import find_project_root
-from othentic_offchain.devnet.tokens import mintable
 from othentic_offchain.chain.client import AvsContracts, fund_eth
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo
+from othentic_offchain.crypto.keys import derive_bls_key
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
 from othentic_offchain.devnet.processes import Supervisor, othentic_command
-from othentic_offchain.crypto.keys import derive_bls_key
+from othentic_offchain.devnet.tokens import mintable
 
 TOKEN = 10**18
 OPERATORS = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from e2e_network import GENERIC, Network, deploy_with_ape
+from tests.e2e.e2e_network import GENERIC, Network, deploy_with_ape
 
 pytestmark = pytest.mark.slow
 

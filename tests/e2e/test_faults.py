@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from e2e_network import GENERIC, NO_FILTER, SLOW, SLOW_SECONDS, Network, metric, metrics
+from tests.e2e.e2e_network import GENERIC, NO_FILTER, SLOW, SLOW_SECONDS, Network, metric, metrics
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from e2e_network import GENERIC, Network, http_json
+from tests.e2e.e2e_network import GENERIC, Network, http_json
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from e2e_network import AGGREGATOR, GENERIC, NO_FILTER, PERFORMER, Network, metric, metrics
+from tests.e2e.e2e_network import AGGREGATOR, GENERIC, NO_FILTER, PERFORMER, Network, metric, metrics
 
 pytestmark = pytest.mark.slow
 

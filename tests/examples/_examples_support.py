@@ -5,8 +5,6 @@ Tests are plain sync functions that drive their coroutines with ``asyncio.run``.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,19 +17,8 @@ from othentic_offchain.proofs import LocalProofStore, ProofStoreClient, start_pr
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_contract_fixtures():
-    """``tests/contracts/conftest.py`` as a module of its own name: ``deploy_network``, ``Net`` and
-    the constants the contract suite uses, without loading that conftest as a plugin twice."""
-    name = "_othentic_contract_fixtures"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "contracts" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from tests.contracts import network as contract_fixtures  # noqa: E402
 
-
-contract_fixtures = _load_contract_fixtures()
 deploy_network = contract_fixtures.deploy_network
 Net = contract_fixtures.Net
 TOKEN = contract_fixtures.TOKEN

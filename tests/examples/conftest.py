@@ -1,28 +1,21 @@
 """Fixtures for the example AVSs' tests (``examples/`` and ``contracts/examples/``).
 
-The examples are imported as the devnet imports them (``examples.price_oracle.avs``), so the
-repository root goes on ``sys.path``. Contract tests build their networks with ``deploy_network``
-and ``Net`` from ``tests/contracts/conftest.py`` (loaded by ``_examples_support.py``).
+The examples are imported as the devnet imports them (``othentic_offchain.examples.price_oracle.avs``).
+Contract tests build their networks with ``deploy_network`` and ``Net`` from
+``tests/contracts/network.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ape
 import pytest
 
 from othentic_offchain.crypto import KeyPair
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from _examples_support import BEACON, PRICE_ORACLE, contract_fixtures  # noqa: E402
+from tests.examples._examples_support import BEACON, PRICE_ORACLE, contract_fixtures
 
 
 @ape.fixture(scope="session", chain_isolation=False)

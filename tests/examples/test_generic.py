@@ -12,11 +12,11 @@ import asyncio
 import hashlib
 
 import pytest
-from _examples_support import STRANGER, proof_store
 
-from othentic_offchain.examples.generic.avs import install
 from othentic_offchain.avs import Avs, Task
+from othentic_offchain.examples.generic.avs import install
 from othentic_offchain.proofs import compute_cid
+from tests.examples._examples_support import STRANGER, proof_store
 
 
 def sha256(content: bytes) -> bytes:

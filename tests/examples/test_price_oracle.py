@@ -14,10 +14,10 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from _examples_support import STRANGER, proof_store, serving
 from eth_abi import encode
 
 import othentic_offchain.examples.price_oracle.avs as price_oracle
+from othentic_offchain.avs import Avs, Task
 from othentic_offchain.examples.price_oracle.avs import (
     DEFAULT_TOLERANCE,
     UNITS,
@@ -27,7 +27,7 @@ from othentic_offchain.examples.price_oracle.avs import (
     pair_id,
 )
 from othentic_offchain.examples.price_oracle.price_source import BASES, build_app, price_at
-from othentic_offchain.avs import Avs, Task
+from tests.examples._examples_support import STRANGER, proof_store, serving
 
 DEFINITION = 1
 T0 = 1_764_000_000.0  # a fixed moment for the test clock

@@ -9,10 +9,10 @@ RandomnessBeaconLogic. Tasks are signed by the operators' BLS keys and submitted
 from __future__ import annotations
 
 import ape
-from _examples_support import BEACON, PRICE_ORACLE, TOKEN, submit_expecting_revert
 
 from othentic_offchain.examples.price_oracle.avs import encode_price, pair_id
 from othentic_offchain.examples.randomness_beacon.avs import encode_contribution
+from tests.examples._examples_support import BEACON, PRICE_ORACLE, TOKEN, submit_expecting_revert
 
 ETH, BTC = "ETH-USD", "BTC-USD"
 ZERO_ADDRESS = "0x" + "00" * 20

@@ -13,9 +13,9 @@ import json
 
 import ape
 import pytest
-from _examples_support import BEACON, STRANGER, contract_fixtures, proof_store
 from eth_abi import encode
 
+from othentic_offchain.avs import Avs, Task
 from othentic_offchain.examples.randomness_beacon.avs import (
     DEFAULT_MAX_AGE,
     DEFAULT_PERIOD,
@@ -23,8 +23,8 @@ from othentic_offchain.examples.randomness_beacon.avs import (
     encode_contribution,
     install,
 )
-from othentic_offchain.avs import Avs, Task
 from othentic_offchain.nodes.performer.election import round_robin
+from tests.examples._examples_support import BEACON, STRANGER, contract_fixtures, proof_store
 
 VALUE = bytes.fromhex("9c" * 32)
 

@@ -8,11 +8,11 @@ the hook's own ``StaleRound`` error.
 from __future__ import annotations
 
 import ape
-from _examples_support import BEACON, CHAIN_ID, submit_expecting_revert
 from eth_abi import encode
 from eth_utils import keccak
 
 from othentic_offchain.examples.randomness_beacon.avs import encode_contribution
+from tests.examples._examples_support import BEACON, CHAIN_ID, submit_expecting_revert
 
 
 def contribute(hooked, round_: int, value: bytes, *, approve: bool = True, performer=None):

@@ -7,7 +7,7 @@ import logging
 import threading
 
 import pytest
-from _avs_support import run, task_body
+from tests.offchain.avs._avs_support import run, task_body
 
 from othentic_offchain.avs import (
     Avs,

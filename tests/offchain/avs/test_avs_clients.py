@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from _avs_support import PERFORMER, closed_port, run, served, task_body, tiny_server
+from tests.offchain.avs._avs_support import PERFORMER, closed_port, run, served, task_body, tiny_server
 from aiohttp import web
 
 from othentic_offchain.avs import (

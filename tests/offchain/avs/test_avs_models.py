@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _avs_support import PERFORMER, PERFORMER_LOWER, task_body
+from tests.offchain.avs._avs_support import PERFORMER, PERFORMER_LOWER, task_body
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _avs_support import run, served
+from tests.offchain.avs._avs_support import run, served
 
 from othentic_offchain.avs import Avs, build_execution_app, build_services_app, build_validation_app
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from _avs_support import PERFORMER, PERFORMER_LOWER, run, served, task_body
+from tests.offchain.avs._avs_support import PERFORMER, PERFORMER_LOWER, run, served, task_body
 
 from othentic_offchain.avs import (
     Avs,

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-from eth_utils import is_checksum_address, keccak
 
 from othentic_offchain.chain import build
 from othentic_offchain.chain.artifacts import ARTIFACTS_DIR, PACKAGED_CONTRACTS, ArtifactsNotFound, ContractNotFound

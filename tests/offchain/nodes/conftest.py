@@ -1,7 +1,8 @@
 """Module-scoped harness for the attester and performer tests (see node_harness.py)."""
 
 import pytest
-from node_harness import Devnet, LoopThread
+
+from tests.offchain.nodes.node_harness import Devnet, LoopThread
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.nodes.aggregator.store import TaskStatus, TasksDB, TasksDBClosed
+from othentic_offchain.nodes.aggregator.store import TasksDB, TasksDBClosed, TaskStatus
 
 PERFORMER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 SIGNATURE = bytes(range(65))

@@ -24,9 +24,7 @@ from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
 from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, wire_task
-
-from node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
-
+from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 
 # -- helpers local to these tests ---------------------------------------------------------------------
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from othentic_offchain import __version__, demo as demo_module
+from othentic_offchain import __version__
+from othentic_offchain import demo as demo_module
 from othentic_offchain.cli import cli
 from othentic_offchain.devnet import anvil as anvil_module
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

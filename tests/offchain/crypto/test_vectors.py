@@ -5,9 +5,6 @@ The Solidity side is held to the same file by tests/contracts/.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from py_ecc import optimized_bn128 as ec
 
 from othentic_offchain.crypto import (
@@ -26,26 +23,18 @@ from othentic_offchain.crypto import (
 )
 from othentic_offchain.crypto.bn254 import P, R
 from othentic_offchain.crypto.hashes import encode_task, encode_vote
-
-GENERATOR = Path(__file__).parents[1] / "vectors" / "generate.py"
-
-
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("bls_vectors_generate", GENERATOR)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.vectors import generate as vectors_generator  # noqa: E402
 
 
 def test_generator_reproduces_the_committed_file_exactly(vectors):
-    generator = _load_generator()
+    generator = vectors_generator
     assert generator.OUTPUT.read_text() == generator.render(generator.build()), (
         "tests/vectors/bls_vectors.json is stale: run python tests/vectors/generate.py and review the diff"
     )
 
 
 def test_generator_check_mode_passes_on_the_committed_file():
-    assert _load_generator().main(["--check"]) == 0
+    assert vectors_generator.main(["--check"]) == 0
 
 
 def test_vectors_have_a_version_and_the_curve_constants(vectors):

@@ -15,7 +15,6 @@ import pytest
 import requests
 from aiohttp import web
 from eth_utils import event_abi_to_log_topic
-from node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
 
 from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
 from othentic_offchain.chain.deploy import TOKEN
@@ -23,6 +22,7 @@ from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import recover_task_signer
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 from othentic_offchain.nodes.performer.node import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
+from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
 
 REGISTERED = "OperatorRegistered(uint32,address,uint256,(uint256,uint256),(uint256[2],uint256[2]))"
 

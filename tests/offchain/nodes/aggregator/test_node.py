@@ -33,6 +33,13 @@ from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 from othentic_offchain.devnet.tokens import mintable
+from othentic_offchain.jsonrpc import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    JsonRpcClient,
+    JsonRpcError,
+)
 from othentic_offchain.nodes.aggregator.node import (
     DEFINITION_EXPIRED,
     INVALID_SIGNATURE,
@@ -44,15 +51,8 @@ from othentic_offchain.nodes.aggregator.node import (
     AggregatorConfig,
     AggregatorNode,
 )
-from othentic_offchain.jsonrpc import (
-    INVALID_PARAMS,
-    METHOD_NOT_FOUND,
-    PARSE_ERROR,
-    JsonRpcClient,
-    JsonRpcError,
-)
+from othentic_offchain.nodes.aggregator.store import TasksDB, TaskStatus
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, MESSAGE_PATH, AttestRequest, Vote, task_info
-from othentic_offchain.nodes.aggregator.store import TaskStatus, TasksDB
 
 try:  # the project's attester, when it is there
     from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
