@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 
 import click
 
@@ -19,29 +17,22 @@ from othentic_offchain.cli.common import (
     load_key,
     print_table,
 )
+from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
 
 DEFAULT_AGGREGATOR = "http://127.0.0.1:8545"
 
 
 def rpc_call(url: str, method: str, params, timeout: float = 30.0):
-    """One JSON-RPC 2.0 call; a JSON-RPC error becomes a ClickException with its message."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    """One JSON-RPC 2.0 call to the aggregator; any failure becomes a ClickException saying why."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            answer = json.loads(exc.read())
-        except ValueError:
-            raise click.ClickException(f"{url} answered HTTP {exc.code}") from exc
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-        raise click.ClickException(f"cannot reach the aggregator at {url}: {exc}") from exc
-    if "error" in answer:
-        error = answer["error"]
-        detail = f" ({error['data']})" if error.get("data") else ""
-        raise click.ClickException(f"{method} refused: {error.get('message')}{detail} [code {error.get('code')}]")
-    return answer.get("result")
+        return BlockingJsonRpcClient(url, timeout=timeout).call(method, params)
+    except JsonRpcError as error:
+        detail = f" ({error.data})" if error.data else ""
+        raise click.ClickException(f"{method} refused: {error.message}{detail} [code {error.code}]") from error
+    except JsonRpcTransportError as exc:
+        if exc.answered:
+            raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"cannot reach the aggregator at {url}: {exc.reason}") from exc
 
 
 def _aggregator_option(func):

@@ -16,8 +16,6 @@ so a killed benchmark or CLI never leaves an anvil behind.
 from __future__ import annotations
 
 import atexit
-import http.client
-import json
 import os
 import platform
 import shutil
@@ -27,9 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import IO
+
+from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
 
 #: Anvil's default dev accounts (mnemonic "test test ... junk"), funded with 10,000 ETH each.
 DEV_ACCOUNTS = (
@@ -158,7 +157,7 @@ class Anvil:
         self.die_with_parent = die_with_parent
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
-        self._log = None
+        self._log: IO[bytes] | None = None
         self._output = ""
 
     # -- properties ------------------------------------------------------------------------------
@@ -237,6 +236,7 @@ class Anvil:
         )
 
     def _wait_ready(self) -> None:
+        assert self._proc is not None, "spawned first"
         deadline = time.monotonic() + self.startup_timeout
         while True:
             code = self._proc.poll()
@@ -246,7 +246,7 @@ class Anvil:
                 )
             try:
                 chain_id = int(self.rpc("eth_chainId", timeout=1.0), 16)
-            except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError):
+            except (JsonRpcTransportError, ValueError):
                 chain_id = None
             if chain_id is not None:
                 self.chain_id = chain_id
@@ -291,14 +291,13 @@ class Anvil:
     # -- clients ---------------------------------------------------------------------------------
 
     def rpc(self, method: str, params: list | None = None, timeout: float = 10.0):
-        """One JSON-RPC call with the standard library (no web3 needed); returns ``result``."""
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-        request = urllib.request.Request(self.rpc_url, data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
-        if "error" in answer:
-            raise AnvilError(f"{method} failed: {answer['error']}")
-        return answer["result"]
+        """One JSON-RPC call (no web3 needed); returns ``result``. A JSON-RPC error raises
+        :class:`AnvilError`; no answer raises :class:`~othentic_offchain.jsonrpc.JsonRpcTransportError`
+        (a ``ConnectionError``)."""
+        try:
+            return BlockingJsonRpcClient(self.rpc_url, timeout=timeout).call(method, params or [])
+        except JsonRpcError as error:
+            raise AnvilError(f"{method} failed: {error.to_wire()}") from None
 
     def web3(self, timeout: float = 30.0):
         """A ``web3.Web3`` connected to this node over HTTP."""

@@ -37,6 +37,9 @@ rotated its key on-chain and still runs with the old one, or the other way round
 ``already_landed`` refusal keeps an honest operator from signing a task that is already decided:
 its vote could no longer count, and one on the losing side would be an incorrect attestation.
 
+The request checks live in :mod:`.checks`, the chain checks in :mod:`.membership`, the
+configuration in :mod:`.config`.
+
 Also: ``POST /p2p/message`` relays a custom message to the Validation Service's own
 ``/p2p/message`` and answers what it answered; ``GET /health``; ``GET /metrics``.
 """
@@ -45,30 +48,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from eth_account import Account
 from eth_utils import to_checksum_address
-from pydantic import ValidationError
 
 from othentic_offchain.avs.clients import ServiceError, ServiceUnavailable, ValidationClient
-from othentic_offchain.avs.models import describe_validation_error
 from othentic_offchain.avs.runner import ServiceRunner
-from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.chain.view import ChainView, UnknownDefinition
-from othentic_offchain.crypto.bls import KeyPair
-from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.chain.view import ChainView
+from othentic_offchain.nodes.attester.checks import Refusal, check_request, parse_attest, side, vote_of
+from othentic_offchain.nodes.attester.config import AttesterConfig
+from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.votes import StoredVote, VoteStore
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
@@ -78,61 +74,14 @@ from othentic_offchain.nodes.common.protocol import (
     MESSAGE_PATH,
     METRICS_PATH,
     AttestRequest,
-    ErrorBody,
     Vote,
+    error_response,
     task_info,
 )
 
 __all__ = ["AttesterConfig", "AttesterNode"]
 
-_VALIDATE_PATH = "/task/validate"
 _HEALTH_PROBE_TIMEOUT = 2.0
-
-
-@dataclass
-class AttesterConfig:
-    """Everything one attester needs. ``ecdsa_key`` is the operator's account (its operator id is
-    read from the chain); ``bls`` the key its votes are signed with (registered on-chain);
-    ``validation_url`` the base URL of its Validation Service (or the full ``/task/validate`` URL).
-    ``db_path`` defaults to ``./<name>-votes.sqlite3``: keep it across restarts, it is what stops
-    the node from ever signing the other side of a task it voted on."""
-
-    rpc_url: str
-    deployment: DeploymentRecord
-    ecdsa_key: str
-    bls: KeyPair
-    validation_url: str
-    host: str = "127.0.0.1"
-    port: int = 0
-    db_path: str | os.PathLike | None = None
-    service_timeout: float = 10.0
-    chain_refresh: float = 0.5
-    name: str = "attester"
-
-    @property
-    def address(self) -> str:
-        """The operator's account address."""
-        return Account.from_key(self.ecdsa_key).address
-
-    @property
-    def votes_path(self) -> Path:
-        return Path(self.db_path) if self.db_path is not None else Path(f"{self.name}-votes.sqlite3")
-
-    @property
-    def service_base_url(self) -> str:
-        """The Validation Service's base URL, whichever form was configured."""
-        base = self.validation_url.rstrip("/")
-        return base.removesuffix(_VALIDATE_PATH)
-
-
-class _Refusal(Exception):
-    """A request the attester will not vote on; becomes an :class:`ErrorBody` answer."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 class AttesterNode(NodeLifecycle):
@@ -147,8 +96,8 @@ class AttesterNode(NodeLifecycle):
         self.address = config.address
         self.attestation_center = to_checksum_address(config.deployment.attestation_center)
         self.chain_id = int(config.deployment.chain_id)
-        self.operator_id: int | None = None
         self.url: str | None = None
+        self._membership = Membership(config, self.attestation_center)
 
         self.metrics = NodeMetrics(config.name)
         self.votes_signed = self.metrics.counter(
@@ -183,7 +132,11 @@ class AttesterNode(NodeLifecycle):
         self._validation: ValidationClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self._task_locks: dict[bytes, tuple[asyncio.Lock, int]] = {}
-        self._last_forced_refresh = float("-inf")
+
+    @property
+    def operator_id(self) -> int | None:
+        """This operator's id as the chain last said (``None``: not registered, or not read yet)."""
+        return self._membership.operator_id
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -198,7 +151,7 @@ class AttesterNode(NodeLifecycle):
             self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             found = await self._chain.operator_id_of(self.address)
-            self.operator_id = found or None
+            self._membership.operator_id = found or None
             self._validation = ValidationClient(config.validation_url, config.service_timeout)
             self._http = aiohttp.ClientSession()
             self._runner = ServiceRunner(self.app, config.host, config.port)
@@ -265,7 +218,7 @@ class AttesterNode(NodeLifecycle):
         self.metrics.in_flight.inc()
         task_hash: bytes | None = None
         try:
-            attest = await _parse_attest(request)
+            attest = parse_attest(await request.read())
             task_hash = attest.task_hash
             task = task_info(attest.task)
             self.log.step(
@@ -276,7 +229,7 @@ class AttesterNode(NodeLifecycle):
                 proof_of_task=task.proof_of_task,
             )
             vote, replayed = await self._vote(attest, task)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             self.refusals.labels(reason=refusal.code).inc()
             self.log.step(
                 "task.refused",
@@ -286,17 +239,17 @@ class AttesterNode(NodeLifecycle):
                 status=refusal.status,
                 message=refusal.message,
             )
-            return _error(refusal.status, refusal.code, refusal.message)
+            return error_response(refusal.status, refusal.code, refusal.message)
         except Exception as exc:  # a bug or a closed vote record: still a JSON answer, never a vote
             self.log.failure("internal_error", task_hash, error=f"{type(exc).__name__}: {exc}")
-            return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+            return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
         finally:
             self.metrics.in_flight.dec()
             self.metrics.latency.labels(step="attest").observe(time.perf_counter() - started)
         self.log.step(
             "task.answered",
             task_hash,
-            side=_side(vote.is_approved),
+            side=side(vote.is_approved),
             operator_id=vote.operator_id,
             replayed=replayed,
             ms=round((time.perf_counter() - started) * 1000, 1),
@@ -305,8 +258,8 @@ class AttesterNode(NodeLifecycle):
 
     async def _vote(self, attest: AttestRequest, task: TaskInfo) -> tuple[Vote, bool]:
         """Check the request, then answer the recorded vote or decide, sign and record a new one."""
-        self._check_request(attest, task)
-        operator_id = await self._check_membership(task.task_definition_id)
+        check_request(attest, task, self.attestation_center, self.chain_id)
+        operator_id = await self._membership.check(self._view(), task.task_definition_id)
 
         recorded = await asyncio.to_thread(self.store.get, attest.task_hash)
         if recorded is None:
@@ -316,130 +269,41 @@ class AttesterNode(NodeLifecycle):
                 if recorded is None:
                     recorded = await self._decide_and_sign(attest, task, operator_id)
                     if recorded.created:
-                        self.votes_signed.labels(side=_side(recorded.is_approved)).inc()
-                        return _vote_of(recorded), False
+                        self.votes_signed.labels(side=side(recorded.is_approved)).inc()
+                        return vote_of(recorded), False
         self.votes_replayed.inc()
-        return _vote_of(recorded), True
-
-    def _check_request(self, attest: AttestRequest, task: TaskInfo) -> None:
-        if attest.attestation_center != self.attestation_center:
-            raise _Refusal(
-                400,
-                "wrong_center",
-                f"this attester votes for the attestation center "
-                f"{self.attestation_center}, not {attest.attestation_center}",
-            )
-        if attest.chain_id != self.chain_id:
-            raise _Refusal(400, "wrong_chain", f"this attester votes on chain {self.chain_id}, not {attest.chain_id}")
-        computed = task.task_hash()
-        if computed != attest.task_hash:
-            raise _Refusal(
-                400,
-                "task_hash_mismatch",
-                f"taskHash 0x{attest.task_hash.hex()} is not the hash of the task (0x{computed.hex()})",
-            )
-        try:
-            signer = recover_task_signer(computed, attest.performer_signature)
-        except InvalidTaskSignature as exc:
-            raise _Refusal(400, "bad_performer_signature", f"performerSignature: {exc}") from None
-        if signer != task.performer:
-            raise _Refusal(
-                400,
-                "bad_performer_signature",
-                f"performerSignature recovers to {signer}, not to the task's performer {task.performer}",
-            )
-
-    async def _check_membership(self, definition_id: int) -> int:
-        """This operator's id, if it may attest the definition now. A refusal that stale cached
-        state could explain (a definition or a registration seconds old) is checked once more
-        against a fresh read before it is given."""
-        try:
-            return await self._membership(definition_id)
-        except _Refusal as refusal:
-            if refusal.code not in ("unknown_definition", "not_an_attester", "bls_key_mismatch"):
-                raise
-            # At most one forced re-read per refresh interval: bad requests cannot flood the RPC.
-            now = time.monotonic()
-            if now - self._last_forced_refresh < self.config.chain_refresh:
-                raise
-            self._last_forced_refresh = now
-            await self._chain_call(self._view().refresh(force=True))
-            return await self._membership(definition_id)
-
-    async def _membership(self, definition_id: int) -> int:
-        chain = self._view()
-        try:
-            definition = await self._chain_call(chain.definition(definition_id))
-        except UnknownDefinition:
-            raise _Refusal(
-                404,
-                "unknown_definition",
-                f"task definition {definition_id} does not exist on {self.attestation_center}",
-            ) from None
-        operator_id = await self._chain_call(chain.operator_id_of(self.address))
-        self.operator_id = operator_id or None
-        if not operator_id:
-            raise _Refusal(409, "not_an_attester", f"{self.address} is not a registered operator")
-        if operator_id not in definition.members:
-            raise _Refusal(
-                409,
-                "not_an_attester",
-                f"operator {operator_id} is not an active attester of task definition {definition_id}",
-            )
-        operator = await self._chain_call(chain.operator(operator_id))
-        if not operator.active:
-            raise _Refusal(409, "not_an_attester", f"operator {operator_id} is not active")
-        if operator.public.g2 != self.config.bls.public.g2:
-            raise _Refusal(
-                409,
-                "bls_key_mismatch",
-                f"the BLS key of this node is not the key registered for "
-                f"operator {operator_id}: its votes would not verify",
-            )
-        return operator_id
-
-    async def _chain_call(self, awaitable):
-        try:
-            return await awaitable
-        except (UnknownDefinition, _Refusal):
-            raise
-        except Exception as exc:
-            raise _Refusal(
-                503,
-                "chain_unavailable",
-                f"reading the chain at {self.config.rpc_url} failed: {type(exc).__name__}: {exc}",
-            ) from None
+        return vote_of(recorded), True
 
     async def _decide_and_sign(self, attest: AttestRequest, task: TaskInfo, operator_id: int) -> StoredVote:
         assert self._validation is not None
         number, _block, approved_on_chain = await self._view().task_record(attest.task_hash)
         if number:
-            raise _Refusal(
+            raise Refusal(
                 409,
                 "already_landed",
                 f"task 0x{attest.task_hash.hex()} landed on-chain as number "
-                f"{number} ({_side(approved_on_chain)}): there is nothing left to vote on",
+                f"{number} ({side(approved_on_chain)}): there is nothing left to vote on",
             )
         asked = time.perf_counter()
         outcome = "error"
         try:
             approved = await self._validation.validate(attest.task)
-            outcome = _side(approved)
+            outcome = side(approved)
         except ServiceUnavailable as exc:
             outcome = "unavailable"
-            raise _Refusal(503, "service_unavailable", str(exc)) from None
+            raise Refusal(503, "service_unavailable", str(exc)) from None
         except ServiceError as exc:
             detail = exc.service_message or str(exc)
-            raise _Refusal(502, "service_error", f"validation service at {exc.url} failed: {detail}") from None
+            raise Refusal(502, "service_error", f"validation service at {exc.url} failed: {detail}") from None
         finally:
             self.validation_latency.labels(outcome=outcome).observe(time.perf_counter() - asked)
         self.log.step(
-            "task.validated", attest.task_hash, side=_side(approved), ms=round((time.perf_counter() - asked) * 1000, 1)
+            "task.validated", attest.task_hash, side=side(approved), ms=round((time.perf_counter() - asked) * 1000, 1)
         )
 
         digest = task.vote_hash(self.attestation_center, self.chain_id, approved)
         signature = self.config.bls.sign(digest)  # ~1.2 ms of pure Python: a thread hop would cost more
-        self.log.step("task.signed", attest.task_hash, side=_side(approved))
+        self.log.step("task.signed", attest.task_hash, side=side(approved))
         return await asyncio.to_thread(
             self.store.record_or_get,
             attest.task_hash,
@@ -467,7 +331,7 @@ class AttesterNode(NodeLifecycle):
 
     def _view(self) -> ChainView:
         if self._chain is None:
-            raise _Refusal(503, "chain_unavailable", "the attester is not connected to the chain (not started)")
+            raise Refusal(503, "chain_unavailable", "the attester is not connected to the chain (not started)")
         return self._chain
 
     # -- POST /p2p/message ------------------------------------------------------------------------
@@ -477,7 +341,7 @@ class AttesterNode(NodeLifecycle):
         body = await request.read()
         url = self.config.service_base_url + MESSAGE_PATH
         if self._http is None:
-            return _error(503, "service_unavailable", "the attester is not started")
+            return error_response(503, "service_unavailable", "the attester is not started")
         try:
             async with self._http.post(
                 url,
@@ -497,7 +361,7 @@ class AttesterNode(NodeLifecycle):
 
     def _message_failed(self, url: str, reason: str) -> web.Response:
         self.log.failure("message_unrelayed", url=url, error=reason)
-        return _error(503, "service_unavailable", f"message endpoint at {url} is unreachable: {reason}")
+        return error_response(503, "service_unavailable", f"message endpoint at {url} is unreachable: {reason}")
 
     # -- GET /health ------------------------------------------------------------------------------
 
@@ -539,37 +403,3 @@ class AttesterNode(NodeLifecycle):
                 return True
         except (TimeoutError, aiohttp.ClientError):
             return False
-
-
-# -- helpers ------------------------------------------------------------------------------------------
-
-
-async def _parse_attest(request: web.Request) -> AttestRequest:
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Refusal(400, "bad_request", f"body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _Refusal(400, "bad_request", f"body must be a JSON object (an AttestRequest), got {type(body).__name__}")
-    try:
-        return AttestRequest.model_validate(body)
-    except ValidationError as exc:
-        raise _Refusal(400, "bad_request", describe_validation_error(exc)) from None
-
-
-def _vote_of(stored: StoredVote) -> Vote:
-    return Vote(
-        operator_id=stored.operator_id,
-        task_hash=stored.task_hash,
-        is_approved=stored.is_approved,
-        signature=stored.signature,
-    )
-
-
-def _side(approved: bool) -> str:
-    return "approve" if approved else "reject"
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(ErrorBody(error=code, message=message).to_wire(), status=status)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from aiohttp import web
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from othentic_offchain.avs.models import Address, HexBytes, Task, _WireModel
@@ -107,3 +108,8 @@ class ErrorBody(_WireModel):
 
     error: str = Field(description="machine-readable code, e.g. 'service_unavailable'")
     message: str
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    """A node's non-2xx HTTP answer: an :class:`ErrorBody`, plus ``extra`` members if given."""
+    return web.json_response({**ErrorBody(error=code, message=message).to_wire(), **extra}, status=status)

@@ -1,5 +1,27 @@
-"""The performer: runs the AVS's execution service on a trigger and sends the signed task."""
+"""The performer: runs the AVS's execution service on a trigger and sends the signed task.
 
-from othentic_offchain.nodes.performer.node import PerformerConfig, PerformerNode
+* :mod:`.node`: :class:`PerformerNode`, its HTTP API and one task's path (elect, execute, sign, send);
+* :mod:`.config`: :class:`PerformerConfig`;
+* :mod:`.triggers`: the timer, block and event triggers (:class:`EventTrigger`);
+* :mod:`.election`: which operator performs at a block;
+* :mod:`.aggregator`: ``sendTask`` to the aggregator and its failures;
+* :mod:`.outcome`: :class:`TaskOutcome`, what became of one task.
+"""
 
-__all__ = ["PerformerConfig", "PerformerNode"]
+from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
+from othentic_offchain.nodes.performer.config import ELECTION_MODES, PerformerConfig
+from othentic_offchain.nodes.performer.node import TRIGGER_PATH, PerformerNode
+from othentic_offchain.nodes.performer.outcome import TaskOutcome
+from othentic_offchain.nodes.performer.triggers import EventTrigger
+
+__all__ = [
+    "ELECTION_MODES",
+    "TRIGGER_PATH",
+    "AggregatorClient",
+    "AggregatorError",
+    "AggregatorUnavailable",
+    "EventTrigger",
+    "PerformerConfig",
+    "PerformerNode",
+    "TaskOutcome",
+]

@@ -23,19 +23,15 @@ One task, whatever started it:
 4. **Sending**: the aggregator's JSON-RPC 2.0 ``sendTask`` with Othentic's positional params
    ``[proofOfTask, data (0x-hex), taskDefinitionId, performerAddress, signature (0x-hex)]``.
 
-Triggers (any combination; on demand is always on):
+Triggers (any combination; on demand is always on): on demand, ``POST /performer/v1/trigger
+{"params": {...}}`` (answers the taskHash and the aggregator's answer) or :meth:`PerformerNode.perform`;
+a timer, every N blocks or a contract event (:mod:`.triggers`); and, with ``on_message``,
+``POST /p2p/message {"data": "0x..."}`` (a custom message the aggregator forwards), which starts a
+task with ``message`` in the params and answers at once (429 past
+:data:`~.triggers.MAX_MESSAGE_TASKS` such tasks in flight).
 
-* on demand: ``POST /performer/v1/trigger {"params": {...}}`` (answers the taskHash and the
-  aggregator's answer) or :meth:`PerformerNode.perform`;
-* ``every_seconds``: a fixed-rate timer; a tick missed while a task ran is skipped, not queued;
-* ``every_blocks``: polls the block number; fires for block numbers divisible by N (the newest
-  such block when several passed between two polls), so every performer fires at the same blocks;
-* ``event``: polls ``eth_getLogs`` for one contract address and event topic; one task per log,
-  with ``blockNumber``, ``blockHash``, ``transactionHash``, ``logIndex``, ``address``, ``topics``
-  and ``data`` in the params;
-* ``on_message``: ``POST /p2p/message {"data": "0x..."}`` (a custom message the aggregator
-  forwards) starts a task with ``message`` in the params and answers at once (429 past 64 such
-  tasks in flight).
+The configuration is :class:`~.config.PerformerConfig`, each task's record a
+:class:`~.outcome.TaskOutcome`, the aggregator's client :class:`~.aggregator.AggregatorClient`.
 
 A failure (service down, aggregator error, RPC hiccup) is logged with its reason, counted, and
 recorded as the task's :class:`TaskOutcome`; trigger loops never stop because of one.
@@ -45,271 +41,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
-from eth_account import Account
-from eth_utils import keccak, to_checksum_address
 from pydantic import ValidationError
 
 from othentic_offchain.avs.clients import ExecutionClient, ServiceError, ServiceUnavailable
 from othentic_offchain.avs.models import CustomMessage, describe_validation_error, to_hex
 from othentic_offchain.avs.runner import ServiceRunner
-from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
-from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, ErrorBody, wire_task
+from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, error_response
+from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
+from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, PerformerConfig
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
+from othentic_offchain.nodes.performer.outcome import HTTP_STATUS, TaskOutcome
+from othentic_offchain.nodes.performer.triggers import MAX_MESSAGE_TASKS, every_blocks, every_seconds, on_events
 
-__all__ = [
-    "ELECTION_MODES",
-    "TRIGGER_PATH",
-    "EventTrigger",
-    "PerformerConfig",
-    "PerformerNode",
-    "TaskOutcome",
-    "AggregatorClient",
-    "AggregatorError",
-    "AggregatorUnavailable",
-]
+__all__ = ["TRIGGER_PATH", "PerformerNode"]
 
 TRIGGER_PATH = "/performer/v1/trigger"
-ELECTION_MODES = ("none", "round-robin", "stake")
-_RESERVED_PARAMS = {"taskDefinitionId", "taskDefinitionID"}
 _RECENT = 256
-#: Custom messages start tasks in the background; past this many in flight they are refused (429).
-_MAX_MESSAGE_TASKS = 64
-_SNIPPET = 300
-
-
-@dataclass(frozen=True)
-class EventTrigger:
-    """Perform on every log of ``topic`` (an event signature's topic 0) emitted by ``address``."""
-
-    address: str
-    topic: bytes
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "address", to_checksum_address(self.address))
-        topic = self.topic
-        if isinstance(topic, str):
-            topic = bytes.fromhex(topic.removeprefix("0x"))
-        if len(topic) != 32:
-            raise ValueError(f"an event topic is 32 bytes (keccak of the event signature), got {len(topic)}")
-        object.__setattr__(self, "topic", bytes(topic))
-
-    @classmethod
-    def from_signature(cls, address: str, signature: str) -> EventTrigger:
-        """From the canonical signature, e.g. ``"Transfer(address,address,uint256)"``."""
-        return cls(address, keccak(text=signature.replace(" ", "")))
-
-
-@dataclass
-class PerformerConfig:
-    """One performer: its account, its Execution Service, the aggregator, the definition it
-    performs and its triggers. ``params`` are passed to every execution (a trigger's own
-    parameters override them)."""
-
-    rpc_url: str
-    deployment: DeploymentRecord
-    ecdsa_key: str
-    execution_url: str
-    aggregator_url: str
-    task_definition_id: int = 0
-    election: str = "none"
-    host: str = "127.0.0.1"
-    port: int = 0
-    name: str = "performer"
-    params: dict[str, Any] = field(default_factory=dict)
-    every_seconds: float | None = None
-    every_blocks: int | None = None
-    event: EventTrigger | None = None
-    on_message: bool = False
-    round_robin_period: int = 1
-    poll_interval: float = 0.5
-    execution_timeout: float = 30.0
-    aggregator_timeout: float = 30.0
-    chain_refresh: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.election not in ELECTION_MODES:
-            raise ValueError(f"election must be one of {', '.join(ELECTION_MODES)}, got {self.election!r}")
-        if not 0 <= int(self.task_definition_id) < 2**16:
-            raise ValueError(f"task_definition_id must fit in uint16, got {self.task_definition_id}")
-        if self.every_seconds is not None and not self.every_seconds > 0:
-            raise ValueError(f"every_seconds must be positive, got {self.every_seconds}")
-        if self.every_blocks is not None and self.every_blocks < 1:
-            raise ValueError(f"every_blocks must be at least 1, got {self.every_blocks}")
-        if self.round_robin_period < 1:
-            raise ValueError(f"round_robin_period must be at least 1, got {self.round_robin_period}")
-        if not self.poll_interval > 0:
-            raise ValueError(f"poll_interval must be positive, got {self.poll_interval}")
-        clash = _RESERVED_PARAMS & set(self.params)
-        if clash:
-            raise ValueError(f"params must not hold {', '.join(sorted(clash))}: set task_definition_id instead")
-
-    @property
-    def address(self) -> str:
-        return Account.from_key(self.ecdsa_key).address
-
-    @property
-    def triggers(self) -> list[str]:
-        """The triggers this configuration turns on (``demand`` always)."""
-        kinds = ["demand"]
-        if self.every_seconds is not None:
-            kinds.append("seconds")
-        if self.every_blocks is not None:
-            kinds.append("blocks")
-        if self.event is not None:
-            kinds.append("event")
-        if self.on_message:
-            kinds.append("message")
-        return kinds
-
-
-@dataclass
-class TaskOutcome:
-    """What became of one trigger.
-
-    ``status``: ``sent`` (the aggregator took it; ``aggregator_result`` is its answer),
-    ``not_elected``, ``election_failed``, ``execution_failed``, ``aggregator_unavailable`` or
-    ``aggregator_error`` (``error`` says why, ``error_code`` is the JSON-RPC code if any).
-    """
-
-    trigger: str
-    params: dict[str, Any]
-    status: str = "pending"
-    block: int | None = None
-    leader: int | None = None
-    task: TaskInfo | None = None
-    task_hash: bytes | None = None
-    signature: bytes | None = None
-    aggregator_result: Any = None
-    error: str | None = None
-    error_code: int | None = None
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-
-    @property
-    def sent(self) -> bool:
-        return self.status == "sent"
-
-    def to_wire(self) -> dict[str, Any]:
-        """JSON-ready (hex bytes, camelCase names as the rest of the wire)."""
-        body: dict[str, Any] = {
-            "trigger": self.trigger,
-            "status": self.status,
-            "params": self.params,
-            "block": self.block,
-            "leader": self.leader,
-        }
-        if self.task is not None:
-            body["task"] = wire_task(self.task).to_wire()
-        if self.task_hash is not None:
-            body["taskHash"] = to_hex(self.task_hash)
-        if self.signature is not None:
-            body["performerSignature"] = to_hex(self.signature)
-        if self.status == "sent":
-            body["aggregator"] = self.aggregator_result
-        if self.error is not None:
-            body["error"] = self.error
-        if self.error_code is not None:
-            body["errorCode"] = self.error_code
-        return body
-
-
-# -- the aggregator's JSON-RPC --------------------------------------------------------------------------
-
-
-class AggregatorUnavailable(ConnectionError):
-    """Nothing answered at the aggregator's URL (refused, reset, timed out)."""
-
-
-class AggregatorError(RuntimeError):
-    """The aggregator answered with a JSON-RPC error (``code``, ``message``, ``data``) or garbage."""
-
-    def __init__(self, message: str, *, code: int | None = None, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.data = data
-
-
-class AggregatorClient:
-    """JSON-RPC 2.0 over HTTP POST to an aggregator (ours or Othentic's), one request id per call."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"aggregator URL must start with http:// or https://, got {url!r}")
-        self.url = url
-        self.timeout = timeout
-        self._ids = itertools.count(1)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def call(self, method: str, params: list[Any]) -> Any:
-        """The ``result`` of one call; raises :class:`AggregatorUnavailable` or :class:`AggregatorError`."""
-        request_id = next(self._ids)
-        payload = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.post(
-                self.url, json=payload, timeout=aiohttp.ClientTimeout(total=self.timeout)
-            ) as response:
-                status = response.status
-                raw = await response.read()
-        except TimeoutError as exc:
-            raise AggregatorUnavailable(
-                f"aggregator at {self.url} did not answer {method} within {self.timeout:g} s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise AggregatorUnavailable(
-                f"aggregator at {self.url} is unreachable: {type(exc).__name__}: {exc}"
-            ) from exc
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            answer = json.loads(text)
-        except ValueError:
-            raise AggregatorError(
-                f"aggregator at {self.url} answered HTTP {status} with a body that is not JSON: {text[:_SNIPPET]!r}"
-            ) from None
-        if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
-            error = answer["error"]
-            code = error.get("code")
-            raise AggregatorError(
-                f"aggregator refused {method}: {error.get('message')} (code {code})",
-                code=code if isinstance(code, int) else None,
-                data=error.get("data"),
-            )
-        if status != 200 or not isinstance(answer, dict) or "result" not in answer:
-            raise AggregatorError(
-                f"aggregator at {self.url} answered HTTP {status} without a JSON-RPC result: {text[:_SNIPPET]!r}"
-            )
-        return answer["result"]
-
-    async def send_task(self, task: TaskInfo, signature: bytes) -> Any:
-        """Othentic's ``sendTask`` with its positional params."""
-        return await self.call(
-            "sendTask",
-            [task.proof_of_task, to_hex(task.data), task.task_definition_id, task.performer, to_hex(signature)],
-        )
-
-    async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
-
-
-# -- the node -------------------------------------------------------------------------------------------
 
 
 class PerformerNode(NodeLifecycle):
@@ -371,12 +130,7 @@ class PerformerNode(NodeLifecycle):
             self._runner = ServiceRunner(self.app, config.host, config.port)
             self.url = await self._runner.start()
             start_block = int(await self._w3.eth.block_number)
-            if config.every_seconds is not None:
-                self._loops.append(asyncio.create_task(self._every_seconds(config.every_seconds)))
-            if config.every_blocks is not None:
-                self._loops.append(asyncio.create_task(self._every_blocks(config.every_blocks, start_block)))
-            if config.event is not None:
-                self._loops.append(asyncio.create_task(self._on_events(config.event, start_block)))
+            self._start_triggers(start_block)
         except BaseException:
             await self._close()
             raise
@@ -435,7 +189,7 @@ class PerformerNode(NodeLifecycle):
         if self._execution is None or self._aggregator is None or self._chain is None:
             raise RuntimeError("performer not started")
         merged = {**self.config.params, **dict(params or {})}
-        clash = _RESERVED_PARAMS & set(merged)
+        clash = RESERVED_PARAMS & set(merged)
         if clash:
             raise ValueError(f"params must not hold {', '.join(sorted(clash))}: the definition id is the node's")
         outcome = TaskOutcome(trigger=trigger, params=merged, block=block)
@@ -541,6 +295,17 @@ class PerformerNode(NodeLifecycle):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _start_triggers(self, start_block: int) -> None:
+        config, fire, log = self.config, self._guarded, self.log
+        loops = []
+        if config.every_seconds is not None:
+            loops.append(every_seconds(config.every_seconds, fire, log))
+        if config.every_blocks is not None:
+            loops.append(every_blocks(self._w3, config.every_blocks, start_block, config.poll_interval, fire, log))
+        if config.event is not None:
+            loops.append(on_events(self._w3, config.event, start_block, config.poll_interval, fire, log))
+        self._loops.extend(asyncio.create_task(loop) for loop in loops)
+
     async def _guarded(self, params: dict[str, Any], trigger: str, block: int | None = None) -> None:
         """A trigger's run: whatever goes wrong is logged and counted, and the trigger lives on."""
         try:
@@ -550,61 +315,6 @@ class PerformerNode(NodeLifecycle):
         except Exception as exc:
             self.log.failure("trigger_error", trigger=trigger, error=f"{type(exc).__name__}: {exc}")
 
-    # -- trigger loops ----------------------------------------------------------------------------
-
-    async def _every_seconds(self, interval: float) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time() + interval
-        while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            await self._guarded({"trigger": "seconds"}, "seconds")
-            next_at += interval
-            if next_at < loop.time():  # a task outran the period: skip the missed ticks
-                missed = int((loop.time() - next_at) // interval) + 1
-                next_at += missed * interval
-                self.log.step("trigger.skipped", trigger="seconds", ticks=missed)
-
-    async def _every_blocks(self, every: int, last: int) -> None:
-        assert self._w3 is not None
-        while True:
-            await asyncio.sleep(self.config.poll_interval)
-            try:
-                latest = int(await self._w3.eth.block_number)
-            except Exception as exc:
-                self.log.failure("chain_unavailable", trigger="blocks", error=f"{type(exc).__name__}: {exc}")
-                continue
-            if latest <= last:
-                continue
-            target = latest - latest % every
-            if target > last:
-                await self._guarded({"trigger": "blocks", "blockNumber": target}, "blocks", target)
-            last = latest
-
-    async def _on_events(self, event: EventTrigger, start_block: int) -> None:
-        assert self._w3 is not None
-        next_block = start_block + 1
-        while True:
-            await asyncio.sleep(self.config.poll_interval)
-            try:
-                latest = int(await self._w3.eth.block_number)
-                if latest < next_block:
-                    continue
-                logs = await self._w3.eth.get_logs(
-                    {
-                        "address": event.address,
-                        "topics": [to_hex(event.topic)],
-                        "fromBlock": next_block,
-                        "toBlock": latest,
-                    }
-                )
-            except Exception as exc:
-                self.log.failure("chain_unavailable", trigger="event", error=f"{type(exc).__name__}: {exc}")
-                continue
-            next_block = latest + 1
-            for log in logs:
-                params = {"trigger": "event", **_log_params(log)}
-                await self._guarded(params, "event", int(log["blockNumber"]))
-
     # -- HTTP -------------------------------------------------------------------------------------
 
     async def _handle_trigger(self, request: web.Request) -> web.Response:
@@ -613,19 +323,19 @@ class PerformerNode(NodeLifecycle):
         try:
             body = json.loads(raw) if raw.strip() else {}
         except (UnicodeDecodeError, ValueError) as exc:
-            return _error(400, "bad_request", f"body is not JSON: {exc}")
+            return error_response(400, "bad_request", f"body is not JSON: {exc}")
         if not isinstance(body, dict):
-            return _error(
+            return error_response(
                 400, "bad_request", f'body must be a JSON object {{"params": {{...}}}}, got {type(body).__name__}'
             )
         params = body.get("params", {})
         if params is None:
             params = {}
         if not isinstance(params, dict):
-            return _error(400, "bad_request", f"params: must be a JSON object, got {type(params).__name__}")
-        clash = _RESERVED_PARAMS & set(params)
+            return error_response(400, "bad_request", f"params: must be a JSON object, got {type(params).__name__}")
+        clash = RESERVED_PARAMS & set(params)
         if clash:
-            return _error(
+            return error_response(
                 400,
                 "bad_request",
                 f"params: must not hold {', '.join(sorted(clash))} (this performer "
@@ -634,16 +344,14 @@ class PerformerNode(NodeLifecycle):
         try:
             outcome = await self.perform(params, trigger="demand")
         except RuntimeError as exc:
-            return _error(503, "not_started", str(exc))
-        status, code = _HTTP_OF.get(outcome.status, (500, outcome.status))
+            return error_response(503, "not_started", str(exc))
+        status, code = HTTP_STATUS.get(outcome.status, (500, outcome.status))
         if status == 200:
             return web.json_response(outcome.to_wire())
         message = outcome.error or (
             f"operator {self.operator_id} is not elected at block {outcome.block} (leader: operator {outcome.leader})"
         )
-        return web.json_response(
-            {**ErrorBody(error=code, message=message).to_wire(), "outcome": outcome.to_wire()}, status=status
-        )
+        return error_response(status, code, message, outcome=outcome.to_wire())
 
     async def _handle_message(self, request: web.Request) -> web.Response:
         """A custom message (forwarded by the aggregator): start a task with it, answer at once."""
@@ -657,7 +365,7 @@ class PerformerNode(NodeLifecycle):
             return web.json_response(
                 {"data": False, "error": False, "message": "custom messages do not trigger tasks on this performer"}
             )
-        if len(self._background) >= _MAX_MESSAGE_TASKS:
+        if len(self._background) >= MAX_MESSAGE_TASKS:
             self.log.failure("busy", trigger="message", error=f"{len(self._background)} message tasks in flight")
             return web.json_response(
                 {
@@ -699,30 +407,3 @@ class PerformerNode(NodeLifecycle):
                 "lastTask": last.to_wire() if last is not None else None,
             }
         )
-
-
-#: HTTP answer of the on-demand trigger per outcome status.
-_HTTP_OF = {
-    "sent": (200, "sent"),
-    "not_elected": (409, "not_elected"),
-    "election_failed": (503, "election_failed"),
-    "execution_failed": (502, "execution_failed"),
-    "aggregator_unavailable": (503, "aggregator_unavailable"),
-    "aggregator_error": (502, "aggregator_error"),
-}
-
-
-def _log_params(log: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "blockNumber": int(log["blockNumber"]),
-        "blockHash": to_hex(bytes(log["blockHash"])),
-        "transactionHash": to_hex(bytes(log["transactionHash"])),
-        "logIndex": int(log["logIndex"]),
-        "address": to_checksum_address(log["address"]),
-        "topics": [to_hex(bytes(t)) for t in log["topics"]],
-        "data": to_hex(bytes(log["data"])),
-    }
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response(ErrorBody(error=code, message=message).to_wire(), status=status)

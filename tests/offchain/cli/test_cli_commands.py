@@ -48,8 +48,22 @@ def run(chain, monkeypatch):
 def registered(chain):
     """OPERATOR registered through the CLI once for the module (later tests build on it)."""
     result = CliRunner().invoke(
-        cli, ["operator", "register", "--stake", "5", "--mint", "--private-key", OPERATOR,
-              "--endpoint", "http://127.0.0.1:9001", "--deployment", str(chain[2])], catch_exceptions=False)
+        cli,
+        [
+            "operator",
+            "register",
+            "--stake",
+            "5",
+            "--mint",
+            "--private-key",
+            OPERATOR,
+            "--endpoint",
+            "http://127.0.0.1:9001",
+            "--deployment",
+            str(chain[2]),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return Account.from_key(OPERATOR).address
 
@@ -61,8 +75,16 @@ def test_operator_register_prints_the_new_operator_id_and_publishes_the_endpoint
     operator = avs.operator(operator_id)
     assert operator.active and operator.stake == 5 * 10**18 and operator.endpoint == "http://127.0.0.1:9001"
     listed = json.loads(run("operator", "list", "--json").output)
-    assert listed == [{"id": 1, "account": registered, "status": "active", "stake": "5",
-                       "endpoint": "http://127.0.0.1:9001", "claimable": "0"}]
+    assert listed == [
+        {
+            "id": 1,
+            "account": registered,
+            "status": "active",
+            "stake": "5",
+            "endpoint": "http://127.0.0.1:9001",
+            "claimable": "0",
+        }
+    ]
 
 
 def test_operator_register_below_the_minimum_stake_fails_with_the_decoded_error(registered, run):
@@ -90,8 +112,20 @@ def test_operator_withdraw_needs_exactly_one_of_amount_or_complete(run):
 
 
 def test_task_definition_create_update_show_and_list(chain, registered, run):
-    created = run("task-definition", "create", "--name", "oracle", "--attester-reward", "0.25",
-                  "--restrict", "1", "--penalize", "double,rejected", "--private-key", ADMIN)
+    created = run(
+        "task-definition",
+        "create",
+        "--name",
+        "oracle",
+        "--attester-reward",
+        "0.25",
+        "--restrict",
+        "1",
+        "--penalize",
+        "double,rejected",
+        "--private-key",
+        ADMIN,
+    )
     assert created.exit_code == 0 and "Created task definition 1 ('oracle')" in created.output
     shown = json.loads(run("task-definition", "show", "1", "--json").output)
     assert shown["attester reward"] == "0.25" and shown["restricted to"] == "1"
@@ -147,8 +181,12 @@ def test_a_toml_config_file_supplies_defaults_and_env_vars_supply_keys(chain, tm
     config.write_text(f'deployment = "{path}"\n[operator.list]\njson = true\n')
     result = CliRunner().invoke(cli, ["--config", str(config), "operator", "list"], catch_exceptions=False)
     assert result.exit_code == 0 and json.loads(result.output)[0]["id"] == 1
-    stake = CliRunner().invoke(cli, ["--config", str(config), "operator", "stake", "--amount", "1", "--mint"],
-                               env={"PRIVATE_KEY": OPERATOR}, catch_exceptions=False)
+    stake = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "operator", "stake", "--amount", "1", "--mint"],
+        env={"PRIVATE_KEY": OPERATOR},
+        catch_exceptions=False,
+    )
     assert stake.exit_code == 0 and "Operator 1 now stakes" in stake.output
 
 
@@ -169,8 +207,17 @@ def test_the_attestation_center_address_alone_is_enough_to_connect(chain, regist
 
 
 def test_task_send_to_an_unreachable_aggregator_says_so(run):
-    result = run("task", "send", "--aggregator", "http://127.0.0.1:9", "--proof-of-task", "x",
-                 "--data-sha256-of-proof", "--private-key", OPERATOR)
+    result = run(
+        "task",
+        "send",
+        "--aggregator",
+        "http://127.0.0.1:9",
+        "--proof-of-task",
+        "x",
+        "--data-sha256-of-proof",
+        "--private-key",
+        OPERATOR,
+    )
     assert result.exit_code == 1 and "cannot reach the aggregator at http://127.0.0.1:9" in result.output
 
 
@@ -182,9 +229,19 @@ def test_task_show_of_a_task_that_never_landed_says_so(run):
 def test_operator_rotate_bls_key_registers_the_new_key(chain, tmp_path, registered, run):
     password = tmp_path / "password"
     password.write_text("pw")
-    assert run("keys", "generate", "--bls-only", "--out", str(tmp_path), "--password-file", str(password)).exit_code == 0
-    result = run("operator", "rotate-bls-key", "--new-bls-key-file", str(tmp_path / "bls.json"),
-                 "--bls-password-file", str(password), "--private-key", OPERATOR)
+    assert (
+        run("keys", "generate", "--bls-only", "--out", str(tmp_path), "--password-file", str(password)).exit_code == 0
+    )
+    result = run(
+        "operator",
+        "rotate-bls-key",
+        "--new-bls-key-file",
+        str(tmp_path / "bls.json"),
+        "--bls-password-file",
+        str(password),
+        "--private-key",
+        OPERATOR,
+    )
     assert result.exit_code == 0 and "now signs with the new BLS key" in result.output
     from othentic_offchain.crypto.keys import load_bls_key
 

@@ -197,3 +197,12 @@ def test_repr_does_not_fail(node):
     assert "running at http://127.0.0.1:" in repr(node)
     assert "stopped" in repr(Anvil())
     assert os.getpid() != node.pid
+
+
+def test_rpc_errors_raise_anvil_error_and_a_stopped_node_a_connection_error(node):
+    with pytest.raises(AnvilError, match="no_such_method failed: .*'code'"):
+        node.rpc("no_such_method")
+    stopped = Anvil()
+    stopped.port = free_port()  # nothing listens there
+    with pytest.raises(ConnectionError, match="is unreachable"):
+        stopped.rpc("eth_chainId", timeout=2)

@@ -29,12 +29,6 @@ from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, cl
 # -- helpers local to these tests ---------------------------------------------------------------------
 
 
-
-
-
-
-
-
 def sign_task(task: TaskInfo, key: str) -> bytes:
     return task.sign(key)
 
@@ -117,8 +111,13 @@ def node_factory(loop, devnet, tmp_path_factory):
     def start(operator: Operator, service_url: str, **overrides: Any) -> AttesterNode:
         overrides.setdefault("db_path", tmp_path_factory.mktemp("attester") / "votes.sqlite3")
         config = AttesterConfig(
-            rpc_url=devnet.anvil.rpc_url, deployment=devnet.record, ecdsa_key=operator.key, bls=operator.keys,
-            validation_url=service_url, chain_refresh=0.2, **overrides,
+            rpc_url=devnet.anvil.rpc_url,
+            deployment=devnet.record,
+            ecdsa_key=operator.key,
+            bls=operator.keys,
+            validation_url=service_url,
+            chain_refresh=0.2,
+            **overrides,
         )
         node = AttesterNode(config)
         loop.run(node.start())
@@ -135,8 +134,9 @@ def attester(node_factory, operator, judge) -> AttesterNode:
     return node_factory(operator, judge.url)
 
 
-def attest_body(devnet: Devnet, performer: Operator, proof: str, *, definition: int = 0,
-                data: bytes = b"price=42", **overrides: Any) -> dict[str, Any]:
+def attest_body(
+    devnet: Devnet, performer: Operator, proof: str, *, definition: int = 0, data: bytes = b"price=42", **overrides: Any
+) -> dict[str, Any]:
     task = TaskInfo(proof, data, performer.address, definition)
     body = {
         "task": wire_task(task).to_wire(),
@@ -151,15 +151,17 @@ def attest_body(devnet: Devnet, performer: Operator, proof: str, *, definition: 
 
 def post(node: AttesterNode, body: Any, path: str = ATTEST_PATH) -> requests.Response:
     if isinstance(body, (bytes, str)):
-        return requests.post(node.url + path, data=body, headers={"Content-Type": "application/json"},
-                             timeout=HTTP_TIMEOUT)
+        return requests.post(
+            node.url + path, data=body, headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT
+        )
     return requests.post(node.url + path, json=body, timeout=HTTP_TIMEOUT)
 
 
 def assert_vote_verifies(devnet: Devnet, operator: Operator, body: dict, vote: dict) -> None:
     """The signature checks (pairing precompile on anvil) against the key registered on-chain."""
-    task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], body["task"]["performer"],
-                    body["task"]["taskDefinitionId"])
+    task = TaskInfo(
+        body["task"]["proofOfTask"], body["task"]["data"], body["task"]["performer"], body["task"]["taskDefinitionId"]
+    )
     registered = devnet.avs.operator(vote["operatorId"])
     assert registered.account == operator.address
     signature = G1Point(*(int(word, 16) for word in vote["signature"]))
@@ -170,15 +172,12 @@ def assert_vote_verifies(devnet: Devnet, operator: Operator, body: dict, vote: d
     assert not verify(registered.pk_g2, other_side, signature, backend)
 
 
-
-
-
-
 # -- votes ------------------------------------------------------------------------------------------
 
 
 def test_approving_service_gives_an_approve_vote_that_verifies_against_the_registered_key(
-        devnet, attester, operator, performer, judge):
+    devnet, attester, operator, performer, judge
+):
     body = attest_body(devnet, performer, unique_proof())
     answer = post(attester, body)
     assert answer.status_code == 200, answer.text
@@ -207,8 +206,7 @@ def test_a_task_of_a_created_definition_is_voted_on(devnet, attester, operator, 
     assert_vote_verifies(devnet, operator, body, answer.json())
 
 
-def test_a_second_request_gets_the_recorded_vote_without_asking_the_service_again(
-        devnet, attester, performer, judge):
+def test_a_second_request_gets_the_recorded_vote_without_asking_the_service_again(devnet, attester, performer, judge):
     proof = unique_proof()
     judge.decisions[proof] = True
     body = attest_body(devnet, performer, proof)
@@ -221,7 +219,8 @@ def test_a_second_request_gets_the_recorded_vote_without_asking_the_service_agai
 
 
 def test_a_restarted_attester_on_the_same_db_keeps_its_vote(
-        loop, devnet, node_factory, operator, performer, judge, tmp_path):
+    loop, devnet, node_factory, operator, performer, judge, tmp_path
+):
     db_path = tmp_path / "restart.sqlite3"
     proof = unique_proof()
     judge.decisions[proof] = False
@@ -246,9 +245,11 @@ def test_racing_requests_for_one_task_all_carry_the_one_recorded_vote(loop, devn
 
     async def burst() -> list[tuple[int, dict]]:
         async with aiohttp.ClientSession() as session:
+
             async def one() -> tuple[int, dict]:
                 async with session.post(attester.url + ATTEST_PATH, json=body) as answer:
                     return answer.status, await answer.json()
+
             return await asyncio.gather(*(one() for _ in range(8)))
 
     answers = loop.run(burst())
@@ -344,8 +345,9 @@ def test_an_operator_registered_after_the_node_started_can_attest(devnet, node_f
     assert answer.json()["operatorId"] == late.id
 
 
-def test_a_node_whose_bls_key_is_not_the_registered_one_refuses_to_sign(devnet, node_factory, operator, performer,
-                                                                       judge):
+def test_a_node_whose_bls_key_is_not_the_registered_one_refuses_to_sign(
+    devnet, node_factory, operator, performer, judge
+):
     impostor = replace(operator, keys=KeyPair.from_seed(b"not the registered bls key of this operator"))
     node = node_factory(impostor, judge.url)
     answer = post(node, attest_body(devnet, performer, unique_proof()))
@@ -363,8 +365,15 @@ def test_a_node_whose_bls_key_is_not_the_registered_one_refuses_to_sign(devnet, 
         ("performer", "task.performer"),
         ("taskHash", "taskHash"),
     ],
-    ids=["malformed-json", "array", "missing-fields", "chain-id-text", "data-not-hex", "performer-not-address",
-         "task-hash-short"],
+    ids=[
+        "malformed-json",
+        "array",
+        "missing-fields",
+        "chain-id-text",
+        "data-not-hex",
+        "performer-not-address",
+        "task-hash-short",
+    ],
 )
 def test_malformed_requests_are_refused_naming_the_field(devnet, attester, performer, body, fragment):
     if isinstance(body, str):  # spoil one field of a good request
@@ -401,8 +410,9 @@ def test_a_service_error_gives_502_with_the_services_message(devnet, attester, p
 
 def test_a_node_on_the_wrong_chain_does_not_start(loop, devnet, operator, judge, tmp_path):
     wrong = replace(devnet.record, chain_id=1)
-    config = AttesterConfig(devnet.anvil.rpc_url, wrong, operator.key, operator.keys, judge.url,
-                            db_path=tmp_path / "v.sqlite3")
+    config = AttesterConfig(
+        devnet.anvil.rpc_url, wrong, operator.key, operator.keys, judge.url, db_path=tmp_path / "v.sqlite3"
+    )
     node = AttesterNode(config)
     with pytest.raises(ValueError, match="chain 31337"):
         loop.run(node.start())
@@ -451,8 +461,9 @@ def test_health_says_when_the_service_is_unreachable(node_factory, operator):
     assert health["serviceReachable"] is False
 
 
-def test_metrics_count_votes_by_side_refusals_by_reason_and_validation_latency(devnet, node_factory, operator,
-                                                                               performer, judge):
+def test_metrics_count_votes_by_side_refusals_by_reason_and_validation_latency(
+    devnet, node_factory, operator, performer, judge
+):
     node = node_factory(operator, judge.url)
     approve, reject = unique_proof(), unique_proof()
     judge.decisions[reject] = False
@@ -481,10 +492,11 @@ def test_each_step_is_one_json_log_line(devnet, node_factory, operator, performe
         post(node, body)
     steps = [r.fields for r in caplog.records if r.name == "othentic.attester-logs"]
     assert [s["step"] for s in steps if s.get("task") == body["taskHash"]] == [
-        "task.received", "task.validated", "task.signed", "task.answered",
+        "task.received",
+        "task.validated",
+        "task.signed",
+        "task.answered",
     ]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-

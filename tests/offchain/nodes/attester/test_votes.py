@@ -57,8 +57,15 @@ def test_opening_creates_the_file_the_schema_and_wal_mode(db_path):
 
 
 def test_first_vote_is_created_and_returned(store):
-    vote = store.record_or_get(th("a"), True, sig(5), 3, task_definition_id=2, proof_of_task="cid",
-                               performer="0x5B38Da6a701c568545dCfcB03FcB875f56beddC4")
+    vote = store.record_or_get(
+        th("a"),
+        True,
+        sig(5),
+        3,
+        task_definition_id=2,
+        proof_of_task="cid",
+        performer="0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+    )
     assert vote.created
     assert (vote.task_hash, vote.is_approved, vote.signature, vote.operator_id) == (th("a"), True, sig(5), 3)
     assert (vote.task_definition_id, vote.proof_of_task) == (2, "cid")

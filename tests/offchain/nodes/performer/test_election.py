@@ -96,8 +96,9 @@ def test_stake_weighted_frequency_follows_stake(weights):
         assert elected[operator] > 0
 
 
-@given(st.dictionaries(operator_ids, stakes, min_size=1, max_size=6), st.lists(operator_ids, min_size=1, max_size=4),
-       seeds)
+@given(
+    st.dictionaries(operator_ids, stakes, min_size=1, max_size=6), st.lists(operator_ids, min_size=1, max_size=4), seeds
+)
 def test_members_without_stake_are_never_elected(members, idle, seed):
     with_idle = {**{operator: 0 for operator in idle}, **members}
     assert stake_weighted(with_idle, seed) in members
@@ -108,7 +109,18 @@ def test_stake_weighted_known_answers():
     block hash. Changing the draw is a protocol change."""
     members = {1: 10**18, 2: 3 * 10**18, 3: 6 * 10**18}
     assert [stake_weighted(members, keccak(text=f"block {i}")) for i in range(12)] == [
-        3, 2, 3, 2, 2, 3, 3, 1, 3, 1, 2, 3,
+        3,
+        2,
+        3,
+        2,
+        2,
+        3,
+        3,
+        1,
+        3,
+        1,
+        2,
+        3,
     ]
 
 

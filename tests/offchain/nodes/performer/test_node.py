@@ -20,8 +20,8 @@ from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import recover_task_signer
+from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
-from othentic_offchain.nodes.performer.node import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
 
 REGISTERED = "OperatorRegistered(uint32,address,uint256,(uint256,uint256),(uint256[2],uint256[2]))"
@@ -40,8 +40,9 @@ class FakeAggregator:
         body = await request.json()
         self.calls.append(body)
         if len(self.calls) <= self.fail_first:
-            return web.json_response({"jsonrpc": "2.0", "id": body.get("id"),
-                                      "error": {"code": -32000, "message": "quorum not reachable"}})
+            return web.json_response(
+                {"jsonrpc": "2.0", "id": body.get("id"), "error": {"code": -32000, "message": "quorum not reachable"}}
+            )
         return web.json_response({"jsonrpc": "2.0", "id": body.get("id"), "result": True})
 
     @property
@@ -51,8 +52,15 @@ class FakeAggregator:
         for call in list(self.calls):
             proof, data, definition, performer, signature = call["params"]
             executed = json.loads(bytes.fromhex(data[2:]))
-            found.append({"task": TaskInfo(proof, data, performer, definition), "signature": signature,
-                          "params": executed["params"], "definition": executed["definition"], "call": call})
+            found.append(
+                {
+                    "task": TaskInfo(proof, data, performer, definition),
+                    "signature": signature,
+                    "params": executed["params"],
+                    "definition": executed["definition"],
+                    "call": call,
+                }
+            )
         return found
 
 
@@ -121,8 +129,14 @@ def performer_factory(loop, devnet, execution_url):
 
     def start(operator: Operator, aggregator_url: str, **overrides: Any) -> PerformerNode:
         overrides.setdefault("execution_url", execution_url)
-        config = PerformerConfig(rpc_url=devnet.anvil.rpc_url, deployment=devnet.record, ecdsa_key=operator.key,
-                                 aggregator_url=aggregator_url, chain_refresh=0.1, **overrides)
+        config = PerformerConfig(
+            rpc_url=devnet.anvil.rpc_url,
+            deployment=devnet.record,
+            ecdsa_key=operator.key,
+            aggregator_url=aggregator_url,
+            chain_refresh=0.1,
+            **overrides,
+        )
         node = PerformerNode(config)
         loop.run(node.start())
         started.append(node)
@@ -153,8 +167,10 @@ def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(perfor
     assert isinstance(call["id"], int)
     proof, data, definition, performer, signature = call["params"]
     assert isinstance(proof, str) and proof.startswith("proof-")
-    assert data.startswith("0x") and json.loads(bytes.fromhex(data[2:])) == {"definition": 0,
-                                                                            "params": {"pair": "ETHUSDT"}}
+    assert data.startswith("0x") and json.loads(bytes.fromhex(data[2:])) == {
+        "definition": 0,
+        "params": {"pair": "ETHUSDT"},
+    }
     assert definition == 0
     assert performer == alice.address
     assert signature.startswith("0x") and len(bytes.fromhex(signature[2:])) == 65
@@ -190,8 +206,9 @@ def test_perform_from_python_merges_configured_and_given_params(loop, performer_
     assert node.last_outcome is outcome
 
 
-def test_the_configured_definition_id_reaches_the_service_and_the_aggregator(devnet, performer_factory, aggregator,
-                                                                              alice):
+def test_the_configured_definition_id_reaches_the_service_and_the_aggregator(
+    devnet, performer_factory, aggregator, alice
+):
     definition = devnet.create_definition()
     fake = aggregator()
     node = performer_factory(alice, fake.url, task_definition_id=definition)
@@ -246,8 +263,9 @@ def test_round_robin_only_the_elected_operator_performs(devnet, performer_factor
     assert led == {alice.id, bob.id}
     assert sorted(sent["task"].performer for sent in fake.tasks) == sorted([alice.address, bob.address])
     for node in nodes.values():
-        assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="not_elected") == \
-            len(members) - 1
+        assert (
+            metric(node, "othentic_performer_tasks_total", trigger="demand", status="not_elected") == len(members) - 1
+        )
         assert metric(node, "othentic_tasks_total", step="task.not_elected") == len(members) - 1
 
 
@@ -313,8 +331,9 @@ def test_every_blocks_trigger_fires_on_block_numbers_divisible_by_n(loop, devnet
     assert second["blockNumber"] == first["blockNumber"] + 4
 
 
-def test_contract_event_trigger_passes_the_events_block_and_transaction(loop, devnet, performer_factory, aggregator,
-                                                                        alice):
+def test_contract_event_trigger_passes_the_events_block_and_transaction(
+    loop, devnet, performer_factory, aggregator, alice
+):
     event = EventTrigger.from_signature(devnet.center, REGISTERED)
     abi = next(item for item in devnet.avs.center.abi if item.get("name") == "OperatorRegistered")
     assert event.topic == event_abi_to_log_topic(abi)
@@ -457,5 +476,6 @@ def test_health_and_metrics_describe_the_performer(performer_factory, aggregator
 )
 def test_configuration_mistakes_are_refused_up_front(devnet, alice, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
-        PerformerConfig(devnet.anvil.rpc_url, devnet.record, alice.key, "http://127.0.0.1:1", "http://127.0.0.1:2",
-                        **overrides)
+        PerformerConfig(
+            devnet.anvil.rpc_url, devnet.record, alice.key, "http://127.0.0.1:1", "http://127.0.0.1:2", **overrides
+        )

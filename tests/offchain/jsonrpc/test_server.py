@@ -1,4 +1,4 @@
-"""othentic_offchain.jsonrpc: the JSON-RPC 2.0 server layer and its client, over real HTTP.
+"""othentic_offchain.jsonrpc.server: the JSON-RPC 2.0 server layer over real HTTP, and its parameter parsers.
 
 Each test drives its coroutine with ``asyncio.run`` (no async plugin) against a server bound to
 127.0.0.1.
@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from othentic_offchain.jsonrpc import (
     INTERNAL_ERROR,
@@ -23,97 +17,14 @@ from othentic_offchain.jsonrpc import (
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
-    ApplicationError,
-    InternalError,
     InvalidParams,
-    InvalidRequest,
-    JsonRpcClient,
-    JsonRpcError,
     JsonRpcServer,
-    JsonRpcTransportError,
     MethodNotFound,
-    Param,
     as_hex_bytes,
     as_int,
     as_str,
 )
-
-
-def make_server(**kwargs: Any) -> tuple[JsonRpcServer, list]:
-    server = JsonRpcServer(**kwargs)
-    notified: list = []
-
-    @server.method("add", [Param("a", as_int), Param("b", as_int, default=10, aliases=("second",))])
-    async def add(a: int, b: int) -> int:
-        return a + b
-
-    @server.method("echo", [Param("text", as_str)])
-    async def echo(text: str) -> str:
-        return text
-
-    @server.method("bytes", [Param("data", as_hex_bytes)])
-    async def length(data: bytes) -> int:
-        return len(data)
-
-    @server.method("note", [Param("value")])
-    async def note(value: Any) -> None:
-        notified.append(value)
-
-    @server.method("boom")
-    async def boom() -> None:
-        raise KeyError("the ledger is missing")
-
-    @server.method("refuse")
-    async def refuse() -> None:
-        raise ApplicationError(-32042, "not today", {"retryAfter": 3})
-
-    @server.method("slow", [Param("seconds", float)])
-    async def slow(seconds: float) -> float:
-        await asyncio.sleep(seconds)
-        return seconds
-
-    return server, notified
-
-
-@asynccontextmanager
-async def serving(server: JsonRpcServer) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/", server.handle)
-    async with TestServer(app, host="127.0.0.1") as test_server:
-        yield str(test_server.make_url("/"))
-
-
-async def post(url: str, body: bytes | str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url, data=body, headers={"Content-Type": "application/json"}) as response:
-            raw = await response.read()
-            return response.status, (json.loads(raw) if raw else None)
-
-
-def rpc(url_body: tuple[str, Any]) -> tuple[int, Any]:
-    url, body = url_body
-    return asyncio.run(post(url, body if isinstance(body, (bytes, str)) else json.dumps(body)))
-
-
-def call_raw(body: Any, **server_kwargs: Any) -> tuple[int, Any, list]:
-    """Serve a fresh server, POST ``body`` (JSON-encoded unless bytes/str), return status, answer, notes."""
-    server, notified = make_server(**server_kwargs)
-
-    async def go() -> tuple[int, Any]:
-        async with serving(server) as url:
-            raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
-            return await post(url, raw)
-
-    status, answer = asyncio.run(go())
-    return status, answer, notified
-
-
-def request(method: str, params: Any = None, id: Any = 1) -> dict:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": id}
-    if params is not None:
-        message["params"] = params
-    return message
-
+from tests.offchain.jsonrpc.jsonrpc_harness import call_raw, make_server, post, request, serving
 
 # --- calls ----------------------------------------------------------------------------------------
 
@@ -292,13 +203,6 @@ def test_application_error_keeps_its_code_message_and_data():
     assert answer["error"] == {"code": -32042, "message": "not today", "data": {"retryAfter": 3}}
 
 
-def test_application_error_codes_outside_the_reserved_range_are_a_programming_error():
-    with pytest.raises(ValueError):
-        ApplicationError(-32100, "no")
-    with pytest.raises(ValueError):
-        ApplicationError(-31999, "no")
-
-
 def test_request_over_the_size_limit_is_refused_before_parsing():
     big = json.dumps(request("echo", ["x" * 5000]))
     status, answer, _ = call_raw(big, max_request_bytes=1000)
@@ -326,8 +230,9 @@ def test_on_call_hook_sees_each_call_and_its_error_code():
     server.on_call = lambda method, code: seen.append((method, code))
 
     async def go() -> None:
-        await server.dispatch(json.dumps([request("add", [1, 2], id=1), request("zzz", [], id=2),
-                                          request("add", ["x"], id=3)]))
+        await server.dispatch(
+            json.dumps([request("add", [1, 2], id=1), request("zzz", [], id=2), request("add", ["x"], id=3)])
+        )
 
     asyncio.run(go())
     assert sorted(seen, key=str) == sorted([("add", None), (None, METHOD_NOT_FOUND), ("add", INVALID_PARAMS)], key=str)
@@ -344,94 +249,6 @@ def test_in_process_call_raises_the_same_typed_errors():
             await server.call("add", {"b": 1})
 
     asyncio.run(go())
-
-
-# --- client ---------------------------------------------------------------------------------------
-
-
-def test_client_returns_results_and_raises_typed_errors():
-    server, notified = make_server()
-
-    async def go() -> None:
-        async with serving(server) as url, JsonRpcClient(url) as client:
-            assert await client.call("add", [20, 22]) == 42
-            assert await client.call("add", {"a": 1}) == 11
-            with pytest.raises(MethodNotFound) as missing:
-                await client.call("nope")
-            assert missing.value.code == METHOD_NOT_FOUND
-            with pytest.raises(InvalidParams) as invalid:
-                await client.call("add", ["x"])
-            assert invalid.value.data == {"param": "a"}
-            with pytest.raises(ApplicationError) as refused:
-                await client.call("refuse")
-            assert (refused.value.code, refused.value.data) == (-32042, {"retryAfter": 3})
-            with pytest.raises(InternalError):
-                await client.call("boom")
-            await client.notify("note", ["via client"])
-
-    asyncio.run(go())
-    assert notified == ["via client"]
-
-
-def test_client_batch_returns_results_and_errors_in_call_order():
-    server, _ = make_server()
-
-    async def go() -> list:
-        async with serving(server) as url, JsonRpcClient(url) as client:
-            return await client.batch([("add", [1, 1]), ("nope", None), ("echo", ["z"])])
-
-    first, second, third = asyncio.run(go())
-    assert first == 2 and third == "z"
-    assert isinstance(second, MethodNotFound)
-
-
-def test_client_raises_invalid_request_for_an_oversized_request():
-    server, _ = make_server(max_request_bytes=200)
-
-    async def go() -> None:
-        async with serving(server) as url, JsonRpcClient(url) as client:
-            with pytest.raises(InvalidRequest):
-                await client.call("echo", ["x" * 1000])
-
-    asyncio.run(go())
-
-
-def test_client_raises_transport_error_when_nothing_listens():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-
-    async def go() -> None:
-        async with JsonRpcClient(f"http://127.0.0.1:{port}/", timeout=2) as client:
-            with pytest.raises(JsonRpcTransportError):
-                await client.call("echo", ["x"])
-
-    asyncio.run(go())
-
-
-def test_client_raises_transport_error_on_a_non_json_answer():
-    async def handler(_request: web.Request) -> web.Response:
-        return web.Response(status=502, text="<html>bad gateway</html>")
-
-    async def go() -> None:
-        app = web.Application()
-        app.router.add_post("/", handler)
-        async with TestServer(app, host="127.0.0.1") as test_server:
-            async with JsonRpcClient(str(test_server.make_url("/"))) as client:
-                with pytest.raises(JsonRpcTransportError) as caught:
-                    await client.call("echo", ["x"])
-                assert caught.value.status == 502
-
-    asyncio.run(go())
-
-
-def test_error_objects_map_back_to_their_classes():
-    assert isinstance(JsonRpcError.from_wire({"code": -32700, "message": "m"}), JsonRpcError)
-    assert type(JsonRpcError.from_wire({"code": -32601, "message": "m"})) is MethodNotFound
-    app = JsonRpcError.from_wire({"code": -32005, "message": "m", "data": {"k": 1}})
-    assert type(app) is ApplicationError and app.data == {"k": 1}
-    other = JsonRpcError.from_wire({"code": 7, "message": "m"})
-    assert type(other) is JsonRpcError and other.code == 7
 
 
 def test_parsers_say_what_is_wrong():

@@ -1,0 +1,53 @@
+"""An attester's configuration: its operator account, its BLS key, its Validation Service, its vote record."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.crypto.bls import KeyPair
+
+__all__ = ["VALIDATE_PATH", "AttesterConfig"]
+
+#: The Validation Service's route, as Othentic's services serve it.
+VALIDATE_PATH = "/task/validate"
+
+
+@dataclass
+class AttesterConfig:
+    """Everything one attester needs. ``ecdsa_key`` is the operator's account (its operator id is
+    read from the chain); ``bls`` the key its votes are signed with (registered on-chain);
+    ``validation_url`` the base URL of its Validation Service (or the full ``/task/validate`` URL).
+    ``db_path`` defaults to ``./<name>-votes.sqlite3``: keep it across restarts, it is what stops
+    the node from ever signing the other side of a task it voted on."""
+
+    rpc_url: str
+    deployment: DeploymentRecord
+    ecdsa_key: str
+    bls: KeyPair
+    validation_url: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    db_path: str | os.PathLike | None = None
+    service_timeout: float = 10.0
+    chain_refresh: float = 0.5
+    name: str = "attester"
+
+    @property
+    def address(self) -> str:
+        """The operator's account address."""
+        return Account.from_key(self.ecdsa_key).address
+
+    @property
+    def votes_path(self) -> Path:
+        return Path(self.db_path) if self.db_path is not None else Path(f"{self.name}-votes.sqlite3")
+
+    @property
+    def service_base_url(self) -> str:
+        """The Validation Service's base URL, whichever form was configured."""
+        base = self.validation_url.rstrip("/")
+        return base.removesuffix(VALIDATE_PATH)

@@ -1,0 +1,80 @@
+"""A performer's configuration: its account, its services, the definition it performs, its triggers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+
+from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.nodes.performer.triggers import EventTrigger
+
+__all__ = ["ELECTION_MODES", "RESERVED_PARAMS", "PerformerConfig"]
+
+ELECTION_MODES = ("none", "round-robin", "stake")
+#: Parameter names a task's params must not hold: the definition id is the node's to set.
+RESERVED_PARAMS = frozenset({"taskDefinitionId", "taskDefinitionID"})
+
+
+@dataclass
+class PerformerConfig:
+    """One performer: its account, its Execution Service, the aggregator, the definition it
+    performs and its triggers. ``params`` are passed to every execution (a trigger's own
+    parameters override them)."""
+
+    rpc_url: str
+    deployment: DeploymentRecord
+    ecdsa_key: str
+    execution_url: str
+    aggregator_url: str
+    task_definition_id: int = 0
+    election: str = "none"
+    host: str = "127.0.0.1"
+    port: int = 0
+    name: str = "performer"
+    params: dict[str, Any] = field(default_factory=dict)
+    every_seconds: float | None = None
+    every_blocks: int | None = None
+    event: EventTrigger | None = None
+    on_message: bool = False
+    round_robin_period: int = 1
+    poll_interval: float = 0.5
+    execution_timeout: float = 30.0
+    aggregator_timeout: float = 30.0
+    chain_refresh: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.election not in ELECTION_MODES:
+            raise ValueError(f"election must be one of {', '.join(ELECTION_MODES)}, got {self.election!r}")
+        if not 0 <= int(self.task_definition_id) < 2**16:
+            raise ValueError(f"task_definition_id must fit in uint16, got {self.task_definition_id}")
+        if self.every_seconds is not None and not self.every_seconds > 0:
+            raise ValueError(f"every_seconds must be positive, got {self.every_seconds}")
+        if self.every_blocks is not None and self.every_blocks < 1:
+            raise ValueError(f"every_blocks must be at least 1, got {self.every_blocks}")
+        if self.round_robin_period < 1:
+            raise ValueError(f"round_robin_period must be at least 1, got {self.round_robin_period}")
+        if not self.poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive, got {self.poll_interval}")
+        clash = RESERVED_PARAMS & set(self.params)
+        if clash:
+            raise ValueError(f"params must not hold {', '.join(sorted(clash))}: set task_definition_id instead")
+
+    @property
+    def address(self) -> str:
+        return Account.from_key(self.ecdsa_key).address
+
+    @property
+    def triggers(self) -> list[str]:
+        """The triggers this configuration turns on (``demand`` always)."""
+        kinds = ["demand"]
+        if self.every_seconds is not None:
+            kinds.append("seconds")
+        if self.every_blocks is not None:
+            kinds.append("blocks")
+        if self.event is not None:
+            kinds.append("event")
+        if self.on_message:
+            kinds.append("message")
+        return kinds

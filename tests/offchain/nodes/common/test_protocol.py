@@ -1,0 +1,54 @@
+"""othentic_offchain.nodes.common.protocol: the aggregator-attester wire models and the error answer
+every node gives (no network, no chain)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.nodes.common.protocol import AttestRequest, ErrorBody, Vote, error_response, task_info, wire_task
+
+PERFORMER = "0x" + "11" * 20
+CENTER = "0x" + "22" * 20
+
+
+def test_error_response_is_an_error_body_with_its_status_and_extra_members():
+    response = error_response(409, "not_elected", "operator 2 is not elected", outcome={"block": 7})
+    assert response.status == 409 and response.content_type == "application/json"
+    body = json.loads(response.body)
+    assert body == {"error": "not_elected", "message": "operator 2 is not elected", "outcome": {"block": 7}}
+    assert ErrorBody.model_validate(body).error == "not_elected"
+
+
+def test_a_task_goes_to_the_wire_and_back_unchanged():
+    task = TaskInfo("proof", b"\x01\x02", PERFORMER, 3)
+    wire = wire_task(task)
+    assert wire.to_wire()["data"] == "0x0102"
+    back = task_info(wire)
+    assert back.task_hash() == task.task_hash()
+
+
+def test_an_attest_request_refuses_a_boolean_chain_id():
+    task = TaskInfo("proof", b"", PERFORMER, 0)
+    body = {
+        "task": wire_task(task).to_wire(),
+        "taskHash": "0x" + task.task_hash().hex(),
+        "performerSignature": "0x" + "33" * 65,
+        "attestationCenter": CENTER,
+        "chainId": 31337,
+    }
+    assert AttestRequest.model_validate(body).chain_id == 31337
+    with pytest.raises(ValidationError, match="boolean"):
+        AttestRequest.model_validate({**body, "chainId": True})
+
+
+def test_vote_signature_words_travel_as_hex():
+    vote = Vote(operator_id=1, task_hash=b"\x00" * 32, is_approved=True, signature=(5, 2**255))
+    wire = vote.to_wire()
+    assert wire["signature"] == ["0x5", hex(2**255)]
+    assert Vote.model_validate(wire).signature == (5, 2**255)
+    with pytest.raises(ValidationError, match="uint256"):
+        Vote.model_validate({**wire, "signature": ["0x5", hex(2**256)]})
