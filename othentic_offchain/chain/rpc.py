@@ -1,4 +1,5 @@
-"""Nodes' connections to the chain's JSON-RPC endpoint."""
+"""Nodes' connections to the chain's JSON-RPC endpoint: asyncio ones for the hot paths, a blocking
+one for work done in a thread."""
 
 from __future__ import annotations
 
@@ -10,6 +11,13 @@ def async_web3(rpc_url: str, timeout: float = 30.0) -> Any:
     from web3 import AsyncHTTPProvider, AsyncWeb3
 
     return AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+
+
+def sync_web3(rpc_url: str, timeout: float = 30.0) -> Any:
+    """A blocking ``Web3`` on an HTTP JSON-RPC URL, for calls made from a worker thread."""
+    from web3 import HTTPProvider, Web3
+
+    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
 
 
 class RpcConnection:
@@ -26,7 +34,7 @@ class RpcConnection:
         self.timeout = timeout
         self.connections = connections
         self.w3: Any = None
-        self._session = None
+        self._session: Any = None
 
     async def open(self, expect_chain_id: int | None = None) -> Any:
         """Connect; with ``expect_chain_id``, refuse (ValueError) an endpoint serving another chain."""

@@ -12,28 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from eth_utils import keccak
-
+from othentic_offchain.chain.abi import error_selector, event_topic, selector
 from othentic_offchain.chain.artifacts import load_artifact
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.chain.types import TaskDefinitionParams, g1_from_abi, g2_from_abi
 from othentic_offchain.crypto.bls import PublicKey
 from othentic_offchain.crypto.bn254 import G2Point
 
-#: Center events that never change what the view caches.
-_HARMLESS = {
-    keccak(text=sig)
-    for sig in (
-        "TaskSubmitted(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
-        "TaskRejected(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)",
-        "RewardsClaimed(address,address,uint256)",
-    )
-}
+_CENTER = "IAttestationCenter"
 
 
-_TASK_RECORD = keccak(text="taskRecord(bytes32)")[:4]
+@cache
+def _harmless_topics() -> frozenset[bytes]:
+    """Topics of the center events that never change what the view caches."""
+    return frozenset(event_topic(_CENTER, event) for event in ("TaskSubmitted", "TaskRejected", "RewardsClaimed"))
 
 
 class UnknownDefinition(LookupError):
@@ -83,7 +80,7 @@ class ChainView:
         self.w3 = w3
         self.record = record
         self.refresh_interval = refresh_interval
-        abi = load_artifact("IAttestationCenter").abi
+        abi = load_artifact(_CENTER).abi
         self.center = w3.eth.contract(address=w3.to_checksum_address(record.attestation_center), abi=abi)
         self.address = self.center.address
         self.chain_id = record.chain_id
@@ -109,7 +106,8 @@ class ChainView:
                 logs = await self.w3.eth.get_logs(
                     {"address": self.address, "fromBlock": self._last_block + 1, "toBlock": latest}
                 )
-                if any(log["topics"] and bytes(log["topics"][0]) not in _HARMLESS for log in logs):
+                harmless = _harmless_topics()
+                if any(log["topics"] and bytes(log["topics"][0]) not in harmless for log in logs):
                     self._clear()
             self._last_block = latest
             self.block_number = latest
@@ -133,7 +131,7 @@ class ChainView:
         try:
             _id, set_id, params = await self.center.functions.getTaskDefinition(definition_id).call()
         except Exception as exc:
-            if "UnknownTaskDefinition" in str(exc) or _selector_in(exc, "UnknownTaskDefinition(uint16)"):
+            if "UnknownTaskDefinition" in str(exc) or _error_in(exc, "UnknownTaskDefinition"):
                 raise UnknownDefinition(f"task definition {definition_id} does not exist") from exc
             raise
         ids, stakes = await self.center.functions.taskDefinitionMembers(definition_id).call()
@@ -150,7 +148,8 @@ class ChainView:
     async def task_record(self, task_hash: bytes) -> tuple[int, int, bool]:
         """``(task number, block, approved)``; number 0 if the task has not landed. Encoded by hand:
         through web3's contract object this per-vote read cost three times the CPU."""
-        answer = await self.w3.eth.call({"to": self.address, "data": _TASK_RECORD + bytes(task_hash)})
+        data = selector(_CENTER, "taskRecord") + bytes(task_hash)
+        answer = await self.w3.eth.call({"to": self.address, "data": data})
         answer = bytes(answer)
         return (
             int.from_bytes(answer[0:32], "big"),
@@ -204,6 +203,31 @@ def _sum_g2(points: list[G2Point]) -> G2Point:
     return total
 
 
-def _selector_in(exc: Exception, signature: str) -> bool:
-    selector = "0x" + keccak(text=signature)[:4].hex()
-    return selector in str(getattr(exc, "data", "")) or selector in str(exc)
+def _error_in(exc: Exception, error: str) -> bool:
+    """Whether ``exc`` carries the revert data of the center's custom error ``error``."""
+    wanted = "0x" + error_selector(_CENTER, error).hex()
+    return wanted in str(getattr(exc, "data", "")) or wanted in str(exc)
+
+
+class SharedReads:
+    """One read for every caller that needs the same answer at the same time.
+
+    A burst of tasks right after the view dropped its cache would otherwise send one identical
+    ``eth_call`` each; callers asking under the same ``key`` while a read is under way await that
+    read instead. Nothing is kept once it finished (caching is :class:`ChainView`'s job).
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[Hashable, asyncio.Future] = {}
+
+    async def get(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
+        future = self._reads.get(key)
+        if future is None:
+            future = asyncio.ensure_future(read())
+            self._reads[key] = future
+            future.add_done_callback(lambda done: self._forget(key, done))
+        return await asyncio.shield(future)
+
+    def _forget(self, key: Hashable, done: asyncio.Future) -> None:
+        if self._reads.get(key) is done:
+            del self._reads[key]

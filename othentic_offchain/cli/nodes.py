@@ -102,7 +102,7 @@ def _performer_config(
     host,
     name,
 ):
-    from othentic_offchain.nodes.performer.node import EventTrigger, PerformerConfig
+    from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig
 
     if not execution_service:
         raise click.UsageError("a performer needs --execution-service URL")
@@ -249,12 +249,12 @@ def attester(
 
         node = AttesterNode(config)
         performer = PerformerNode(performer_config) if performer_config else None
-        await node.start()
+        url = await node.start()
         try:
             if performer is not None:
-                await performer.start()
-                ready_line(f"performer {operator_id} (definition {performer_config.task_definition_id})", performer.url)
-            ready_line(f"attester {operator_id}", node.url)
+                performer_url = await performer.start()
+                ready_line(f"performer {operator_id} (definition {performer.config.task_definition_id})", performer_url)
+            ready_line(f"attester {operator_id}", url)
             await asyncio.Event().wait()
         finally:
             if performer is not None:
@@ -321,9 +321,9 @@ def performer(
 
     async def main():
         node = PerformerNode(config)
-        await node.start()
+        url = await node.start()
         try:
-            ready_line(f"performer (definition {definition})", node.url)
+            ready_line(f"performer (definition {definition})", url)
             await asyncio.Event().wait()
         finally:
             await node.stop()
@@ -397,8 +397,8 @@ def aggregator(
     JSON-RPC 2.0 (POST /): sendTask (Othentic's positional params), sendCustomMessage, taskStatus,
     health. The account must be an active operator (the contract checks the aggregator).
     """
+    from othentic_offchain.nodes.aggregator import AggregatorConfig, AggregatorNode
     from othentic_offchain.nodes.aggregator.discovery import parse_attester_specs
-    from othentic_offchain.nodes.aggregator.node import AggregatorConfig, AggregatorNode
 
     configure_logging(log_level)
     chain = connect(rpc, deployment, attestation_center)
@@ -422,9 +422,9 @@ def aggregator(
 
     async def main():
         node = AggregatorNode(config)
-        await node.start()
+        url = await node.start()
         try:
-            ready_line("aggregator", node.url)
+            ready_line("aggregator", url)
             await asyncio.Event().wait()
         finally:
             await node.stop()

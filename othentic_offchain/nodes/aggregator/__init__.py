@@ -1,5 +1,33 @@
-"""The aggregator: accepts tasks, collects votes, submits the aggregate on-chain, recovers."""
+"""The aggregator: accepts tasks, collects votes, submits the aggregate on-chain, recovers.
 
-from othentic_offchain.nodes.aggregator.node import AggregatorConfig, AggregatorNode
+:class:`AggregatorNode` (:mod:`.node`) wires the parts together; :class:`AggregatorConfig` and the
+JSON-RPC application error codes are in :mod:`.config`.
+"""
 
-__all__ = ["AggregatorConfig", "AggregatorNode"]
+from othentic_offchain.nodes.aggregator.config import (
+    BUSY,
+    CHAIN_UNAVAILABLE,
+    DEFINITION_EXPIRED,
+    INVALID_SIGNATURE,
+    PERFORMER_NOT_ACTIVE,
+    UNKNOWN_DEFINITION,
+    UNKNOWN_TASK,
+    UNSUPPORTED_SIGNATURE_TYPE,
+    WRONG_CHAIN,
+    AggregatorConfig,
+)
+from othentic_offchain.nodes.aggregator.node import AggregatorNode
+
+__all__ = [
+    "BUSY",
+    "CHAIN_UNAVAILABLE",
+    "DEFINITION_EXPIRED",
+    "INVALID_SIGNATURE",
+    "PERFORMER_NOT_ACTIVE",
+    "UNKNOWN_DEFINITION",
+    "UNKNOWN_TASK",
+    "UNSUPPORTED_SIGNATURE_TYPE",
+    "WRONG_CHAIN",
+    "AggregatorConfig",
+    "AggregatorNode",
+]

@@ -7,7 +7,7 @@ needs a URL per operator. Two sources, in this order:
    (``--attester 3=http://10.0.0.3:9000`` or ``--attester 0xAbc...=http://...``): for devnets,
    private networks, and to override a published endpoint that is wrong;
 2. the endpoint each operator published with ``setOperatorEndpoint`` (read through
-   :class:`~.chainview.ChainView`, so it is cached and refreshed with the contracts' events).
+   :class:`~othentic_offchain.chain.view.ChainView`, so it is cached and refreshed with the contracts' events).
 
 An operator with neither has no URL: the aggregator cannot ask it, and it simply does not vote.
 """
@@ -29,8 +29,11 @@ class InvalidAttesterSpec(ValueError):
 
 
 class _OperatorLike(Protocol):
-    account: str
-    endpoint: str
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
 
 
 class _ChainLike(Protocol):

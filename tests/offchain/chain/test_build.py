@@ -93,10 +93,13 @@ def test_not_compiled_is_a_clear_error(tmp_path):
 
 
 def test_reads_bytecode_with_or_without_0x(tmp_path):
-    fake_project(tmp_path, {
-        "A": {"abi": [], "deploymentBytecode": {"bytecode": "6080"}, "runtimeBytecode": {"bytecode": "0x6080"}},
-        "I": {"abi": [{"type": "function", "name": "f", "inputs": [], "outputs": []}], "deploymentBytecode": {}},
-    })
+    fake_project(
+        tmp_path,
+        {
+            "A": {"abi": [], "deploymentBytecode": {"bytecode": "6080"}, "runtimeBytecode": {"bytecode": "0x6080"}},
+            "I": {"abi": [{"type": "function", "name": "f", "inputs": [], "outputs": []}], "deploymentBytecode": {}},
+        },
+    )
     a = build_artifact("A", root=tmp_path)
     assert a.bytecode == "0x6080" == a.runtime_bytecode
     i = build_artifact("I", root=tmp_path)
@@ -149,8 +152,12 @@ def test_every_deployable_production_contract_is_packaged():
     """A new contract under contracts/ (outside test/) is shipped, or the package cannot deploy it."""
     types = load_manifest()["contractTypes"]
     internal = ("contracts/test/", "contracts/libraries/", "contracts/core/")  # tests, internal libraries
-    production = {name for name, t in types.items() if not t.get("sourceId", "").startswith(internal)
-                  and (t.get("deploymentBytecode") or {}).get("bytecode") not in (None, "", "0x")}
+    production = {
+        name
+        for name, t in types.items()
+        if not t.get("sourceId", "").startswith(internal)
+        and (t.get("deploymentBytecode") or {}).get("bytecode") not in (None, "", "0x")
+    }
     assert production - set(PACKAGED_CONTRACTS) == set()
 
 

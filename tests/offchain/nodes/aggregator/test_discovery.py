@@ -52,14 +52,17 @@ def test_spec_with_an_address_is_checksummed():
     assert parse_attester_spec(f"{ALICE.lower()}=https://a.example") == (ALICE, "https://a.example")
 
 
-@pytest.mark.parametrize("spec", [
-    "http://127.0.0.1:9001",  # no key
-    "0=http://x",  # ids start at 1
-    "three=http://x",
-    "3=127.0.0.1:9001",  # no scheme
-    "3=ftp://x",
-    "0x70997970C51812dc3A010C7d01b50e0d17dc79c8=http://x",  # wrong EIP-55 checksum
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "http://127.0.0.1:9001",  # no key
+        "0=http://x",  # ids start at 1
+        "three=http://x",
+        "3=127.0.0.1:9001",  # no scheme
+        "3=ftp://x",
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79c8=http://x",  # wrong EIP-55 checksum
+    ],
+)
 def test_bad_specs_are_refused_with_the_spec_in_the_message(spec):
     with pytest.raises(InvalidAttesterSpec) as caught:
         parse_attester_spec(spec)
@@ -106,7 +109,9 @@ def test_without_a_chain_only_static_entries_answer():
 def test_urls_for_answers_every_operator():
     directory = AttesterDirectory(FakeChain(), {2: "http://static-bob"})
     assert asyncio.run(directory.urls_for([1, 2, 3])) == {
-        1: "http://alice.example:9000", 2: "http://static-bob", 3: None,
+        1: "http://alice.example:9000",
+        2: "http://static-bob",
+        3: None,
     }
 
 

@@ -1,4 +1,4 @@
-"""othentic_offchain.nodes.aggregator.node end to end: real anvil, a real deployment, ten registered
+"""othentic_offchain.nodes.aggregator end to end: real anvil, a real deployment, ten registered
 operators, attesters served over real HTTP on 127.0.0.1, and the aggregator's JSON-RPC.
 
 Attesters are the project's :class:`AttesterNode` (each with a Validation Service stand-in that
@@ -27,8 +27,9 @@ from eth_account import Account
 from eth_utils import keccak
 
 from othentic_offchain.avs.runner import ServiceRunner
+from othentic_offchain.chain.abi import event_topic
 from othentic_offchain.chain.client import AvsContracts, fund_eth
-from othentic_offchain.chain.deploy import DeploymentRecord, Web3Backend, deploy_system
+from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend, deploy_system
 from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
@@ -40,7 +41,7 @@ from othentic_offchain.jsonrpc import (
     JsonRpcClient,
     JsonRpcError,
 )
-from othentic_offchain.nodes.aggregator.node import (
+from othentic_offchain.nodes.aggregator import (
     DEFINITION_EXPIRED,
     INVALID_SIGNATURE,
     PERFORMER_NOT_ACTIVE,
@@ -59,14 +60,12 @@ try:  # the project's attester, when it is there
 except ImportError:  # pragma: no cover - depends on the working tree
     AttesterConfig = AttesterNode = None  # type: ignore[assignment,misc]
 
-TOKEN = 10**18
 STAKE = 10 * TOKEN
 OPERATORS = 10
 AGGREGATOR = 0  # index into Net.keys
 PERFORMER = 1
-_EVENT_ARGS = "(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
-TASK_SUBMITTED = keccak(text="TaskSubmitted" + _EVENT_ARGS)
-TASK_REJECTED = keccak(text="TaskRejected" + _EVENT_ARGS)
+TASK_SUBMITTED = event_topic("IAttestationCenter", "TaskSubmitted")
+TASK_REJECTED = event_topic("IAttestationCenter", "TaskRejected")
 
 
 # --- the network (one per module) -----------------------------------------------------------------
@@ -95,14 +94,21 @@ class Net:
         """A fresh task (unique proof of task) and the performer's signature."""
         self.counter[0] += 1
         key = self.keys[performer]
-        task = TaskInfo(f"bafkrei-{tag}-{self.counter[0]:05d}", keccak(text=tag)[:8], Account.from_key(key).address,
-                        definition)
+        task = TaskInfo(
+            f"bafkrei-{tag}-{self.counter[0]:05d}", keccak(text=tag)[:8], Account.from_key(key).address, definition
+        )
         return task, task.sign(key)
 
     def landings(self, task_hash: bytes) -> list[tuple[bool, int]]:
         """Every TaskSubmitted/TaskRejected event of ``task_hash``: (approved, task number)."""
-        logs = self.w3.eth.get_logs({"address": self.avs.address, "fromBlock": 0, "toBlock": "latest",
-                                     "topics": [None, None, None, "0x" + task_hash.hex()]})
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.avs.address,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [None, None, None, "0x" + task_hash.hex()],
+            }
+        )
         out = []
         for log in logs:
             topic = bytes(log["topics"][0])
@@ -112,8 +118,7 @@ class Net:
 
     def event(self, task_hash: bytes) -> dict:
         name = "TaskSubmitted" if self.landings(task_hash)[0][0] else "TaskRejected"
-        logs = getattr(self.avs.center.events, name)().get_logs(
-            from_block=0, argument_filters={"taskHash": task_hash})
+        logs = getattr(self.avs.center.events, name)().get_logs(from_block=0, argument_filters={"taskHash": task_hash})
         assert len(logs) == 1
         return dict(logs[0]["args"])
 
@@ -191,14 +196,19 @@ class MiniAttester:
         if known is None:
             if self.services is not None:
                 await asyncio.sleep(self.services.delay.get(self.operator_id, 0))
-            approve = self.mode != "reject" and (self.services is None
-                                                 or self.services.approve.get(self.operator_id, True))
+            approve = self.mode != "reject" and (
+                self.services is None or self.services.approve.get(self.operator_id, True)
+            )
             digest = task_info(attest.task).vote_hash(attest.attestation_center, attest.chain_id, approve)
             if self.mode == "garbage":
                 digest = keccak(b"not the vote" + digest)
             signature = self.keys.sign(digest)
-            known = Vote(operator_id=self.operator_id, task_hash=attest.task_hash, is_approved=approve,
-                         signature=signature.words())
+            known = Vote(
+                operator_id=self.operator_id,
+                task_hash=attest.task_hash,
+                is_approved=approve,
+                signature=signature.words(),
+            )
             self.votes[attest.task_hash] = known
         return web.json_response(known.to_wire())
 
@@ -232,8 +242,9 @@ class Cluster:
         await self.services.runner.stop()
 
 
-async def start_attesters(net: Net, tmp_path: Path, modes: dict[int, str] | None = None,
-                          delay: dict[int, float] | None = None) -> Cluster:
+async def start_attesters(
+    net: Net, tmp_path: Path, modes: dict[int, str] | None = None, delay: dict[int, float] | None = None
+) -> Cluster:
     """Attesters for operators 1..10: mode "approve" (default), "reject", "garbage" or "down"."""
     modes = modes or {}
     services = Services()
@@ -251,11 +262,17 @@ async def start_attesters(net: Net, tmp_path: Path, modes: dict[int, str] | None
             node = MiniAttester(operator_id, net.bls[index], mode, services)
             urls[operator_id] = await node.start()
         else:
-            node = AttesterNode(AttesterConfig(
-                rpc_url=net.rpc_url, deployment=net.record, ecdsa_key=net.keys[index], bls=net.bls[index],
-                validation_url=f"{services.url}/op/{operator_id}", db_path=tmp_path / f"votes-{operator_id}.sqlite3",
-                name=f"attester-{operator_id}",
-            ))
+            node = AttesterNode(
+                AttesterConfig(
+                    rpc_url=net.rpc_url,
+                    deployment=net.record,
+                    ecdsa_key=net.keys[index],
+                    bls=net.bls[index],
+                    validation_url=f"{services.url}/op/{operator_id}",
+                    db_path=tmp_path / f"votes-{operator_id}.sqlite3",
+                    name=f"attester-{operator_id}",
+                )
+            )
             urls[operator_id] = await node.start()
         nodes.append(node)
     return Cluster(services, urls, nodes)
@@ -266,17 +283,30 @@ async def start_attesters(net: Net, tmp_path: Path, modes: dict[int, str] | None
 
 def aggregator(net: Net, tmp_path: Path, attesters: dict | None, **overrides: Any) -> AggregatorNode:
     settings: dict[str, Any] = dict(
-        rpc_url=net.rpc_url, deployment=net.record, ecdsa_key=net.keys[AGGREGATOR],
-        db_path=tmp_path / "aggregator.sqlite3", attesters=attesters or {}, vote_timeout=5.0, task_timeout=20.0,
-        retry_interval=0.2, receipt_poll_interval=0.02, chain_refresh_interval=0.2,
+        rpc_url=net.rpc_url,
+        deployment=net.record,
+        ecdsa_key=net.keys[AGGREGATOR],
+        db_path=tmp_path / "aggregator.sqlite3",
+        attesters=attesters or {},
+        vote_timeout=5.0,
+        task_timeout=20.0,
+        retry_interval=0.2,
+        receipt_poll_interval=0.02,
+        chain_refresh_interval=0.2,
     )
     settings.update(overrides)
     return AggregatorNode(AggregatorConfig(**settings))
 
 
 def params(task: TaskInfo, signature: bytes, *extra: Any) -> list:
-    return [task.proof_of_task, "0x" + task.data.hex(), task.task_definition_id, task.performer,
-            "0x" + signature.hex(), *extra]
+    return [
+        task.proof_of_task,
+        "0x" + task.data.hex(),
+        task.task_definition_id,
+        task.performer,
+        "0x" + signature.hex(),
+        *extra,
+    ]
 
 
 async def send(node: AggregatorNode, task: TaskInfo, signature: bytes) -> str:
@@ -294,8 +324,7 @@ async def wait_finished(node: AggregatorNode, hashes: list[str], timeout: float 
             if all(s["status"] in ("landed", "failed") for s in statuses.values()):
                 return statuses
             if loop.time() > deadline:
-                raise AssertionError(f"tasks still open after {timeout} s: "
-                                     f"{[s['status'] for s in statuses.values()]}")
+                raise AssertionError(f"tasks still open after {timeout} s: {[s['status'] for s in statuses.values()]}")
             await asyncio.sleep(0.05)
 
 
@@ -479,8 +508,13 @@ def test_attesters_published_on_chain_endpoints_are_used_without_a_static_map(ne
 def test_task_already_landed_by_someone_else_is_marked_landed_without_a_transaction(net: Net, tmp_path: Path):
     task, signature = net.new_task("landed-elsewhere")
     submission = build_submission(
-        task, is_approved=True, tp_signature=signature, attestation_center=net.avs.address,
-        chain_id=net.record.chain_id, members=net.ids, signers=dict(zip(net.ids, net.bls)),
+        task,
+        is_approved=True,
+        tp_signature=signature,
+        attestation_center=net.avs.address,
+        chain_id=net.record.chain_id,
+        members=net.ids,
+        signers=dict(zip(net.ids, net.bls)),
     )
     receipt = net.avs.submit_task(net.avs.sender(net.keys[AGGREGATOR]), task, submission)
     (landed,) = net.avs.on_receipt(receipt, "TaskSubmitted")
@@ -595,19 +629,23 @@ def test_send_task_from_a_performer_who_is_not_an_operator_is_refused(net: Net, 
     assert error["code"] == PERFORMER_NOT_ACTIVE
 
 
-@pytest.mark.parametrize("position, value, name, fragment", [
-    (0, 12, "proofOfTask", "expected a string"),
-    (1, "hello", "data", "0x-prefixed hex"),
-    (1, "0x123", "data", "odd number of digits"),
-    (2, "abc", "taskDefinitionId", "expected an integer"),
-    (2, 70000, "taskDefinitionId", "uint16"),
-    (2, True, "taskDefinitionId", "boolean"),
-    (3, "0x1234", "performerAddress", "40 hex digits"),
-    (4, "0x" + "11" * 64, "signature", "65 bytes"),
-    (4, None, "signature", "got null"),
-])
-def test_send_task_with_a_malformed_param_is_refused_naming_it(net: Net, tmp_path: Path, position, value, name,
-                                                               fragment):
+@pytest.mark.parametrize(
+    "position, value, name, fragment",
+    [
+        (0, 12, "proofOfTask", "expected a string"),
+        (1, "hello", "data", "0x-prefixed hex"),
+        (1, "0x123", "data", "odd number of digits"),
+        (2, "abc", "taskDefinitionId", "expected an integer"),
+        (2, 70000, "taskDefinitionId", "uint16"),
+        (2, True, "taskDefinitionId", "boolean"),
+        (3, "0x1234", "performerAddress", "40 hex digits"),
+        (4, "0x" + "11" * 64, "signature", "65 bytes"),
+        (4, None, "signature", "got null"),
+    ],
+)
+def test_send_task_with_a_malformed_param_is_refused_naming_it(
+    net: Net, tmp_path: Path, position, value, name, fragment
+):
     task, signature = net.new_task("malformed")
     body = params(task, signature)
     body[position] = value
@@ -653,12 +691,18 @@ def test_send_task_accepts_named_params_and_the_optional_ones(net: Net, tmp_path
         await node.start()
         try:
             async with JsonRpcClient(node.url) as client:
-                named = await client.call("sendTask", {
-                    "proofOfTask": task.proof_of_task, "data": "0x" + task.data.hex(),
-                    "taskDefinitionID": task.task_definition_id, "performer": task.performer.lower(),
-                    "signature": "0x" + signature.hex(), "signatureType": "ECDSA",
-                    "targetChainId": net.record.chain_id,
-                })
+                named = await client.call(
+                    "sendTask",
+                    {
+                        "proofOfTask": task.proof_of_task,
+                        "data": "0x" + task.data.hex(),
+                        "taskDefinitionID": task.task_definition_id,
+                        "performer": task.performer.lower(),
+                        "signature": "0x" + signature.hex(),
+                        "signatureType": "ECDSA",
+                        "targetChainId": net.record.chain_id,
+                    },
+                )
                 with pytest.raises(JsonRpcError) as unknown:
                     await client.call("taskStatus", ["0x" + "00" * 32])
             return named, unknown.value
@@ -802,7 +846,7 @@ def test_restart_after_broadcast_finds_the_landed_task_without_sending_again(net
     nonce_before = net.nonce()
 
     def while_waiting_for_the_receipt(node):
-        node._wait_mined = _hang
+        node.submitter.wait_mined = _hang
 
     _stored_hashes, statuses = _crash_while_submitting(net, tmp_path, tasks, while_waiting_for_the_receipt)
     assert {s["status"] for s in statuses.values()} == {"landed"}
@@ -881,13 +925,16 @@ def test_metrics_endpoint_shows_task_vote_and_submission_counts(net: Net, tmp_pa
         'othentic_aggregator_tasks_total{outcome="landed"} 1.0',
         'othentic_aggregator_tasks_total{outcome="refused"} 1.0',
         'othentic_aggregator_submissions_total{result="sent"} 1.0',
-        'othentic_aggregator_task_latency_seconds_count 1.0',
-        'othentic_tasks_in_flight 0.0',
+        "othentic_aggregator_task_latency_seconds_count 1.0",
+        "othentic_tasks_in_flight 0.0",
         'othentic_aggregator_rpc_calls_total{code="-32001",method="sendTask"} 1.0',
     ):
         assert line in text, line
-    approve_votes = next(float(line.split()[-1]) for line in text.splitlines()
-                         if line.startswith('othentic_aggregator_votes_total{side="approve"}'))
+    approve_votes = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('othentic_aggregator_votes_total{side="approve"}')
+    )
     assert approve_votes >= 7
 
 
@@ -895,7 +942,8 @@ def test_metrics_endpoint_shows_task_vote_and_submission_counts(net: Net, tmp_pa
 
 
 def test_operator_joining_behind_a_stale_cache_is_picked_up_after_a_refresh_and_the_task_lands(
-        net: Net, tmp_path: Path):
+    net: Net, tmp_path: Path
+):
     newcomer_key = "0x" + keccak(text="aggregator test late operator").hex()
     newcomer_bls = KeyPair.from_seed(b"aggregator test late operator bls")
     task, signature = net.new_task("stale-set")

@@ -72,8 +72,17 @@ def test_full_life_of_a_task_submission_then_landed(tmp_path: Path):
         h = t.task_hash()
         await db.insert_task(h, t, SIGNATURE)
         db.set_collecting(h, total_power=BIG)
-        await db.record_submission(h, side=True, tx_hash=b"\x11" * 32, raw_tx=b"raw-bytes", nonce=41,
-                                   non_signers=[9, 3], approve_power=BIG - 1, reject_power=5, total_power=BIG)
+        await db.record_submission(
+            h,
+            side=True,
+            tx_hash=b"\x11" * 32,
+            raw_tx=b"raw-bytes",
+            nonce=41,
+            non_signers=[9, 3],
+            approve_power=BIG - 1,
+            reject_power=5,
+            total_power=BIG,
+        )
         submitting = await db.get(h)
         await db.mark_landed(h, task_number=12, side=True, block=99)
         landed = await db.get(h)
@@ -100,8 +109,17 @@ def test_a_finished_task_cannot_be_submitted_or_failed_again(tmp_path: Path):
         await db.insert_task(h, t, SIGNATURE)
         await db.mark_landed(h, task_number=1, side=False)
         with pytest.raises(LookupError):
-            await db.record_submission(h, side=True, tx_hash=b"\x01" * 32, raw_tx=b"r", nonce=0, non_signers=[],
-                                       approve_power=0, reject_power=0, total_power=0)
+            await db.record_submission(
+                h,
+                side=True,
+                tx_hash=b"\x01" * 32,
+                raw_tx=b"r",
+                nonce=0,
+                non_signers=[],
+                approve_power=0,
+                reject_power=0,
+                total_power=0,
+            )
         await db.mark_failed(h, "late")
         await db.set_collecting(h)
         row = await db.get(h)
@@ -118,8 +136,17 @@ def test_set_collecting_forgets_a_dead_transaction(tmp_path: Path):
         t = task(5)
         h = t.task_hash()
         await db.insert_task(h, t, SIGNATURE)
-        await db.record_submission(h, side=True, tx_hash=b"\x02" * 32, raw_tx=b"r", nonce=3, non_signers=[],
-                                   approve_power=1, reject_power=0, total_power=1)
+        await db.record_submission(
+            h,
+            side=True,
+            tx_hash=b"\x02" * 32,
+            raw_tx=b"r",
+            nonce=3,
+            non_signers=[],
+            approve_power=1,
+            reject_power=0,
+            total_power=1,
+        )
         await db.set_collecting(h)
         row = await db.get(h)
         await db.close()
@@ -196,8 +223,17 @@ def test_one_failing_write_does_not_undo_the_others_in_its_batch(tmp_path: Path)
         good = task(7)
         unknown = task(8).task_hash()
         first = db.insert_task(good.task_hash(), good, SIGNATURE)
-        bad = db.record_submission(unknown, side=True, tx_hash=b"\x03" * 32, raw_tx=b"r", nonce=0, non_signers=[],
-                                   approve_power=0, reject_power=0, total_power=0)
+        bad = db.record_submission(
+            unknown,
+            side=True,
+            tx_hash=b"\x03" * 32,
+            raw_tx=b"r",
+            nonce=0,
+            non_signers=[],
+            approve_power=0,
+            reject_power=0,
+            total_power=0,
+        )
         vote_for_unknown = db.record_vote(unknown, 1, True, (1, 1))  # foreign key: no such task
         last = db.mark_failed(good.task_hash(), "no_quorum")
         outcomes = await asyncio.gather(first, bad, vote_for_unknown, last, return_exceptions=True)

@@ -1,0 +1,302 @@
+"""The aggregator's JSON-RPC methods and HTTP endpoints.
+
+* ``sendTask(proofOfTask, data, taskDefinitionId, performerAddress, signature[, signatureType, targetChainId])``
+  -> the taskHash (0x-hex). The task is checked (formats, the performer's signature, the
+  definition, the performer's registration), stored, and only then answered; everything after
+  runs in the background. Sending a known task again answers the same hash and does nothing.
+* ``sendCustomMessage(data)`` -> how many attesters took the message (``POST /p2p/message``).
+* ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, error.
+* ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
+
+Parameters are declared in :mod:`othentic_offchain.nodes.aggregator.params`; the application
+error codes are in :mod:`othentic_offchain.nodes.aggregator.config`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from eth_utils import to_checksum_address
+
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.chain.view import UnknownDefinition
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, JsonRpcServer
+from othentic_offchain.nodes.aggregator.config import (
+    BUSY,
+    CHAIN_UNAVAILABLE,
+    DEFINITION_EXPIRED,
+    INVALID_SIGNATURE,
+    PERFORMER_NOT_ACTIVE,
+    UNKNOWN_DEFINITION,
+    UNKNOWN_TASK,
+    UNSUPPORTED_SIGNATURE_TYPE,
+    WRONG_CHAIN,
+)
+from othentic_offchain.nodes.aggregator.params import (
+    SEND_CUSTOM_MESSAGE_PARAMS,
+    TASK_STATUS_PARAMS,
+    send_task_params,
+)
+from othentic_offchain.nodes.aggregator.work import hex_or_none, side_name
+from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH
+
+if TYPE_CHECKING:
+    from othentic_offchain.nodes.aggregator.node import AggregatorNode
+
+
+class AggregatorApi:
+    """The methods of one :class:`~othentic_offchain.nodes.aggregator.node.AggregatorNode`'s JSON-RPC."""
+
+    def __init__(self, node: AggregatorNode):
+        self.node = node
+        self.metrics = node.counters
+
+    def install(self, rpc: JsonRpcServer, app: web.Application) -> None:
+        """Register the methods on ``rpc`` and the routes on ``app``."""
+        rpc.on_call = self._count_call
+        rpc.register("sendTask", self.send_task, send_task_params(self.node.config.max_proof_length))
+        rpc.register("sendCustomMessage", self.send_custom_message, SEND_CUSTOM_MESSAGE_PARAMS)
+        rpc.register("taskStatus", self.task_status, TASK_STATUS_PARAMS)
+        rpc.register("health", self.health)
+        app.router.add_post("/", rpc.handle)
+        app.router.add_post("/rpc", rpc.handle)
+        app.router.add_get(HEALTH_PATH, self._handle_health)
+        app.router.add_get(METRICS_PATH, self.metrics.node.handler)
+
+    def _refused(self) -> None:
+        self.metrics.outcomes.labels(outcome="refused").inc()
+
+    # --- sendTask -------------------------------------------------------------------------------
+
+    async def send_task(
+        self,
+        proofOfTask: str,
+        data: bytes,
+        taskDefinitionId: int,
+        performerAddress: str,
+        signature: bytes,
+        signatureType: str,
+        targetChainId: int | None,
+    ) -> str:
+        """Check, store, answer; the task is processed in the background."""
+        node = self.node
+        if signatureType == "bls":
+            self._refused()
+            raise ApplicationError(
+                UNSUPPORTED_SIGNATURE_TYPE,
+                'signatureType "bls" is not supported: sign taskHash with the performer\'s '
+                'ECDSA key (signatureType "ecdsa")',
+                {"signatureType": signatureType},
+            )
+        if targetChainId is not None and targetChainId != node.chain_id:
+            self._refused()
+            raise ApplicationError(
+                WRONG_CHAIN,
+                f"targetChainId {targetChainId} is not this aggregator's chain ({node.chain_id})",
+                {"targetChainId": targetChainId, "chainId": node.chain_id},
+            )
+        task = TaskInfo(proofOfTask, data, performerAddress, taskDefinitionId)
+        task_hash = task.task_hash()
+        try:
+            recovered = recover_task_signer(task_hash, signature)
+        except InvalidTaskSignature as exc:
+            self._refused()
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                f"signature is not a valid signature of taskHash: {exc}",
+                {"taskHash": hex_or_none(task_hash)},
+            ) from None
+        if recovered != task.performer:
+            self._refused()
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                f"signature recovers to {recovered}, not to performerAddress "
+                f"{task.performer} (the performer signs the raw taskHash {hex_or_none(task_hash)}, "
+                "without the EIP-191 prefix)",
+                {"taskHash": hex_or_none(task_hash), "performer": task.performer, "recovered": recovered},
+            )
+        db = node.require_db()
+        if node.is_processing(task_hash) or await db.get(task_hash) is not None:
+            self.metrics.outcomes.labels(outcome="duplicate").inc()
+            node.log.step("task.duplicate", task_hash)
+            return "0x" + task_hash.hex()
+        await self._check_on_chain(task)
+        limit = node.config.max_open_tasks
+        if node.open_count >= limit:
+            self._refused()
+            raise ApplicationError(
+                BUSY,
+                f"{node.open_count} tasks are open, the limit is {limit}: retry later",
+                {"open": node.open_count},
+            )
+        inserted = await db.insert_task(task_hash, task, signature)
+        if not inserted:  # the same task raced in through another call
+            self.metrics.outcomes.labels(outcome="duplicate").inc()
+            return "0x" + task_hash.hex()
+        self.metrics.outcomes.labels(outcome="accepted").inc()
+        node.log.step(
+            "task.accepted",
+            task_hash,
+            definition=task.task_definition_id,
+            performer=task.performer,
+            proof_of_task=task.proof_of_task,
+        )
+        node.spawn(task_hash)
+        return "0x" + task_hash.hex()
+
+    async def _check_on_chain(self, task: TaskInfo) -> None:
+        node = self.node
+        chain = node.require_chain()
+        try:
+            definition = await node.definition(task.task_definition_id)
+            active = await node.reads.get(("active", task.performer), lambda: chain.is_active(task.performer))
+        except UnknownDefinition:
+            self._refused()
+            raise ApplicationError(
+                UNKNOWN_DEFINITION,
+                f"task definition {task.task_definition_id} does not exist",
+                {"taskDefinitionId": task.task_definition_id},
+            ) from None
+        except Exception as exc:
+            self._refused()
+            raise ApplicationError(
+                CHAIN_UNAVAILABLE,
+                f"could not read the chain to check the task: {type(exc).__name__}: {exc}; retry later",
+                {"retry": True},
+            ) from None
+        if definition.expired_at(chain.block_number):
+            self._refused()
+            raise ApplicationError(
+                DEFINITION_EXPIRED,
+                f"task definition {task.task_definition_id} expired at "
+                f"block {definition.params.block_expiry} (now {chain.block_number})",
+                {
+                    "taskDefinitionId": task.task_definition_id,
+                    "blockExpiry": definition.params.block_expiry,
+                    "block": chain.block_number,
+                },
+            )
+        if not active:
+            self._refused()
+            raise ApplicationError(
+                PERFORMER_NOT_ACTIVE,
+                f"performer {task.performer} is not an active operator: the contract would refuse the task",
+                {"performer": task.performer},
+            )
+
+    # --- sendCustomMessage ----------------------------------------------------------------------
+
+    async def send_custom_message(self, data: bytes) -> int:
+        """Forward ``{"data": ...}`` to every attester's ``/p2p/message`` at once."""
+        node = self.node
+        urls = await self._attester_urls()
+        body = json.dumps({"data": hex_or_none(data)}).encode()
+        session = node.http()
+
+        async def deliver(url: str) -> bool:
+            try:
+                async with session.post(
+                    url + MESSAGE_PATH, data=body, headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    return 200 <= response.status < 300
+            except (TimeoutError, aiohttp.ClientError):
+                return False
+
+        results = await asyncio.gather(*(deliver(u) for u in urls))
+        delivered = sum(results)
+        node.log.step("message.forwarded", attesters=len(urls), delivered=delivered, bytes=len(data))
+        return delivered
+
+    async def _attester_urls(self) -> list[str]:
+        node = self.node
+        directory = node.require_directory()
+        urls = directory.static_urls()
+        try:
+            ids = await node.require_chain().center.functions.activeOperatorIds().call()
+            for operator_id in ids:
+                url = await directory.url_for(int(operator_id))
+                if url is not None:
+                    urls.append(url)
+        except Exception as exc:
+            node.log.step("message.chain_unavailable", level=logging.WARNING, error=str(exc))
+        return list(dict.fromkeys(urls))
+
+    # --- taskStatus, health ---------------------------------------------------------------------
+
+    async def task_status(self, taskHash: bytes) -> dict[str, Any]:
+        db = self.node.require_db()
+        row = await db.get(taskHash)
+        if row is None:
+            raise ApplicationError(
+                UNKNOWN_TASK,
+                f"task {hex_or_none(taskHash)} is unknown to this aggregator",
+                {"taskHash": hex_or_none(taskHash)},
+            )
+        votes = await db.votes(taskHash)
+        approve, reject, total = row.approve_power, row.reject_power, row.total_power
+        if row.is_open or total == 0:
+            with contextlib.suppress(Exception):
+                members = (await self.node.require_chain().definition(row.task_definition_id)).members
+                approve = sum(members.get(v.operator_id, 0) for v in votes if v.is_approved and v.valid is not False)
+                reject = sum(members.get(v.operator_id, 0) for v in votes if not v.is_approved and v.valid is not False)
+                total = sum(members.values())
+        return {
+            "taskHash": hex_or_none(row.task_hash),
+            "status": row.status.value,
+            "side": side_name(row.side),
+            "approvePower": str(approve),
+            "rejectPower": str(reject),
+            "totalPower": str(total),
+            "votes": [
+                {"operatorId": v.operator_id, "side": side_name(v.is_approved), "valid": v.valid is not False}
+                for v in votes
+            ],
+            "nonSigners": list(row.non_signers) if row.non_signers is not None else None,
+            "txHash": hex_or_none(row.tx_hash),
+            "taskNumber": row.task_number,
+            "attempts": row.attempts,
+            "error": row.error,
+            "taskDefinitionId": row.task_definition_id,
+            "performer": row.performer,
+            "proofOfTask": row.proof_of_task,
+            "createdAt": row.created_at,
+            "finishedAt": row.finished_at,
+        }
+
+    async def health(self) -> dict[str, Any]:
+        node = self.node
+        config = node.config
+        info: dict[str, Any] = {
+            "status": "ok",
+            "node": config.name,
+            "chainId": node.chain_id,
+            "attestationCenter": to_checksum_address(config.deployment.attestation_center),
+            "aggregator": node.address,
+            "tasksInFlight": node.in_flight,
+            "db": str(config.db_path),
+        }
+        try:
+            info["block"] = int(await node.w3.eth.block_number)
+        except Exception as exc:
+            info["status"] = "degraded"
+            info["block"] = None
+            info["error"] = f"chain unreachable: {type(exc).__name__}: {exc}"
+        if node.db is not None:
+            info["tasks"] = await node.db.counts()
+        return info
+
+    async def _handle_health(self, _request: web.Request) -> web.Response:
+        return web.json_response(await self.health())
+
+    def _count_call(self, method: str | None, code: int | None) -> None:
+        self.metrics.rpc.labels(method=method or "-", code="ok" if code is None else str(code)).inc()
+        if method == "sendTask" and code == INVALID_PARAMS:  # application refusals count themselves
+            self._refused()

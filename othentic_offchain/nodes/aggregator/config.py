@@ -1,0 +1,67 @@
+"""The aggregator's configuration and the application error codes of its JSON-RPC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account import Account
+
+from othentic_offchain.chain.deploy import DeploymentRecord
+
+# Application error codes of the aggregator's JSON-RPC (-32000..-32099).
+INVALID_SIGNATURE = -32001  #: the signature does not recover to performerAddress
+UNKNOWN_DEFINITION = -32002  #: no task definition with that id on-chain
+DEFINITION_EXPIRED = -32003  #: the definition's blockExpiry has passed
+PERFORMER_NOT_ACTIVE = -32004  #: performerAddress is not an active operator
+WRONG_CHAIN = -32005  #: targetChainId is not the chain this aggregator submits to
+UNSUPPORTED_SIGNATURE_TYPE = -32006  #: signatureType "bls": performers sign with ECDSA here
+UNKNOWN_TASK = -32010  #: taskStatus of a hash this aggregator never accepted
+BUSY = -32029  #: too many tasks open: retry later
+CHAIN_UNAVAILABLE = -32050  #: the RPC endpoint failed while checking the task: retry later
+
+
+@dataclass
+class AggregatorConfig:
+    """Everything one aggregator needs.
+
+    ``ecdsa_key`` is the account that submits (it must be an active operator: the contract checks
+    it). ``attesters`` maps operator ids or addresses to URLs and wins over the endpoints published
+    on-chain. ``delay`` (seconds, Othentic's ``--delay``) is how long to wait for more votes once a
+    side reached its threshold: more signers means fewer non-signers to pay for and more rewards
+    for the honest. ``vote_timeout`` bounds one request to one attester, ``task_timeout`` the time
+    a task may spend collecting votes before it fails with ``no_quorum``.
+    ``max_requests_per_attester`` bounds the vote requests in flight to one attester: under a burst
+    the requests wait here, where ``vote_timeout`` is not yet running, instead of piling up at the
+    attester until they all time out.
+    """
+
+    rpc_url: str
+    deployment: DeploymentRecord
+    ecdsa_key: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    db_path: str | Path = "aggregator-tasks.sqlite3"
+    attesters: Mapping[int | str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    vote_timeout: float = 5.0
+    task_timeout: float = 60.0
+    max_proof_length: int = 1024
+    max_concurrent_tasks: int = 256
+    max_open_tasks: int = 100_000
+    max_connections: int = 512
+    max_requests_per_attester: int = 16
+    max_request_bytes: int = 1 << 20
+    max_batch: int = 100
+    submit_retries: int = 3
+    retry_interval: float = 0.5
+    receipt_timeout: float = 120.0
+    receipt_poll_interval: float = 0.05
+    chain_refresh_interval: float = 0.5
+    db_synchronous: str = "FULL"
+    name: str = "aggregator"
+
+    @property
+    def address(self) -> str:
+        return Account.from_key(self.ecdsa_key).address

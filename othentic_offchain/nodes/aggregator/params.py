@@ -1,0 +1,91 @@
+"""The parameters of the aggregator's JSON-RPC methods, declared with :class:`othentic_offchain.jsonrpc.Param`.
+
+Each parser turns a wire value into the Python value or raises ``ValueError`` saying what is
+wrong; the JSON-RPC server answers that with ``-32602`` naming the parameter. Nothing is stored for
+a call refused here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eth_utils import is_checksum_address, to_checksum_address
+
+from othentic_offchain.jsonrpc import Param, as_hex_bytes, as_int, as_str
+
+UINT16_MAX = 2**16 - 1
+SIGNATURE_LENGTH = 65  # r, s, v
+TASK_HASH_LENGTH = 32
+
+
+def parse_proof_of_task(limit: int) -> Callable[[Any], str]:
+    """A parser of ``proofOfTask``: a string of at most ``limit`` characters."""
+
+    def parse(value: Any) -> str:
+        text = as_str(value)
+        if len(text) > limit:
+            raise ValueError(f"{len(text)} characters, the limit is {limit}")
+        return text
+
+    return parse
+
+
+def parse_definition_id(value: Any) -> int:
+    number = as_int(value)
+    if not 0 <= number <= UINT16_MAX:
+        raise ValueError(f"must be a uint16 (0..{UINT16_MAX}), got {number}")
+    return number
+
+
+def parse_address(value: Any) -> str:
+    """An address, 0x and 40 hex digits; mixed case must be a valid EIP-55 checksum."""
+    text = as_str(value)
+    if len(text) != 42 or not text.startswith(("0x", "0X")):
+        raise ValueError(f"expected an address (0x and 40 hex digits), got {text!r}")
+    try:
+        bytes.fromhex(text[2:])
+    except ValueError:
+        raise ValueError(f"expected an address (0x and 40 hex digits), got {text!r}") from None
+    body = text[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(text):
+        raise ValueError(f"address {text} has a wrong EIP-55 checksum (mixed case)")
+    return to_checksum_address(text)
+
+
+def parse_signature(value: Any) -> bytes:
+    raw = as_hex_bytes(value)
+    if len(raw) != SIGNATURE_LENGTH:
+        raise ValueError(f"expected {SIGNATURE_LENGTH} bytes (r, s, v), got {len(raw)}")
+    return raw
+
+
+def parse_signature_type(value: Any) -> str:
+    text = as_str(value).strip().lower()
+    if text not in ("ecdsa", "bls"):
+        raise ValueError(f'expected "ecdsa" (or "bls", which is not supported), got {value!r}')
+    return text
+
+
+def parse_task_hash(value: Any) -> bytes:
+    raw = as_hex_bytes(value)
+    if len(raw) != TASK_HASH_LENGTH:
+        raise ValueError(f"expected {TASK_HASH_LENGTH} bytes, got {len(raw)}")
+    return raw
+
+
+def send_task_params(max_proof_length: int) -> list[Param]:
+    """``sendTask``: Othentic's positional order; the aliases are names other clients use."""
+    return [
+        Param("proofOfTask", parse_proof_of_task(max_proof_length)),
+        Param("data", as_hex_bytes),
+        Param("taskDefinitionId", parse_definition_id, aliases=("taskDefinitionID",)),
+        Param("performerAddress", parse_address, aliases=("performer",)),
+        Param("signature", parse_signature),
+        Param("signatureType", parse_signature_type, default="ecdsa"),
+        Param("targetChainId", as_int, default=None),
+    ]
+
+
+SEND_CUSTOM_MESSAGE_PARAMS = [Param("data", as_hex_bytes)]
+TASK_STATUS_PARAMS = [Param("taskHash", parse_task_hash)]
