@@ -6,13 +6,14 @@
     python bench/bls.py --runs 50 --slow-runs 10 --gas-messages 32
 
 Starts its own anvil (free port, hardfork prague) and stops it at exit, deploys BLSVerifier from
-the compiled build (running `ape compile` first if the build is missing or stale), and measures:
+the bytecode shipped in the package (othentic_offchain/chain/contracts/), and measures:
 
 * keygen (G1 and G2 scalar multiplications), hash to G1, sign;
 * aggregation of 10 and 100 signatures (G1 additions) and of 10 and 100 public keys (G2 additions);
-* one aggregate verification (the bound check of DESIGN.md 2.3) three ways: py_ecc pairings in
-  this process, the pairing precompile through eth_call (the Python side still hashes to G1 and
-  computes the gamma terms), and BLSVerifier.verifyAggregate through eth_call (all on-chain);
+* one aggregate verification (the bound check of docs/crypto.md, "Verification equations") three
+  ways: py_ecc pairings in this process, the pairing precompile through eth_call (the Python side
+  still hashes to G1 and computes the gamma terms), and BLSVerifier.verifyAggregate through
+  eth_call (all on-chain);
 * the gas of verifyAggregate sent as a whole transaction, over several messages: try-and-increment
   hashing needs one modexp per try, so the cost depends on the message.
 """
@@ -25,18 +26,16 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eth_account import Account
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
 
-from eth_account import Account  # noqa: E402
-from eth_utils import keccak  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from othentic_offchain.chain.artifacts import deploy, load_artifact  # noqa: E402
-from othentic_offchain.crypto import (  # noqa: E402
+from othentic_offchain.chain.artifacts import deploy, load_artifact
+from othentic_offchain.crypto import (
     KeyPair,
     PrecompileBackend,
     PublicKey,
@@ -48,8 +47,8 @@ from othentic_offchain.crypto import (  # noqa: E402
     hash_to_g1,
     verify_aggregate,
 )
-from othentic_offchain.crypto.bn254 import G1_GENERATOR, G2_GENERATOR, P, R  # noqa: E402
-from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil  # noqa: E402
+from othentic_offchain.crypto.bn254 import G1_GENERATOR, G2_GENERATOR, P, R
+from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 
 
 def measure(fn, runs: int) -> list[float]:
@@ -98,7 +97,7 @@ def machine_line(anvil_version: str) -> str:
     except OSError:
         pass
     return (
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu}); "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} cores ({cpu}); "
         f"Python {platform.python_version()}; {anvil_version}"
     )
 
@@ -128,8 +127,11 @@ def run(args) -> tuple[list[tuple[str, int, list[float]]], list[tuple[str, str, 
 
     pyecc = PyEccBackend()
     assert verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=pyecc)
-    row("verify, py_ecc (PyEccBackend)", lambda: verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=pyecc),
-        args.slow_runs)
+    row(
+        "verify, py_ecc (PyEccBackend)",
+        lambda: verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=pyecc),
+        args.slow_runs,
+    )
 
     artifact = load_artifact("BLSVerifier")
     with Anvil() as node:
@@ -138,8 +140,11 @@ def run(args) -> tuple[list[tuple[str, int, list[float]]], list[tuple[str, str, 
         verifier = deploy(w3, artifact, DEV_PRIVATE_KEYS[0]).contract
         precompile = PrecompileBackend(w3)
         assert verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=precompile)
-        row("verify, pairing precompile (eth_call)",
-            lambda: verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=precompile), args.runs)
+        row(
+            "verify, pairing precompile (eth_call)",
+            lambda: verify_aggregate(apk.g1, apk.g2, digest, sigma, backend=precompile),
+            args.runs,
+        )
 
         def on_chain(message=digest, key=apk, signature=sigma):
             return verifier.functions.verifyAggregate(message, key.g1.words(), key.g2.solidity(), signature.words())
@@ -155,7 +160,9 @@ def run(args) -> tuple[list[tuple[str, int, list[float]]], list[tuple[str, str, 
             message = keccak(b"othentic-py bench gas %d" % i)
             call = on_chain(message, signer.public, signer.sign(message))
             estimates.append(call.estimate_gas({"from": account.address}))
-            tx = call.build_transaction({"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)})
+            tx = call.build_transaction(
+                {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address)}
+            )
             receipt = w3.eth.wait_for_transaction_receipt(
                 w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
             )
@@ -165,10 +172,18 @@ def run(args) -> tuple[list[tuple[str, int, list[float]]], list[tuple[str, str, 
 
     n = args.gas_messages
     gas_rows = [
-        (f"verifyAggregate tx, estimate_gas ({n} messages)", f"{min(estimates):,}", f"{max(estimates):,}",
-         f"{statistics.mean(estimates):,.0f}"),
-        (f"verifyAggregate tx, gasUsed when mined ({n} messages)", f"{min(used):,}", f"{max(used):,}",
-         f"{statistics.mean(used):,.0f}"),
+        (
+            f"verifyAggregate tx, estimate_gas ({n} messages)",
+            f"{min(estimates):,}",
+            f"{max(estimates):,}",
+            f"{statistics.mean(estimates):,.0f}",
+        ),
+        (
+            f"verifyAggregate tx, gasUsed when mined ({n} messages)",
+            f"{min(used):,}",
+            f"{max(used):,}",
+            f"{statistics.mean(used):,.0f}",
+        ),
         ("hash-to-G1 tries for those messages", str(min(tries)), str(max(tries)), f"{statistics.mean(tries):.1f}"),
     ]
     return timing_rows, gas_rows, machine_line(anvil_version)
@@ -179,12 +194,22 @@ def print_rich(timing_rows, gas_rows, machine: str) -> None:
     if not console.is_terminal:
         console.width = max(console.width, 110)
     timings = Table(title="BLS on BN254: time per operation (ms)", title_justify="left")
-    for column, justify in (("operation", "left"), ("runs", "right"), ("median", "right"), ("mean", "right"),
-                            ("min", "right")):
+    for column, justify in (
+        ("operation", "left"),
+        ("runs", "right"),
+        ("median", "right"),
+        ("mean", "right"),
+        ("min", "right"),
+    ):
         timings.add_column(column, justify=justify)
     for name, runs, samples in timing_rows:
-        timings.add_row(name, str(runs), f"{statistics.median(samples):.2f}", f"{statistics.mean(samples):.2f}",
-                        f"{min(samples):.2f}")
+        timings.add_row(
+            name,
+            str(runs),
+            f"{statistics.median(samples):.2f}",
+            f"{statistics.mean(samples):.2f}",
+            f"{min(samples):.2f}",
+        )
     gas = Table(title="Gas of one on-chain verification", title_justify="left")
     for column, justify in (("what", "left"), ("min", "right"), ("max", "right"), ("mean", "right")):
         gas.add_column(column, justify=justify)
@@ -199,8 +224,10 @@ def print_markdown(timing_rows, gas_rows, machine: str) -> None:
     print("| operation | runs | median ms | mean ms | min ms |")
     print("|---|---:|---:|---:|---:|")
     for name, runs, samples in timing_rows:
-        print(f"| {name} | {runs} | {statistics.median(samples):.2f} | {statistics.mean(samples):.2f} | "
-              f"{min(samples):.2f} |")
+        print(
+            f"| {name} | {runs} | {statistics.median(samples):.2f} | {statistics.mean(samples):.2f} | "
+            f"{min(samples):.2f} |"
+        )
     print()
     print("| gas | min | max | mean |")
     print("|---|---:|---:|---:|")

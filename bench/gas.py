@@ -5,8 +5,9 @@
     python bench/gas.py --markdown           # Markdown, as pasted in README.md
     python bench/gas.py --operators 1,5,10 --non-signers 1,5
 
-Starts its own anvil (free port, hardfork prague), deploys the whole network with the deploy plan
-of `ape run deploy`, registers operators one by one (equal stakes) and measures:
+Starts its own anvil (free port, hardfork prague) and deploys the whole network with the deploy
+plan of `ape run deploy` (both through the package's `LocalNetwork`), registers operators one by
+one (equal stakes) and measures:
 
 * `submitTask` with every operator signing, at 1, 5, 10, 20, 50 and 100 active operators: the first
   submission after the operator set changed (it proves the aggregate G2 key and caches its hash)
@@ -22,34 +23,29 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eth_account import Account
+from eth_utils import keccak
+from rich.console import Console
+from rich.table import Table
 
-from eth_account import Account  # noqa: E402
-from eth_utils import keccak  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from othentic_offchain.devnet.tokens import mintable  # noqa: E402
-from othentic_offchain.chain.client import AvsContracts, fund_eth  # noqa: E402
-from othentic_offchain.chain.deploy import Web3Backend, deploy_system  # noqa: E402
-from othentic_offchain.chain.types import (  # noqa: E402
+from othentic_offchain.chain.client import AvsContracts, fund_eth
+from othentic_offchain.chain.deploy import TOKEN
+from othentic_offchain.chain.types import (
     PenaltyConfig,
     RegistryConfig,
     TaskDefinitionParams,
     TaskInfo,
     build_submission,
 )
-from othentic_offchain.crypto import KeyPair  # noqa: E402
-from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil  # noqa: E402
+from othentic_offchain.crypto import KeyPair
+from othentic_offchain.devnet.network import LocalNetwork, operator_keys
+from othentic_offchain.devnet.tokens import mintable
 
-TOKEN = 10**18
 STAKE = 10 * TOKEN
-# Othentic's 2024 contracts, later submissions (OTHENTIC.md); beyond 20 attesters, its fit.
+# Othentic's 2024 contracts, later submissions (docs/comparison.md); beyond 20 attesters, its fit.
 OTHENTIC_MEASURED = {1: 274_770, 3: 327_052, 5: 379_345, 10: 510_143, 20: 772_056}
 EIGENLAYER_BASE = 159_908
 EIGENLAYER_PER_NON_SIGNER = 18_750
@@ -63,22 +59,27 @@ def othentic(n: int) -> tuple[int, str]:
     return 245_000 + 26_000 * n, "fit"
 
 
+#: Definition 0 of the measured deployment: no penalties configured.
+DEFINITION_0 = TaskDefinitionParams(
+    name="generic",
+    attester_reward=TOKEN // 100,
+    performer_reward=TOKEN // 50,
+    aggregator_reward=TOKEN // 100,
+    dispute_period_blocks=50,
+    penalties=PenaltyConfig(),
+)
+
+
 class Bench:
-    def __init__(self, node: Anvil, max_operators: int):
-        self.w3 = node.web3()
-        backend = Web3Backend(self.w3, DEV_PRIVATE_KEYS[0])
-        definition0 = TaskDefinitionParams(
-            name="generic", attester_reward=TOKEN // 100, performer_reward=TOKEN // 50, aggregator_reward=TOKEN // 100,
-            dispute_period_blocks=50, penalties=PenaltyConfig(),
-        )
-        record = deploy_system(
-            backend, registry=RegistryConfig(TOKEN, max(100, max_operators), 100), definition0=definition0
-        )
-        self.avs = AvsContracts(self.w3, record)
-        self.admin = self.avs.sender(DEV_PRIVATE_KEYS[0])
-        self.keys: list[str] = [
-            "0x" + keccak(text=f"othentic gas bench operator {i}").hex() for i in range(max_operators)
-        ]
+    """The deployed system (a :class:`LocalNetwork`'s chain) and operators registered one at a time,
+    so that each registration's gas is measured."""
+
+    def __init__(self, net: LocalNetwork, max_operators: int):
+        assert net.avs is not None and net.admin is not None
+        self.w3 = net.w3
+        self.avs: AvsContracts = net.avs
+        self.admin = net.admin
+        self.keys = operator_keys("othentic gas bench operator", max_operators)
         fund_eth(self.w3, [Account.from_key(k).address for k in self.keys], 1000 * TOKEN)
         self.bls: list[KeyPair] = []
         self.senders = []
@@ -113,11 +114,16 @@ class Bench:
             0,
         )
         members = self.ids
-        missing = set(members[len(members) - non_signers:]) if non_signers else set()
+        missing = set(members[len(members) - non_signers :]) if non_signers else set()
         signers = {op: self.bls[i] for i, op in enumerate(members) if op not in missing}
         submission = build_submission(
-            task, is_approved=True, tp_signature=task.sign(self.keys[0]), attestation_center=self.avs.address,
-            chain_id=self.avs.chain_id, members=members, signers=signers,
+            task,
+            is_approved=True,
+            tp_signature=task.sign(self.keys[0]),
+            attestation_center=self.avs.address,
+            chain_id=self.avs.chain_id,
+            members=members,
+            signers=signers,
         )
         aggregator = self.senders[1] if len(self.senders) > 1 else self.senders[0]
         receipt = self.avs.submit_task(aggregator, task, submission)
@@ -131,8 +137,9 @@ def median(values: list[int]) -> int:
 def run(operator_counts: list[int], non_signer_counts: list[int], samples: int):
     max_operators = max(operator_counts + ([100] if non_signer_counts else []))
     results = {"submit": [], "non_signers": [], "ops": []}
-    with Anvil() as node:
-        bench = Bench(node, max_operators)
+    with LocalNetwork() as net:
+        net.start_chain(registry=RegistryConfig(TOKEN, max(100, max_operators), 100), definition0=DEFINITION_0)
+        bench = Bench(net, max_operators)
         registration = []
         for n in sorted(operator_counts):
             registration += bench.register_up_to(n)
@@ -147,14 +154,17 @@ def run(operator_counts: list[int], non_signer_counts: list[int], samples: int):
                 gas = median([bench.submit(k) for _ in range(samples)])
                 results["non_signers"].append((k, gas))
         results["ops"] = other_operations(bench, registration)
-        results["anvil"] = node.rpc("web3_clientVersion")
+        assert net.anvil is not None
+        results["anvil"] = net.anvil.rpc("web3_clientVersion")
     return results
 
 
 def other_operations(bench: Bench, registration: list[int]) -> list[tuple[str, int, str]]:
     avs, w3 = bench.avs, bench.w3
-    rows = [("registerOperator (first operator)", registration[0], "PoP check, keys, set 0"),
-            ("registerOperator (typical)", median(registration[1:] or registration), "")]
+    rows = [
+        ("registerOperator (first operator)", registration[0], "PoP check, keys, set 0"),
+        ("registerOperator (typical)", median(registration[1:] or registration), ""),
+    ]
     sender = bench.senders[2 if len(bench.senders) > 2 else 0]
     sender.send(avs.stake_token.functions.approve(avs.address, TOKEN))
     receipt = sender.send(avs.center.functions.increaseStake(TOKEN))
@@ -165,7 +175,9 @@ def other_operations(bench: Bench, registration: list[int]) -> list[tuple[str, i
     rows.append(("setOperatorEndpoint", int(receipt["gasUsed"]), ""))
     fresh = KeyPair.from_seed(b"othentic gas bench rotated key")
     proof = fresh.proof_of_possession(sender.address, avs.address, avs.chain_id)
-    receipt = sender.send(avs.center.functions.updateBlsKey(fresh.public.g1.words(), fresh.public.g2.solidity(), proof.words()))
+    receipt = sender.send(
+        avs.center.functions.updateBlsKey(fresh.public.g1.words(), fresh.public.g2.solidity(), proof.words())
+    )
     rows.append(("updateBlsKey", int(receipt["gasUsed"]), f"with {len(bench.ids)} operators"))
     bench.admin.send(mintable(avs.reward_token).functions.mint(bench.admin.address, 1000 * TOKEN))
     bench.admin.send(avs.reward_token.functions.approve(avs.vault.address, 1000 * TOKEN))
@@ -174,8 +186,9 @@ def other_operations(bench: Bench, registration: list[int]) -> list[tuple[str, i
     claimable = avs.claimable(sender.address)
     receipt = sender.send(avs.center.functions.claimRewards(sender.address, claimable))
     rows.append(("claimRewards", int(receipt["gasUsed"]), "one operator set"))
-    restricted = TaskDefinitionParams(name="restricted", attester_reward=TOKEN // 100,
-                                      restricted_attester_ids=tuple(bench.ids[:10]))
+    restricted = TaskDefinitionParams(
+        name="restricted", attester_reward=TOKEN // 100, restricted_attester_ids=tuple(bench.ids[:10])
+    )
     receipt = bench.admin.send(avs.center.functions.createTaskDefinition(restricted.abi()))
     rows.append(("createTaskDefinition (10 listed attesters)", int(receipt["gasUsed"]), "builds its operator set"))
     receipt = sender.send(avs.center.functions.leave())
@@ -192,14 +205,22 @@ def render(results, markdown: bool, console: Console) -> None:
         submit.add_column(col, justify="right")
     for n, first, later in results["submit"]:
         ref, kind = othentic(n)
-        submit.add_row(str(n), f"{first:,}", f"{later:,}", f"{GOAL_SUBMISSION:,}",
-                       f"{ref:,} ({kind})", f"{ref / later:.1f}x")
+        submit.add_row(
+            str(n), f"{first:,}", f"{later:,}", f"{GOAL_SUBMISSION:,}", f"{ref:,} ({kind})", f"{ref / later:.1f}x"
+        )
     tables = [submit]
     if results["non_signers"]:
         base = results["non_signer_base"]
         ns = Table(title="submitTask at 100 operators with non-signers", title_justify="left")
-        for col in ("non-signers", "gas", "more than none", "per non-signer", "each one after the first",
-                    "goal per non-signer", "EigenLayer checkSignatures"):
+        for col in (
+            "non-signers",
+            "gas",
+            "more than none",
+            "per non-signer",
+            "each one after the first",
+            "goal per non-signer",
+            "EigenLayer checkSignatures",
+        ):
             ns.add_column(col, justify="right")
         ns.add_row("0", f"{base:,}", "-", "-", "-", "-", f"{EIGENLAYER_BASE:,}")
         first = dict(results["non_signers"]).get(1)
@@ -207,8 +228,15 @@ def render(results, markdown: bool, console: Console) -> None:
             extra = gas - base
             # The first non-signer also switches from the cached G2 key to the bound check (once).
             marginal = f"{(gas - first) / (k - 1):,.0f}" if first is not None and k > 1 else "-"
-            ns.add_row(str(k), f"{gas:,}", f"{extra:,}", f"{extra / k:,.0f}", marginal, f"{GOAL_PER_NON_SIGNER:,}",
-                       f"{EIGENLAYER_BASE + EIGENLAYER_PER_NON_SIGNER * k:,}")
+            ns.add_row(
+                str(k),
+                f"{gas:,}",
+                f"{extra:,}",
+                f"{extra / k:,.0f}",
+                marginal,
+                f"{GOAL_PER_NON_SIGNER:,}",
+                f"{EIGENLAYER_BASE + EIGENLAYER_PER_NON_SIGNER * k:,}",
+            )
         tables.append(ns)
     ops = Table(title="Other operations (whole transaction gas)", title_justify="left")
     ops.add_column("operation")
@@ -217,8 +245,10 @@ def render(results, markdown: bool, console: Console) -> None:
     for name, gas, note in results["ops"]:
         ops.add_row(name, f"{gas:,}", note)
     tables.append(ops)
-    stamp = (f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {results['anvil']}, hardfork prague; "
-             "solc 0.8.37, optimizer 10,000 runs.")
+    stamp = (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {results['anvil']}, hardfork prague; "
+        "solc 0.8.37, optimizer 10,000 runs."
+    )
     if markdown:
         for table in tables:
             console.print(f"\n**{table.title}**\n")

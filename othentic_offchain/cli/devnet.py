@@ -52,11 +52,12 @@ from othentic_offchain.cli.common import console, tokens
 def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_share, concurrency):
     """Run a local AVS network and show what it did.
 
-    Starts anvil, deploys the contracts (ape run deploy) and the example AVSs, registers OPERATORS
-    operators with different stakes, starts the aggregator, one attester per operator and the
-    example services as separate processes, sends TASKS tasks over the generic and price-oracle
-    definitions while the randomness beacon performs every few blocks, and prints a summary of
-    what landed on-chain. Nothing is left running when it exits (unless --keep-running, until Ctrl-C).
+    Starts anvil, deploys the contracts (the plan of othentic deploy) and the example AVSs,
+    registers OPERATORS operators with different stakes, starts the aggregator, one attester per
+    operator and the example services as separate processes, sends TASKS tasks over the generic
+    and price-oracle definitions while the randomness beacon performs every few blocks, and prints
+    a summary of what landed on-chain. Nothing is left running when it exits (unless
+    --keep-running, until Ctrl-C).
     """
     from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
 
@@ -110,7 +111,8 @@ def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_s
 
 
 def _print_summary(out, s, net) -> None:
-    from othentic_offchain.devnet.devnet import DEFINITION_NAMES, median, percentile
+    from othentic_offchain.devnet.examples import DEFINITION_NAMES
+    from othentic_offchain.devnet.stats import median, percentile
 
     table = Table(title="Tasks per definition (on-chain)", title_justify="left")
     for col in ("definition", "approved", "rejected", "gas per submission (median)", "min", "max"):
@@ -143,7 +145,7 @@ def _print_summary(out, s, net) -> None:
     operators = Table(title="Operators", title_justify="left")
     for col in ("id", "account", "stake", "votes on-chain", "rewards accrued", "slashed", "status"):
         operators.add_column(col, justify="right" if col not in ("account", "status") else "left")
-    slashed = {}
+    slashed: dict[int, int] = {}
     for operator_id, amount in s.slashed:
         slashed[operator_id] = slashed.get(operator_id, 0) + amount
     for operator_id, (account, stake, claimable) in s.rewards.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,21 +13,9 @@ import pytest
 
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.devnet.anvil import Anvil
+from tests.devnet.ape_deploy import ROOT, ape_deploy, ape_env
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-def _env() -> dict[str, str]:
-    venv_bin = Path(sys.executable).parent
-    return {**os.environ, "SOLCX_BINARY_PATH": str(ROOT / ".solcx"), "APE_DATA_FOLDER": str(ROOT / ".ape"),
-            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def _ape_deploy(rpc_url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    ape = Path(sys.executable).with_name("ape")
-    return subprocess.run([str(ape), "run", "deploy", "--network", rpc_url, "--out", str(out), *extra],
-                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
 
 
 def _othentic_processes(state_dir: Path) -> list[str]:
@@ -49,24 +36,31 @@ def _othentic_processes(state_dir: Path) -> list[str]:
 def test_ape_run_deploy_deploys_everything_and_a_second_run_refuses_politely(tmp_path):
     out = tmp_path / "deployment.json"
     with Anvil() as node:
-        first = _ape_deploy(node.rpc_url, out)
+        first = ape_deploy(node.rpc_url, out)
         assert first.returncode == 0, first.stdout + first.stderr
         record = DeploymentRecord.load(out)
         assert record.chain_id == 31337 and record.rpc_url
         w3 = node.web3()
-        for name in ("AttestationCenter", "OperatorRegistry", "TaskDefinitions", "RewardsVault", "PenaltyManager",
-                     "StakeToken", "RewardToken"):
+        for name in (
+            "AttestationCenter",
+            "OperatorRegistry",
+            "TaskDefinitions",
+            "RewardsVault",
+            "PenaltyManager",
+            "StakeToken",
+            "RewardToken",
+        ):
             assert w3.eth.get_code(record.contracts[name]), name
             assert record.contracts[name] in first.stdout
         written = out.read_text()
 
-        second = _ape_deploy(node.rpc_url, out)
+        second = ape_deploy(node.rpc_url, out)
         assert second.returncode == 0
         assert "A deployment already exists on chain 31337" in second.stdout
         assert "Nothing was deployed. Pass --redeploy" in second.stdout
         assert out.read_text() == written
 
-        again = _ape_deploy(node.rpc_url, out, "--redeploy")
+        again = ape_deploy(node.rpc_url, out, "--redeploy")
         assert again.returncode == 0
         assert DeploymentRecord.load(out).attestation_center != record.attestation_center
 
@@ -74,18 +68,34 @@ def test_ape_run_deploy_deploys_everything_and_a_second_run_refuses_politely(tmp
 def test_ape_run_deploy_on_a_reset_chain_deploys_again_instead_of_trusting_a_stale_file(tmp_path):
     out = tmp_path / "deployment.json"
     with Anvil() as node:
-        assert _ape_deploy(node.rpc_url, out).returncode == 0
+        assert ape_deploy(node.rpc_url, out).returncode == 0
     with Anvil() as fresh:  # same chain id, no code: the file describes a chain that is gone
-        result = _ape_deploy(fresh.rpc_url, out)
+        result = ape_deploy(fresh.rpc_url, out)
         assert result.returncode == 0 and "Deployed on chain 31337" in result.stdout
 
 
 def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_leaves_nothing_running(tmp_path):
     state = tmp_path / "devnet"
     result = subprocess.run(  # started outside the checkout: it must find the project on its own
-        [sys.executable, "-m", "othentic_offchain.cli", "devnet", "--operators", "6", "--tasks", "8",
-         "--offline-attesters", "1", "--state-dir", str(state)],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "othentic_offchain.cli",
+            "devnet",
+            "--operators",
+            "6",
+            "--tasks",
+            "8",
+            "--offline-attesters",
+            "1",
+            "--state-dir",
+            str(state),
+        ],
+        cwd=tmp_path,
+        env=ape_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -104,9 +114,24 @@ def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_l
 def test_devnet_stops_every_process_it_started_on_ctrl_c(tmp_path):
     state = tmp_path / "devnet"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "othentic_offchain.cli", "devnet", "--operators", "4", "--tasks", "2",
-         "--keep-running", "--state-dir", str(state)],
-        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "othentic_offchain.cli",
+            "devnet",
+            "--operators",
+            "4",
+            "--tasks",
+            "2",
+            "--keep-running",
+            "--state-dir",
+            str(state),
+        ],
+        cwd=ROOT,
+        env=ape_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 300

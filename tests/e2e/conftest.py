@@ -51,7 +51,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     if not _running:
         return
     items = item.session.items
-    later = items[items.index(item) + 1:] if item in items else []
+    later = items[items.index(item) + 1 :] if item in items else []
     if not any(_is_here(other) for other in later):
         while _running:
             _running.pop().close()

@@ -1,8 +1,9 @@
 """One whole network for the end-to-end tests, every node its own OS process.
 
-:func:`bring_up` (the session fixture ``network`` in ``conftest.py``) starts, in this order:
+:func:`bring_up` (the session fixture ``network`` in ``conftest.py``) builds it with the package's
+network builder (``othentic_offchain/devnet/network.py``), in this order:
 
-* anvil, and the contracts deployed by ``ape run deploy`` (as ``othentic devnet`` does);
+* anvil, and the contracts deployed by ``ape run deploy`` (the deploy script users run);
 * task definitions 1 (reject data starting with "no") and 2 (slow, flippable), besides the generic
   definition 0 every deployment has; validation logic in ``e2e_avs.py`` beside this file;
 * 10 operators registered with different stakes (10, 13, ..., 37 tokens) and their attester URLs
@@ -13,8 +14,8 @@
 
 Tests that stop, kill or restart a node put the network back as they found it (in ``finally``), so
 the next test finds ten attesters and an aggregator answering. Leaving :func:`bring_up` stops
-everything (``Supervisor.stop_all`` and anvil), and the Supervisor's children die with this
-process should it be killed.
+everything (``LocalNetwork.stop``: every process, then anvil), and the Supervisor's children die
+with this process should it be killed.
 
 Logs of every process are in the session's temporary folder (``<tmp>/e2e-network0/logs``); a
 restarted process gets a new log file (``attester-5.restart1.log``), so nothing is overwritten.
@@ -30,28 +31,25 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from eth_account import Account
-from eth_utils import keccak
-from prometheus_client.parser import text_string_to_metric_families
 
 from othentic_offchain.chain.build import find_project_root
-from othentic_offchain.chain.client import AvsContracts, fund_eth
-from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.client import AvsContracts
+from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo
-from othentic_offchain.crypto.keys import derive_bls_key
-from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil, free_port
+from othentic_offchain.devnet.anvil import Anvil
+from othentic_offchain.devnet.network import LocalNetwork, operator_keys
 from othentic_offchain.devnet.processes import Supervisor, othentic_command
-from othentic_offchain.devnet.tokens import mintable
+from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError
+from tests.devnet.ape_deploy import ape_deploy
+from tests.e2e.e2e_http import http_json
 
-TOKEN = 10**18
 OPERATORS = 10
 STAKES = [(10 + 3 * i) * TOKEN for i in range(OPERATORS)]  # 10, 13, ..., 37 tokens: total 235
 AGGREGATOR = 0  # index of the operator whose account runs the aggregator
@@ -61,39 +59,6 @@ SLOW_SECONDS = 3.0
 AGGREGATOR_DELAY_MS = 1500  # wait this long for the remaining votes once a side has its quorum
 
 HERE = Path(__file__).resolve().parent
-
-
-# --- HTTP with the standard library ---------------------------------------------------------------
-
-
-def http_json(url: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 30.0) -> tuple[int, Any]:
-    """POST ``body`` as JSON (or the ``raw`` bytes), or GET without either; (status, parsed JSON)."""
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
-    return status, (json.loads(payload) if payload else None)
-
-
-def http_text(url: str, timeout: float = 10.0) -> str:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read().decode()
-
-
-def metrics(url: str) -> dict[tuple[str, tuple], float]:
-    """``GET {url}/metrics`` as {(sample name, sorted labels): value}."""
-    out = {}
-    for family in text_string_to_metric_families(http_text(url.rstrip("/") + "/metrics")):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def metric(samples: dict, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 # --- the network ----------------------------------------------------------------------------------
@@ -118,32 +83,55 @@ class Landing:
     block: int
 
 
-@dataclass
 class Network:
-    root: Path
-    state: Path
-    anvil: Anvil
-    w3: Any
-    record: DeploymentRecord
-    deployment_path: Path
-    avs: AvsContracts
-    admin_key: str
-    keys: list[str]
-    accounts: list[str]
-    ids: list[int]
-    stakes: dict[int, int]  # operator id -> stake
-    supervisor: Supervisor
-    services_url: str = ""
-    aggregator_port: int = 0
-    attester_ports: list[int] = field(default_factory=list)
-    messages_file: Path = Path()
-    flip_file: Path = Path()
-    deploy_output: str = ""
-    names: dict[str, str] = field(default_factory=dict)  # role -> current Supervisor name
-    _restarts: itertools.count = field(default_factory=itertools.count)
-    _serial: itertools.count = field(default_factory=itertools.count)
+    """The running network as the tests see it: a :class:`LocalNetwork` (anvil, the deployment,
+    the operators, the Supervisor) plus who plays which role and how to reach the nodes."""
+
+    def __init__(self, root: Path, local: LocalNetwork, deploy_output: str):
+        self.root = root
+        self.local = local
+        self.deploy_output = deploy_output
+        assert local.state is not None and local.anvil is not None and local.record is not None
+        assert local.avs is not None
+        self.state: Path = local.state
+        self.anvil: Anvil = local.anvil
+        self.w3: Any = local.w3
+        self.record: DeploymentRecord = local.record
+        self.avs: AvsContracts = local.avs
+        self.admin_key = local.admin_key
+        self.messages_file = self.state / "messages.txt"
+        self.flip_file = self.state / "flip-slow-definition"
+        self.services_url = ""
+        self.names: dict[str, str] = {}  # role -> current Supervisor name
+        self._restarts = itertools.count()
+        self._serial = itertools.count()
 
     # --- who is who ---------------------------------------------------------------------------
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return self.local.supervisor
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.local.deployment_path
+
+    @property
+    def keys(self) -> list[str]:
+        return [op.key for op in self.local.operators]
+
+    @property
+    def accounts(self) -> list[str]:
+        return [op.account for op in self.local.operators]
+
+    @property
+    def ids(self) -> list[int]:
+        return [op.id for op in self.local.operators]
+
+    @property
+    def stakes(self) -> dict[int, int]:
+        """Operator id -> stake."""
+        return {op.id: op.stake for op in self.local.operators}
 
     @property
     def rpc_url(self) -> str:
@@ -151,7 +139,7 @@ class Network:
 
     @property
     def aggregator_url(self) -> str:
-        return f"http://127.0.0.1:{self.aggregator_port}"
+        return self.local.aggregator_url
 
     @property
     def aggregator_account(self) -> str:
@@ -166,7 +154,7 @@ class Network:
         return self.keys[PERFORMER]
 
     def attester_url(self, operator_id: int) -> str:
-        return f"http://127.0.0.1:{self.attester_ports[self.ids.index(operator_id)]}"
+        return self.local.operator(operator_id).url
 
     def attester_db(self, operator_id: int) -> Path:
         return self.state / f"attester-{operator_id}.sqlite3"
@@ -176,7 +164,7 @@ class Network:
         return self.state / "aggregator.sqlite3"
 
     def chain_args(self) -> list[str]:
-        return ["--deployment", str(self.deployment_path), "--rpc", self.rpc_url]
+        return self.local.chain_args()
 
     # --- processes ----------------------------------------------------------------------------
 
@@ -189,17 +177,19 @@ class Network:
         return self.names[role]
 
     def aggregator_spec(self) -> tuple[str, list[str]]:
-        return self._name("aggregator"), othentic_command(
-            "node", "aggregator", *self.chain_args(), "--private-key", self.keys[AGGREGATOR],
-            "--port", str(self.aggregator_port), "--db", str(self.aggregator_db),
-            "--delay", str(AGGREGATOR_DELAY_MS), "--vote-timeout", "15", "--task-timeout", "90")
+        command = self.local.aggregator_command(
+            key=self.keys[AGGREGATOR],
+            db=self.aggregator_db,
+            delay_ms=AGGREGATOR_DELAY_MS,
+            extra_args=["--vote-timeout", "15", "--task-timeout", "90"],
+        )
+        return self._name("aggregator"), command
 
     def attester_spec(self, operator_id: int) -> tuple[str, list[str]]:
-        index = self.ids.index(operator_id)
-        return self._name(f"attester-{operator_id}"), othentic_command(
-            "node", "attester", *self.chain_args(), "--private-key", self.keys[index],
-            "--port", str(self.attester_ports[index]), "--validation-service", self.services_url,
-            "--db", str(self.attester_db(operator_id)))
+        command = self.local.attester_command(
+            self.local.operator(operator_id), validation_service=self.services_url, db=self.attester_db(operator_id)
+        )
+        return self._name(f"attester-{operator_id}"), command
 
     def start_attesters(self, operator_ids: list[int]) -> None:
         self.supervisor.start_many([self.attester_spec(i) for i in operator_ids], timeout=120)
@@ -248,13 +238,20 @@ class Network:
 
     def cli(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """``othentic ARGS`` as a subprocess (output captured as text)."""
-        return subprocess.run(othentic_command(*args), capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "OTHENTIC_PROJECT_ROOT": str(self.root)}, cwd=self.root)
+        return subprocess.run(
+            othentic_command(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "OTHENTIC_PROJECT_ROOT": str(self.root)},
+            cwd=self.root,
+        )
 
     # --- tasks --------------------------------------------------------------------------------
 
-    def task(self, definition_id: int = GENERIC, *, approve: bool = True, tag: str = "task",
-             performer_key: str | None = None) -> tuple[TaskInfo, bytes]:
+    def task(
+        self, definition_id: int = GENERIC, *, approve: bool = True, tag: str = "task", performer_key: str | None = None
+    ) -> tuple[TaskInfo, bytes]:
         """A new task (unique proof of task) signed by the performer, built so that the test AVS
         approves it or not: definition 0 and unlisted ones check sha256(proofOfTask), definition 1
         the "no" prefix; definition 2 decides by the flip file, whatever the data."""
@@ -273,16 +270,21 @@ class Network:
     @staticmethod
     def send_task_params(task: TaskInfo, signature: bytes) -> list:
         """``sendTask``'s positional params as Othentic's performers send them."""
-        return [task.proof_of_task, "0x" + task.data.hex(), task.task_definition_id, task.performer,
-                "0x" + signature.hex()]
+        return [
+            task.proof_of_task,
+            "0x" + task.data.hex(),
+            task.task_definition_id,
+            task.performer,
+            "0x" + signature.hex(),
+        ]
 
     def rpc(self, method: str, params: Any = None, *, timeout: float = 30.0) -> dict:
-        """One JSON-RPC call to the aggregator; the whole answer (``result`` or ``error``)."""
-        body = {"jsonrpc": "2.0", "id": next(self._serial), "method": method}
-        if params is not None:
-            body["params"] = params
-        _status, answer = http_json(self.aggregator_url, body, timeout=timeout)
-        return answer
+        """One JSON-RPC call to the aggregator, answered as the wire has it: ``{"result": ...}``, or
+        ``{"error": {"code", "message", "data"?}}`` for a refusal (what some tests check)."""
+        try:
+            return {"result": BlockingJsonRpcClient(self.aggregator_url, timeout=timeout).call(method, params)}
+        except JsonRpcError as error:
+            return {"error": error.to_wire()}
 
     def send(self, task: TaskInfo, signature: bytes) -> bytes:
         answer = self.rpc("sendTask", self.send_task_params(task, signature))
@@ -304,22 +306,32 @@ class Network:
     def attest_request(self, task: TaskInfo, signature: bytes) -> dict:
         """The body the aggregator POSTs to ``/attester/v1/attest``."""
         return {
-            "task": {"proofOfTask": task.proof_of_task, "data": "0x" + task.data.hex(),
-                     "taskDefinitionId": task.task_definition_id, "performer": task.performer},
+            "task": {
+                "proofOfTask": task.proof_of_task,
+                "data": "0x" + task.data.hex(),
+                "taskDefinitionId": task.task_definition_id,
+                "performer": task.performer,
+            },
             "taskHash": "0x" + task.task_hash().hex(),
             "performerSignature": "0x" + signature.hex(),
             "attestationCenter": self.record.attestation_center,
             "chainId": self.record.chain_id,
         }
 
-    def attest_directly(self, operator_id: int, task: TaskInfo, signature: bytes,
-                        timeout: float = 30.0) -> tuple[int, dict]:
-        return http_json(self.attester_url(operator_id) + "/attester/v1/attest",
-                         self.attest_request(task, signature), timeout=timeout)
+    def attest_directly(
+        self, operator_id: int, task: TaskInfo, signature: bytes, timeout: float = 30.0
+    ) -> tuple[int, dict]:
+        return http_json(
+            self.attester_url(operator_id) + "/attester/v1/attest",
+            self.attest_request(task, signature),
+            timeout=timeout,
+        )
 
     # --- what the chain says ------------------------------------------------------------------
 
-    def landings(self, task_hashes: list[bytes] | None = None, from_block: int | None = None) -> dict[bytes, list[Landing]]:
+    def landings(
+        self, task_hashes: list[bytes] | None = None, from_block: int | None = None
+    ) -> dict[bytes, list[Landing]]:
         """Every TaskSubmitted / TaskRejected event since ``from_block`` (default: the deployment),
         by task hash; only those of ``task_hashes`` if given (with an empty list for none)."""
         start = self.record.block_number if from_block is None else from_block
@@ -333,17 +345,28 @@ class Network:
                 task_hash = bytes(args["taskHash"])
                 if task_hashes is not None and task_hash not in found:
                     continue
-                found.setdefault(task_hash, []).append(Landing(
-                    approved=approved, task_number=int(args["taskNumber"]),
-                    definition_id=int(args["taskDefinitionId"]), task_hash=task_hash, performer=args["performer"],
-                    aggregator=args["aggregator"], proof_of_task=args["proofOfTask"], data=bytes(args["data"]),
-                    non_signer_ids=[int(i) for i in args["nonSignerIds"]],
-                    signed_power=int(args["signedPower"]), total_power=int(args["totalPower"]),
-                    tx_hash=bytes(log["transactionHash"]), block=int(log["blockNumber"])))
+                found.setdefault(task_hash, []).append(
+                    Landing(
+                        approved=approved,
+                        task_number=int(args["taskNumber"]),
+                        definition_id=int(args["taskDefinitionId"]),
+                        task_hash=task_hash,
+                        performer=args["performer"],
+                        aggregator=args["aggregator"],
+                        proof_of_task=args["proofOfTask"],
+                        data=bytes(args["data"]),
+                        non_signer_ids=[int(i) for i in args["nonSignerIds"]],
+                        signed_power=int(args["signedPower"]),
+                        total_power=int(args["totalPower"]),
+                        tx_hash=bytes(log["transactionHash"]),
+                        block=int(log["blockNumber"]),
+                    )
+                )
         return found
 
-    def wait_landed(self, task_hashes: list[bytes], timeout: float = 120.0, from_block: int | None = None
-                    ) -> dict[bytes, list[Landing]]:
+    def wait_landed(
+        self, task_hashes: list[bytes], timeout: float = 120.0, from_block: int | None = None
+    ) -> dict[bytes, list[Landing]]:
         """Poll the chain until every task has an event; return the events by task hash."""
         deadline = time.monotonic() + timeout
         while True:
@@ -359,9 +382,11 @@ class Network:
                         statuses.append({k: status.get(k) for k in ("status", "error", "attempts", "votes")})
                     except Exception as exc:  # the aggregator may be down: say so
                         statuses.append(repr(exc))
-                raise AssertionError(f"{len(missing)} of {len(task_hashes)} tasks did not land within {timeout:g} s; "
-                                     f"aggregator says: {statuses}\naggregator log tail:\n"
-                                     + "\n".join(self.log("aggregator").splitlines()[-15:]))
+                raise AssertionError(
+                    f"{len(missing)} of {len(task_hashes)} tasks did not land within {timeout:g} s; "
+                    f"aggregator says: {statuses}\naggregator log tail:\n"
+                    + "\n".join(self.log("aggregator").splitlines()[-15:])
+                )
             time.sleep(0.25)
 
     def task_record(self, task_hash: bytes) -> tuple[int, int, bool]:
@@ -387,8 +412,10 @@ class Network:
         definitions: dict[int, tuple[tuple[int, int, int], dict[int, int]]] = {}
         for landing in landings:
             if landing.definition_id not in definitions:
-                definitions[landing.definition_id] = (self.rewards(landing.definition_id),
-                                                      self.avs.definition_members(landing.definition_id))
+                definitions[landing.definition_id] = (
+                    self.rewards(landing.definition_id),
+                    self.avs.definition_members(landing.definition_id),
+                )
             (attester, performer, aggregator), members = definitions[landing.definition_id]
             for operator_id in members:
                 if operator_id not in landing.non_signer_ids:
@@ -405,54 +432,34 @@ class Network:
             rows = db.execute("SELECT task_hash, is_approved, signature FROM votes").fetchall()
         finally:
             db.close()
-        return {bytes(h): (bool(a), (int.from_bytes(bytes(s)[:32], "big"), int.from_bytes(bytes(s)[32:], "big")))
-                for h, a, s in rows}
+        return {
+            bytes(h): (bool(a), (int.from_bytes(bytes(s)[:32], "big"), int.from_bytes(bytes(s)[32:], "big")))
+            for h, a, s in rows
+        }
 
 
 # --- bringing it up -------------------------------------------------------------------------------
 
 
-def deploy_with_ape(root: Path, rpc_url: str, out: Path) -> subprocess.CompletedProcess:
-    """``ape run deploy --network <anvil> --out <file>``, as ``othentic devnet`` runs it."""
-    env = {**os.environ, "SOLCX_BINARY_PATH": str(root / ".solcx"), "APE_DATA_FOLDER": str(root / ".ape"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    ape = Path(sys.executable).with_name("ape")
-    return subprocess.run([str(ape) if ape.exists() else "ape", "run", "deploy", "--network", rpc_url,
-                           "--out", str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=300)
-
-
-def _register(net: Network) -> None:
-    admin = net.avs.sender(net.admin_key)
-    fund_eth(net.w3, net.accounts, 1_000 * TOKEN)
-    senders = [net.avs.sender(k) for k in net.keys]
-    mints = [admin.send(mintable(net.avs.stake_token).functions.mint(s.address, stake), wait=False)
-             for s, stake in zip(senders, STAKES)]
-    for tx in mints:
-        admin.wait(tx)
-
-    def register(i: int) -> None:
-        net.avs.register_operator(senders[i], derive_bls_key(net.keys[i]), STAKES[i])
-        senders[i].send(net.avs.center.functions.setOperatorEndpoint(f"http://127.0.0.1:{net.attester_ports[i]}"))
-
-    with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        list(pool.map(register, range(OPERATORS)))
-    net.ids = [net.avs.operator_id(a) for a in net.accounts]
-    net.stakes = {i: s for i, s in zip(net.ids, STAKES)}
-    admin.send(mintable(net.avs.reward_token).functions.mint(admin.address, 10_000 * TOKEN))
-    net.avs.fund_rewards(admin, 10_000 * TOKEN)
-
-
-def _create_definitions(net: Network) -> None:
-    admin = net.avs.sender(net.admin_key)
+def _create_definitions(local: LocalNetwork) -> None:
+    assert local.avs is not None and local.admin is not None
     no_filter = TaskDefinitionParams(
-        name="e2e-no-filter", attester_reward=3 * TOKEN // 100, performer_reward=5 * TOKEN // 100,
-        aggregator_reward=2 * TOKEN // 100, dispute_period_blocks=20,
-        penalties=PenaltyConfig(double_attestation=True, incorrect_attestation=False, rejected_task=False))
+        name="e2e-no-filter",
+        attester_reward=3 * TOKEN // 100,
+        performer_reward=5 * TOKEN // 100,
+        aggregator_reward=2 * TOKEN // 100,
+        dispute_period_blocks=20,
+        penalties=PenaltyConfig(double_attestation=True, incorrect_attestation=False, rejected_task=False),
+    )
     slow = TaskDefinitionParams(
-        name="e2e-slow", attester_reward=TOKEN // 1000, performer_reward=2 * TOKEN // 1000,
-        aggregator_reward=TOKEN // 1000, dispute_period_blocks=20)
-    assert net.avs.create_definition(admin, no_filter) == NO_FILTER
-    assert net.avs.create_definition(admin, slow) == SLOW
+        name="e2e-slow",
+        attester_reward=TOKEN // 1000,
+        performer_reward=2 * TOKEN // 1000,
+        aggregator_reward=TOKEN // 1000,
+        dispute_period_blocks=20,
+    )
+    assert local.avs.create_definition(local.admin, no_filter) == NO_FILTER
+    assert local.avs.create_definition(local.admin, slow) == SLOW
 
 
 @contextlib.contextmanager
@@ -460,38 +467,33 @@ def bring_up(state: Path) -> Iterator[Network]:
     """The whole network, its state (deployment file, SQLite files, logs) under ``state``;
     everything it started is stopped on leaving the block, whatever happened inside."""
     root = find_project_root()
-    anvil = Anvil().start()
-    supervisor = Supervisor(state / "logs", env={"OTHENTIC_PROJECT_ROOT": str(root)})
-    try:
-        deployment_path = state / "deployment.json"
-        result = deploy_with_ape(root, anvil.rpc_url, deployment_path)
-        assert result.returncode == 0 and deployment_path.exists(), \
-            f"ape run deploy failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        record = DeploymentRecord.load(deployment_path)
-        record.rpc_url = anvil.rpc_url
-        record.save(deployment_path)
-        w3 = anvil.web3()
-        keys = ["0x" + keccak(text=f"othentic e2e operator {i}").hex() for i in range(OPERATORS)]
-        net = Network(
-            root=root, state=state, anvil=anvil, w3=w3, record=record, deployment_path=deployment_path,
-            avs=AvsContracts(w3, record), admin_key=DEV_PRIVATE_KEYS[0], keys=keys,
-            accounts=[Account.from_key(k).address for k in keys], ids=[], stakes={}, supervisor=supervisor,
-            aggregator_port=free_port(), attester_ports=[free_port() for _ in range(OPERATORS)],
-            messages_file=state / "messages.txt", flip_file=state / "flip-slow-definition",
-            deploy_output=result.stdout,
-        )
-        _create_definitions(net)
-        _register(net)
+    local = LocalNetwork(state, env={"OTHENTIC_PROJECT_ROOT": str(root)})
+    deployed: list[str] = []
 
-        avs_config = {"slow_seconds": SLOW_SECONDS, "flip_file": str(net.flip_file),
-                      "messages_file": str(net.messages_file)}
-        services = supervisor.start("services", othentic_command(
-            "services", str(HERE / "e2e_avs.py") + ":avs", "--port", "0", "--avs-config", json.dumps(avs_config)),
-            timeout=120)
+    def deploy(anvil: Anvil, out: Path) -> DeploymentRecord:
+        result = ape_deploy(anvil.rpc_url, out, root=root)
+        assert result.returncode == 0 and out.exists(), (
+            f"ape run deploy failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+        deployed.append(result.stdout)
+        return DeploymentRecord.load(out)
+
+    try:
+        local.start_chain(deploy=deploy)
+        _create_definitions(local)
+        local.add_operators(operator_keys("othentic e2e operator", OPERATORS), STAKES)
+        local.fund_rewards()
+        net = Network(root, local, deployed[0])
+
+        avs_config = {
+            "slow_seconds": SLOW_SECONDS,
+            "flip_file": str(net.flip_file),
+            "messages_file": str(net.messages_file),
+        }
+        services = local.start_services(str(HERE / "e2e_avs.py") + ":avs", avs_config=avs_config, timeout=120)
         net.services_url = services.url
         net.names["services"] = "services"
-        supervisor.start_many([net.aggregator_spec()] + [net.attester_spec(i) for i in net.ids], timeout=180)
+        net.supervisor.start_many([net.aggregator_spec()] + [net.attester_spec(i) for i in net.ids], timeout=180)
         yield net
     finally:
-        supervisor.stop_all()
-        anvil.stop()
+        local.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.e2e_network import GENERIC, Network, deploy_with_ape
+from tests.devnet.ape_deploy import ape_deploy
+from tests.e2e.e2e_network import GENERIC, Network
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def test_ape_run_deploy_deployed_the_network_and_refuses_to_deploy_it_twice(net:
 
     saved = net.deployment_path.read_text()
     block = int(net.w3.eth.block_number)
-    again = deploy_with_ape(net.root, net.rpc_url, net.deployment_path)
+    again = ape_deploy(net.rpc_url, net.deployment_path, root=net.root)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "A deployment already exists" in again.stdout and "Nothing was deployed" in again.stdout
     assert record.attestation_center in again.stdout

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.e2e_network import GENERIC, NO_FILTER, SLOW, SLOW_SECONDS, Network, metric, metrics
+from tests.e2e.e2e_http import metric, metrics
+from tests.e2e.e2e_network import GENERIC, NO_FILTER, SLOW, SLOW_SECONDS, Network
 
 pytestmark = pytest.mark.slow
 
@@ -36,12 +37,16 @@ def test_three_stopped_attesters_become_non_signers_and_earn_nothing_while_the_r
         for operator_id in stopped:
             net.stop_attester(operator_id)
         assert not any(net.attester_running(i) for i in stopped)
-        tasks = [net.task(GENERIC, tag="three-down"), net.task(GENERIC, tag="three-down"),
-                 net.task(NO_FILTER, approve=True, tag="three-down"), net.task(NO_FILTER, approve=True, tag="three-down")]
+        tasks = [
+            net.task(GENERIC, tag="three-down"),
+            net.task(GENERIC, tag="three-down"),
+            net.task(NO_FILTER, approve=True, tag="three-down"),
+            net.task(NO_FILTER, approve=True, tag="three-down"),
+        ]
         hashes = net.send_concurrently(tasks)
         landed = net.wait_landed(hashes)
         for task_hash in hashes:
-            landing, = landed[task_hash]
+            (landing,) = landed[task_hash]
             assert landing.approved
             assert landing.non_signer_ids == sorted(stopped), "exactly the stopped attesters did not sign"
             assert landing.signed_power == online and landing.total_power == total
@@ -56,7 +61,7 @@ def test_three_stopped_attesters_become_non_signers_and_earn_nothing_while_the_r
 
     # Back online, they sign again.
     task_hash = net.send(*net.task(GENERIC, tag="three-back"))
-    landing, = net.wait_landed([task_hash])[task_hash]
+    (landing,) = net.wait_landed([task_hash])[task_hash]
     assert landing.approved and landing.non_signer_ids == []
 
 
@@ -84,19 +89,28 @@ def test_aggregator_killed_with_tasks_in_flight_finishes_each_accepted_task_exac
     try:
         # Accepted (answered with their hashes) means stored: each must land, once.
         fast_hashes = net.send_concurrently(fast)
-        _wait_for(lambda: all(net.status(h)["status"] == "submitting" for h in fast_hashes), 30,
-                  "the fast tasks' transactions to be broadcast", interval=0.1)
+        _wait_for(
+            lambda: all(net.status(h)["status"] == "submitting" for h in fast_hashes),
+            30,
+            "the fast tasks' transactions to be broadcast",
+            interval=0.1,
+        )
         slow_hashes = net.send_concurrently(slow)
-        _wait_for(lambda: all(net.status(h)["status"] == "collecting" for h in slow_hashes), 10,
-                  "the slow tasks to be collecting votes", interval=0.05)
+        _wait_for(
+            lambda: all(net.status(h)["status"] == "collecting" for h in slow_hashes),
+            10,
+            "the slow tasks to be collecting votes",
+            interval=0.05,
+        )
         net.kill_aggregator()
         assert not net.supervisor.processes[net.names["aggregator"]].running
         hashes = fast_hashes + slow_hashes
 
         at_kill = _aggregator_rows(net)
         assert all(at_kill[h][0] == "submitting" and at_kill[h][1] for h in fast_hashes)
-        assert all(at_kill[h][0] == "collecting" for h in slow_hashes), \
+        assert all(at_kill[h][0] == "collecting" for h in slow_hashes), (
             "the slow tasks were to be killed while collecting votes"
+        )
         pending = sorted((at_kill[h][2], at_kill[h][1]) for h in fast_hashes)
         assert [nonce for nonce, _ in pending] == list(range(nonce_before, nonce_before + 16))
         # Lose the second half from the node's pool (anvil drops the later nonces with it), mine the rest.
@@ -118,8 +132,9 @@ def test_aggregator_killed_with_tasks_in_flight_finishes_each_accepted_task_exac
         status = net.status(task_hash)
         assert status["status"] == "landed" and status["taskNumber"] == number
     for task_hash in fast_hashes:
-        assert landed[task_hash][0].tx_hash == at_kill[task_hash][1], \
+        assert landed[task_hash][0].tx_hash == at_kill[task_hash][1], (
             "a submission signed before the crash lands in that very transaction"
+        )
 
     # The aggregator's account: one transaction per nonce, one submission per task, none reverted.
     last_block = int(w3.eth.block_number)
@@ -129,8 +144,9 @@ def test_aggregator_killed_with_tasks_in_flight_finishes_each_accepted_task_exac
         for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
             if tx["from"] == net.aggregator_account:
                 sent.append(tx)
-    assert sorted(int(tx["nonce"]) for tx in sent) == list(range(nonce_before, nonce_after)), \
+    assert sorted(int(tx["nonce"]) for tx in sent) == list(range(nonce_before, nonce_after)), (
         "every nonce the aggregator used is one mined transaction, without gaps"
+    )
     assert nonce_after - nonce_before == len(hashes), "one transaction per task, nothing else"
     submitted = []
     for tx in sent:
@@ -158,14 +174,19 @@ def test_attester_killed_mid_validation_and_restarted_never_signs_the_other_side
         hash_b = net.send(task_b, signature_b)
         hex_b = "0x" + hash_b.hex()
         role = f"attester-{victim}"
-        _wait_for(lambda: any(line.get("step") == "task.received" and line.get("task") == hex_b
-                              for line in net.log_lines(role)), 15, "the victim to receive the task")
+        _wait_for(
+            lambda: any(
+                line.get("step") == "task.received" and line.get("task") == hex_b for line in net.log_lines(role)
+            ),
+            15,
+            "the victim to receive the task",
+        )
         time.sleep(SLOW_SECONDS / 4)
         assert hash_b not in net.votes_recorded(victim), "the validation should still be running"
         net.kill_attester(victim)
         assert hash_b not in net.votes_recorded(victim), "killed before it could vote"
 
-        landing_b, = net.wait_landed([hash_b], timeout=60)[hash_b]
+        (landing_b,) = net.wait_landed([hash_b], timeout=60)[hash_b]
         assert landing_b.approved and victim in landing_b.non_signer_ids
 
         # From now on the Validation Service rejects every slow task; restart on the same --db.
@@ -187,7 +208,7 @@ def test_attester_killed_mid_validation_and_restarted_never_signs_the_other_side
 
         # The recorded task through the aggregator: the others reject, the victim stays on approve.
         hash_a = net.send(task_a, signature_a)
-        landing_a, = net.wait_landed([hash_a], timeout=60)[hash_a]
+        (landing_a,) = net.wait_landed([hash_a], timeout=60)[hash_a]
         assert not landing_a.approved
         assert victim in landing_a.non_signer_ids, "the victim never signs the reject side"
         votes = {v["operatorId"]: v["side"] for v in net.status(hash_a)["votes"]}

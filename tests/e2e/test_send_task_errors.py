@@ -9,7 +9,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.e2e.e2e_network import GENERIC, Network, http_json
+from tests.e2e.e2e_http import http_json
+from tests.e2e.e2e_network import GENERIC, Network
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +36,13 @@ def test_bad_send_task_calls_get_an_error_that_names_the_problem_and_nothing_is_
     # A signature by someone else than performerAddress.
     task, _ = net.task(GENERIC, tag="wrong-signer")
     forged = task.sign(net.keys[5])
-    error = _refused(net.rpc("sendTask", net.send_task_params(task, forged)), INVALID_SIGNATURE,
-                     "recovers to", net.accounts[5], net.performer_account)
+    error = _refused(
+        net.rpc("sendTask", net.send_task_params(task, forged)),
+        INVALID_SIGNATURE,
+        "recovers to",
+        net.accounts[5],
+        net.performer_account,
+    )
     assert error["data"]["taskHash"] == "0x" + task.task_hash().hex()
     refused_hashes.append(task.task_hash())
 
@@ -47,28 +53,40 @@ def test_bad_send_task_calls_get_an_error_that_names_the_problem_and_nothing_is_
 
     # A definition that does not exist (properly signed).
     task, signature = net.task(999, tag="unknown-definition")
-    _refused(net.rpc("sendTask", net.send_task_params(task, signature)), UNKNOWN_DEFINITION,
-             "task definition 999 does not exist")
+    _refused(
+        net.rpc("sendTask", net.send_task_params(task, signature)),
+        UNKNOWN_DEFINITION,
+        "task definition 999 does not exist",
+    )
     refused_hashes.append(task.task_hash())
 
     # A performer that is not an operator: the contract would refuse the task.
     stranger = "0x" + keccak(text="e2e: not an operator").hex()
     task, signature = net.task(GENERIC, tag="stranger", performer_key=stranger)
-    _refused(net.rpc("sendTask", net.send_task_params(task, signature)), PERFORMER_NOT_ACTIVE,
-             Account.from_key(stranger).address, "not an active operator")
+    _refused(
+        net.rpc("sendTask", net.send_task_params(task, signature)),
+        PERFORMER_NOT_ACTIVE,
+        Account.from_key(stranger).address,
+        "not an active operator",
+    )
     refused_hashes.append(task.task_hash())
 
     # Another chain.
     task, signature = net.task(GENERIC, tag="other-chain")
-    _refused(net.rpc("sendTask", net.send_task_params(task, signature) + ["ecdsa", 1]), WRONG_CHAIN,
-             "targetChainId 1", str(net.record.chain_id))
+    _refused(
+        net.rpc("sendTask", net.send_task_params(task, signature) + ["ecdsa", 1]),
+        WRONG_CHAIN,
+        "targetChainId 1",
+        str(net.record.chain_id),
+    )
     refused_hashes.append(task.task_hash())
 
     # An oversized proof of task (properly signed).
     task, signature = net.task(GENERIC, tag="big-" + "x" * 2000)
     assert len(task.proof_of_task) > 1024
-    error = _refused(net.rpc("sendTask", net.send_task_params(task, signature)), INVALID_PARAMS,
-                     "proofOfTask", "limit is 1024")
+    error = _refused(
+        net.rpc("sendTask", net.send_task_params(task, signature)), INVALID_PARAMS, "proofOfTask", "limit is 1024"
+    )
     assert error["data"] == {"param": "proofOfTask"}
     refused_hashes.append(task.task_hash())
 
@@ -115,5 +133,5 @@ def test_bad_send_task_calls_get_an_error_that_names_the_problem_and_nothing_is_
 
     # The same call with good params is accepted: the refusals above were about the input only.
     task_hash = net.send(task, signature)
-    landing, = net.wait_landed([task_hash])[task_hash]
+    (landing,) = net.wait_landed([task_hash])[task_hash]
     assert landing.approved

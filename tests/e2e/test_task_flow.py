@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.e2e_network import AGGREGATOR, GENERIC, NO_FILTER, PERFORMER, Network, metric, metrics
+from tests.e2e.e2e_http import metric, metrics
+from tests.e2e.e2e_network import AGGREGATOR, GENERIC, NO_FILTER, PERFORMER, Network
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +26,7 @@ def test_approved_task_lands_task_submitted_and_pays_every_attester_the_performe
     task, signature = net.task(GENERIC, approve=True, tag="approve")
     task_hash = net.send(task, signature)
 
-    landing, = net.wait_landed([task_hash])[task_hash]
+    (landing,) = net.wait_landed([task_hash])[task_hash]
     assert landing.approved, "a task whose data is sha256(proofOfTask) must be approved"
     assert landing.definition_id == GENERIC
     assert landing.performer == net.performer_account
@@ -55,7 +56,7 @@ def test_rejected_task_lands_task_rejected_without_paying_the_performer(net: Net
     assert task.data.startswith(b"no")
     task_hash = net.send(task, signature)
 
-    landing, = net.wait_landed([task_hash])[task_hash]
+    (landing,) = net.wait_landed([task_hash])[task_hash]
     assert not landing.approved, "definition 1 rejects data starting with b'no'"
     assert landing.definition_id == NO_FILTER
     assert landing.non_signer_ids == []
@@ -75,8 +76,9 @@ def test_rejected_task_lands_task_rejected_without_paying_the_performer(net: Net
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:
     """The most intervals open at one instant."""
-    points = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals],
-                    key=lambda p: (p[0], p[1]))
+    points = sorted(
+        [(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals], key=lambda p: (p[0], p[1])
+    )
     open_now = best = 0
     for _, step in points:
         open_now += step
@@ -88,8 +90,7 @@ def test_sixty_concurrent_tasks_of_two_definitions_each_land_exactly_once_on_the
     before = net.claimable()
     count_before = net.task_count()
     first_block = int(net.w3.eth.block_number) + 1
-    plan = ([(GENERIC, True)] * 20 + [(GENERIC, False)] * 10 + [(NO_FILTER, True)] * 15
-            + [(NO_FILTER, False)] * 15)
+    plan = [(GENERIC, True)] * 20 + [(GENERIC, False)] * 10 + [(NO_FILTER, True)] * 15 + [(NO_FILTER, False)] * 15
     tasks = [net.task(definition, approve=approve, tag="parallel") for definition, approve in plan]
     expected_side = {task.task_hash(): approve for (task, _), (_, approve) in zip(tasks, plan)}
     # Interleave the definitions so both are in flight together, and send them all at once.
@@ -126,9 +127,23 @@ def test_sixty_concurrent_tasks_of_two_definitions_each_land_exactly_once_on_the
 def test_restricted_definition_is_attested_by_its_four_listed_operators_only(net: Network):
     members = [net.ids[2], net.ids[4], net.ids[6], net.ids[9]]
     outsiders = [i for i in net.ids if i not in members]
-    result = net.cli("task-definition", "create", *net.chain_args(), "--private-key", net.admin_key,
-                     "--name", f"e2e-restricted-{uuid.uuid4().hex[:8]}", "--restrict", ",".join(map(str, members)),
-                     "--attester-reward", "0.04", "--performer-reward", "0.03", "--aggregator-reward", "0.02")
+    result = net.cli(
+        "task-definition",
+        "create",
+        *net.chain_args(),
+        "--private-key",
+        net.admin_key,
+        "--name",
+        f"e2e-restricted-{uuid.uuid4().hex[:8]}",
+        "--restrict",
+        ",".join(map(str, members)),
+        "--attester-reward",
+        "0.04",
+        "--performer-reward",
+        "0.03",
+        "--aggregator-reward",
+        "0.02",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     definition_id = int(re.search(r"Created task definition (\d+)", result.stdout).group(1))
     assert net.avs.definition_members(definition_id) == {i: net.stakes[i] for i in members}
@@ -140,7 +155,7 @@ def test_restricted_definition_is_attested_by_its_four_listed_operators_only(net
     landed = net.wait_landed(hashes)
     set_power = sum(net.stakes[i] for i in members)
     for task_hash in hashes:
-        landing, = landed[task_hash]
+        (landing,) = landed[task_hash]
         assert landing.approved and landing.definition_id == definition_id
         assert landing.non_signer_ids == [], "all four listed operators sign"
         assert landing.signed_power == landing.total_power == set_power
@@ -163,8 +178,11 @@ def test_restricted_definition_is_attested_by_its_four_listed_operators_only(net
     attester, performer, aggregator = net.rewards(definition_id)
     after = net.claimable()
     for index, operator_id in enumerate(net.ids):
-        expected = 3 * ((attester if operator_id in members else 0) + (performer if index == PERFORMER else 0)
-                        + (aggregator if index == AGGREGATOR else 0))
+        expected = 3 * (
+            (attester if operator_id in members else 0)
+            + (performer if index == PERFORMER else 0)
+            + (aggregator if index == AGGREGATOR else 0)
+        )
         assert after[operator_id] - before[operator_id] == expected, f"operator {operator_id}"
 
 
@@ -181,8 +199,11 @@ def test_custom_message_reaches_the_service_through_every_attester(net: Network)
 
 
 def _relayed(net: Network, operator_id: int) -> int:
-    return sum(1 for line in net.log_lines(f"attester-{operator_id}")
-               if line.get("step") == "message.relayed" and line.get("status") == 200)
+    return sum(
+        1
+        for line in net.log_lines(f"attester-{operator_id}")
+        if line.get("step") == "message.relayed" and line.get("status") == 200
+    )
 
 
 def test_cli_task_send_wait_and_task_status_follow_a_task_and_metrics_count_it(net: Network):
@@ -191,15 +212,28 @@ def test_cli_task_send_wait_and_task_status_follow_a_task_and_metrics_count_it(n
     attester_before = metrics(net.attester_url(watcher))
 
     proof = f"cli task {uuid.uuid4()}"
-    sent = net.cli("task", "send", "--aggregator", net.aggregator_url, "--private-key", net.performer_key,
-                   "--proof-of-task", proof, "--data-sha256-of-proof", "--definition", str(GENERIC), "--wait", "90")
+    sent = net.cli(
+        "task",
+        "send",
+        "--aggregator",
+        net.aggregator_url,
+        "--private-key",
+        net.performer_key,
+        "--proof-of-task",
+        proof,
+        "--data-sha256-of-proof",
+        "--definition",
+        str(GENERIC),
+        "--wait",
+        "90",
+    )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     task_hex = re.search(r"Sent task (0x[0-9a-f]{64})", sent.stdout).group(1)
     assert "Task landed" in sent.stdout, sent.stdout
     task_hash = bytes.fromhex(task_hex[2:])
     number, _block, approved = net.task_record(task_hash)
     assert number and approved
-    landing, = net.landings([task_hash])[task_hash]
+    (landing,) = net.landings([task_hash])[task_hash]
     assert landing.proof_of_task == proof and landing.data == hashlib.sha256(proof.encode()).digest()
     assert landing.performer == net.performer_account
 
@@ -218,16 +252,19 @@ def test_cli_task_send_wait_and_task_status_follow_a_task_and_metrics_count_it(n
 
     aggregator_after = metrics(net.aggregator_url)
     for outcome in ("accepted", "landed"):
-        grew = (metric(aggregator_after, "othentic_aggregator_tasks_total", outcome=outcome)
-                - metric(aggregator_before, "othentic_aggregator_tasks_total", outcome=outcome))
+        grew = metric(aggregator_after, "othentic_aggregator_tasks_total", outcome=outcome) - metric(
+            aggregator_before, "othentic_aggregator_tasks_total", outcome=outcome
+        )
         assert grew == 1, f"aggregator tasks_total{{outcome={outcome}}} grew by {grew}"
-    grew = (metric(aggregator_after, "othentic_aggregator_rpc_calls_total", method="sendTask", code="ok")
-            - metric(aggregator_before, "othentic_aggregator_rpc_calls_total", method="sendTask", code="ok"))
+    grew = metric(aggregator_after, "othentic_aggregator_rpc_calls_total", method="sendTask", code="ok") - metric(
+        aggregator_before, "othentic_aggregator_rpc_calls_total", method="sendTask", code="ok"
+    )
     assert grew == 1
     assert metric(aggregator_after, "othentic_tasks_in_flight") == 0
 
     attester_after = metrics(net.attester_url(watcher))
-    grew = (metric(attester_after, "othentic_attester_votes_total", side="approve")
-            - metric(attester_before, "othentic_attester_votes_total", side="approve"))
+    grew = metric(attester_after, "othentic_attester_votes_total", side="approve") - metric(
+        attester_before, "othentic_attester_votes_total", side="approve"
+    )
     assert grew == 1, f"attester {watcher} votes_total{{side=approve}} grew by {grew}"
     assert metric(attester_after, "othentic_attester_votes_recorded") == len(net.votes_recorded(watcher))

@@ -1,5 +1,8 @@
 """The harness the node tests share: an anvil with the system deployed, operators, an event loop in
-a background thread for in-process nodes, and small HTTP helpers."""
+a background thread for in-process nodes, and small HTTP helpers.
+
+The chain comes from the package's network builder (``othentic_offchain/devnet/network.py``);
+the nodes under test are served in-process, in :class:`LoopThread`'s loop."""
 
 from __future__ import annotations
 
@@ -8,18 +11,18 @@ import itertools
 import socket
 import threading
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
 from eth_account import Account
 
 from othentic_offchain.chain.client import AvsContracts, TxSender, fund_eth
-from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend, deploy_system
+from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord
 from othentic_offchain.chain.types import TaskDefinitionParams
 from othentic_offchain.crypto import KeyPair
-from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
-from othentic_offchain.devnet.tokens import mintable
+from othentic_offchain.devnet.anvil import Anvil
+from othentic_offchain.devnet.network import LocalNetwork
 
 T = TypeVar("T")
 HTTP_TIMEOUT = 30
@@ -61,28 +64,33 @@ class Operator:
         return Account.from_key(self.key).address
 
 
-@dataclass
 class Devnet:
-    """Anvil with the whole system deployed; registers operators and makes signed tasks."""
+    """Anvil with the whole system deployed (the package's :class:`LocalNetwork`, chain part only:
+    the nodes under test run in-process); registers operators and makes signed tasks."""
 
-    anvil: Anvil
-    w3: Any
-    record: DeploymentRecord
-    avs: AvsContracts
-    deployer: TxSender
-    _seeds: itertools.count = field(default_factory=lambda: itertools.count(1))
+    def __init__(self, network: LocalNetwork):
+        assert network.anvil is not None and network.record is not None and network.avs is not None
+        assert network.admin is not None
+        self.network = network
+        self.anvil: Anvil = network.anvil
+        self.w3: Any = network.w3
+        self.record: DeploymentRecord = network.record
+        self.avs: AvsContracts = network.avs
+        self.deployer: TxSender = network.admin
+        self._seeds = itertools.count(1)
 
     @classmethod
-    def start(cls) -> "Devnet":
-        anvil = Anvil().start()
-        w3 = anvil.web3()
-        record = deploy_system(Web3Backend(w3, DEV_PRIVATE_KEYS[0]))
-        record.rpc_url = anvil.rpc_url
-        avs = AvsContracts(w3, record)
-        return cls(anvil, w3, record, avs, avs.sender(DEV_PRIVATE_KEYS[0]))
+    def start(cls) -> Devnet:
+        network = LocalNetwork()
+        try:
+            network.start_chain()
+        except BaseException:
+            network.stop()
+            raise
+        return cls(network)
 
     def stop(self) -> None:
-        self.anvil.stop()
+        self.network.stop()
 
     @property
     def center(self) -> str:
@@ -102,9 +110,8 @@ class Devnet:
     def register(self, stake: int = 2 * TOKEN, operator: Operator | None = None) -> Operator:
         """Mint stake (the deployer mints TestTokens) and register; returns the operator with its id."""
         operator = operator or self.new_operator()
-        self.deployer.send(mintable(self.avs.stake_token).functions.mint(operator.address, stake))
-        operator.receipt = self.avs.register_operator(self.avs.sender(operator.key), operator.keys, stake)
-        operator.id = self.avs.operator_id(operator.address)
+        registered = self.network.register_operator(operator.key, stake, bls=operator.keys)
+        operator.receipt, operator.id = registered.receipt, registered.id
         return operator
 
     def create_definition(self, **params: Any) -> int:
@@ -117,8 +124,8 @@ class Devnet:
         return int(self.w3.eth.block_number)
 
 
-def metric(node: AttesterNode, name: str, **labels: str) -> float:
-    """One sample of the node's /metrics, read over HTTP (0 when absent)."""
+def metric(node: Any, name: str, **labels: str) -> float:
+    """One sample of a node's /metrics (an attester or a performer: its ``url``), read over HTTP (0 when absent)."""
     text = requests.get(node.url + "/metrics", timeout=HTTP_TIMEOUT).text
     wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
     for line in text.splitlines():

@@ -1,0 +1,127 @@
+"""The devnet's workload: tasks over the generic and price-oracle definitions, followed to the end.
+
+Even tasks go to the generic performer (a text to hash), odd ones to the price-oracle performer (a
+pair to quote; a share of them with ``lie_percent`` so the attesters reject them). Each is
+triggered over the performer's HTTP API and followed through the aggregator's ``taskStatus``
+(JSON-RPC, :class:`BlockingJsonRpcClient`) until it lands or fails; the latency is the
+aggregator's own (``createdAt`` to ``finishedAt``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from othentic_offchain.devnet.examples import GENERIC, PRICE_ORACLE, example_contract
+from othentic_offchain.devnet.network import LocalNetwork
+from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
+
+PAIRS = ("ETH-USD", "BTC-USD", "SOL-USD")
+
+
+@dataclass
+class TaskRun:
+    definition_id: int
+    params: dict
+    task_hash: str | None = None
+    sent_at: float = 0.0
+    latency: float | None = None
+    status: str = "pending"
+    error: str | None = None
+
+
+def _post_json(url: str, body: dict, timeout: float = 60.0) -> tuple[int, dict]:
+    """POST a JSON body to a REST endpoint (a performer's trigger); (HTTP status, parsed answer)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {}
+
+
+def plan(tasks: int, lying_share: float) -> list[TaskRun]:
+    """The tasks to send, alternating generic and price-oracle; every ``1 / lying_share``-th
+    price-oracle task asks its performer to lie by 5 %."""
+    runs = []
+    for i in range(tasks):
+        if i % 2 == 0:
+            runs.append(TaskRun(GENERIC, {"text": f"devnet task {i}: the quick brown fox"}))
+        else:
+            params: dict = {"pair": PAIRS[i % 3]}
+            if (i // 2) % max(1, round(1 / lying_share)) == 0 and lying_share > 0:
+                params["lie_percent"] = 5
+            runs.append(TaskRun(PRICE_ORACLE, params))
+    return runs
+
+
+def run_workload(
+    runs: list[TaskRun],
+    *,
+    performer_urls: dict[int, str],
+    aggregator_url: str,
+    concurrency: int,
+    task_timeout: float,
+    progress: Callable[[str], None],
+) -> list[TaskRun]:
+    """Trigger every run (``concurrency`` at a time) and follow each until it lands or fails."""
+    progress(f"sending {len(runs)} tasks ({concurrency} at a time)")
+
+    def trigger(run: TaskRun) -> TaskRun:
+        run.sent_at = time.monotonic()
+        url = f"{performer_urls[run.definition_id]}/performer/v1/trigger"
+        status, body = _post_json(url, {"params": run.params})
+        if status != 200:
+            run.status, run.error = "failed", f"trigger answered {status}: {body.get('message', body)}"
+            return run
+        run.task_hash = body.get("taskHash")
+        return follow(run, aggregator_url, task_timeout)
+
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        done = 0
+        for _ in pool.map(trigger, runs):
+            done += 1
+            progress(f"tasks: {done}/{len(runs)} finished")
+    return runs
+
+
+def follow(run: TaskRun, aggregator_url: str, task_timeout: float) -> TaskRun:
+    """Ask the aggregator about the run's task until it landed or failed, or ``task_timeout`` passed."""
+    aggregator = BlockingJsonRpcClient(aggregator_url, timeout=60.0)
+    deadline = run.sent_at + task_timeout
+    while time.monotonic() < deadline:
+        try:
+            status = aggregator.call("taskStatus", [run.task_hash])
+        except (JsonRpcError, JsonRpcTransportError) as exc:
+            run.status, run.error = "failed", f"taskStatus: {exc}"
+            return run
+        if status.get("status") in ("landed", "failed"):
+            run.status = status["status"]
+            run.error = status.get("error")
+            # The aggregator's own clock: from sendTask accepted to the receipt.
+            if status.get("finishedAt") and status.get("createdAt"):
+                run.latency = float(status["finishedAt"]) - float(status["createdAt"])
+            return run
+        time.sleep(0.05)
+    run.status, run.error = "failed", "timed out"
+    return run
+
+
+def wait_for_beacon(net: LocalNetwork, progress: Callable[[str], None], rounds: int = 3, timeout: float = 30.0) -> int:
+    """Let the beacon (every few blocks, elected operator) land a few rounds; the rounds landed."""
+    beacon = example_contract(net, "RandomnessBeaconLogic")
+    deadline = time.monotonic() + timeout
+    while True:
+        done = int(beacon.functions.contributions().call())
+        progress(f"randomness beacon: {done}/{rounds} rounds landed")
+        if done >= rounds or time.monotonic() > deadline:
+            return done
+        time.sleep(0.5)
