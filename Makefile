@@ -6,7 +6,7 @@ export SOLCX_BINARY_PATH := $(ROOT)/.solcx
 export APE_DATA_FOLDER := $(ROOT)/.ape
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: setup run test test-fast bench clean artifacts
+.PHONY: setup run lint test bench clean artifacts
 
 setup:
 	@bash scripts/setup.sh
@@ -15,8 +15,14 @@ setup:
 run: setup
 	othentic devnet $(DEVNET_ARGS)
 
-## The whole test suite on anvil (pytest exits non-zero, 5 included, when nothing ran).
-test: setup
+## Formatting, lint rules and types of the package (tools pinned in requirements.lock).
+lint: setup
+	ruff format --check othentic_offchain
+	ruff check othentic_offchain
+	mypy othentic_offchain
+
+## Lint, then the whole test suite on anvil (pytest exits non-zero, 5 included, when nothing ran).
+test: setup lint
 	ape test tests $(PYTEST_ARGS)
 
 ## After changing a contract: refresh the ABIs and bytecode shipped in the package (a test compares them).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from othentic_offchain.chain.artifacts import Deployment, deploy, load_artifact
 from othentic_offchain.crypto import (
@@ -21,8 +22,18 @@ from othentic_offchain.crypto import (
 )
 from othentic_offchain.devnet.anvil import DEV_ACCOUNTS, DEV_PRIVATE_KEYS, Anvil
 
+
+class SampleTask(TypedDict):
+    """Othentic's TaskInfo fields, in the contract's order."""
+
+    proof_of_task: str
+    data: bytes
+    performer: str
+    task_definition_id: int
+
+
 #: A sample task, as a performer would send it (Othentic's TaskInfo fields).
-SAMPLE_TASK = {
+SAMPLE_TASK: SampleTask = {
     "proof_of_task": "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy",
     "data": b'{"pair":"ETH/USDT","price":"3150.42"}',
     "performer": DEV_ACCOUNTS[1],

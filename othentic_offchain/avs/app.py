@@ -302,7 +302,9 @@ class Avs:
     @overload
     def on_message(self, *, timeout: float | None = None) -> Callable[[F], F]: ...
 
-    def on_message(self, fn: Any = None, /, *, timeout: float | None = None) -> Any:
+    # Not positional-only here, unlike the first overload: mypy 1.18 wrongly rejects a positional-only
+    # implementation against the keyword-only second overload.
+    def on_message(self, fn: Any = None, *, timeout: float | None = None) -> Any:
         """Register the handler ``(data: bytes, ctx) -> None`` of custom messages (``sendCustomMessage``)."""
 
         def register(handler_fn: F) -> F:

@@ -11,7 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from othentic_offchain.avs.models import ErrorResponse
 
@@ -41,7 +41,7 @@ class Operation:
 
 def build_openapi(title: str, version: str, description: str, operations: list[Operation]) -> dict[str, Any]:
     """The document for exactly these operations (a validation-only service lists no execute route)."""
-    wanted: list[tuple[type[BaseModel], str]] = []
+    wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in operations:
         if op.request is not None:
             wanted.append((op.request, "validation"))

@@ -63,7 +63,7 @@ AVS_KEY = web.AppKey("avs", Avs)
 _SERVICES_KEY = web.AppKey("services", tuple)
 _LOGGER_KEY = web.AppKey("logger", logging.Logger)
 _OPENAPI_KEY = web.AppKey("openapi", dict)
-_ROUTES_KEY = web.AppKey("routes", list)
+_ROUTES_KEY: web.AppKey[list[str]] = web.AppKey("routes", list)
 _MAX_BODY_KEY = web.AppKey("max_body", int)
 _REQUEST_ID_KEY = web.RequestKey("request_id", str)
 _STARTED_KEY = web.RequestKey("started", float)
@@ -291,7 +291,8 @@ async def _envelope_middleware(
 
 def _http_error_message(request: web.Request, exc: web.HTTPException) -> str:
     if exc.status == 404:
-        return f"no route {request.method} {request.path}; this service answers: {', '.join(request.app[_ROUTES_KEY])}"
+        routes: list[str] = request.app[_ROUTES_KEY]
+        return f"no route {request.method} {request.path}; this service answers: {', '.join(routes)}"
     if exc.status == 405:
         allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
         return f"method {request.method} not allowed on {request.path}; use {' or '.join(allowed) or 'another method'}"

@@ -23,9 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from othentic_offchain.chain.client import AvsContracts, TransactionReverted, TxSender
-from othentic_offchain.chain.deploy import DeploymentNotFound, DeploymentRecord, default_deployment_path
-
-TOKEN = 10**18
+from othentic_offchain.chain.deploy import TOKEN, DeploymentNotFound, DeploymentRecord, default_deployment_path
 
 
 def console() -> Console:
@@ -51,8 +49,10 @@ def default_map_from(data: dict, group: click.Group) -> dict:
     shared = {k: v for k, v in data.items() if not isinstance(v, dict)}
 
     def names(command: click.Command) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
         for param in command.params:
+            if param.name is None:  # a parameter that passes no value to the command
+                continue
             found[param.name] = param.name
             for flag in getattr(param, "opts", []):
                 found[flag.lstrip("-").replace("-", "_")] = param.name

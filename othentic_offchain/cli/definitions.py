@@ -225,7 +225,8 @@ def show_definition(rpc, deployment, attestation_center, as_json, definition_id)
     row = _describe(definition_id, set_id, params, members)
     attesters = [[i, tokens(s)] for i, s in members.items()]
     if as_json:
-        click.echo(json.dumps({**dict(zip(COLUMNS, row)), "members": dict(attesters)}, default=str, indent=2))
+        stakes = {i: tokens(s) for i, s in members.items()}
+        click.echo(json.dumps({**dict(zip(COLUMNS, row)), "members": stakes}, default=str, indent=2))
         return
     print_table(f"Task definition {definition_id}", COLUMNS, [row], False)
     print_table("Attesters", ["operator", "stake"], attesters, False)

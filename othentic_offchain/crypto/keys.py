@@ -19,6 +19,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_keyfile import create_keyfile_json, decode_keyfile_json
+from eth_typing import HexStr
 from eth_utils import keccak
 
 from othentic_offchain.crypto.bls import KeyPair, SecretKey
@@ -61,7 +62,8 @@ def load_ecdsa_key(
         raise KeyLoadError("no ECDSA key: give --private-key, --keystore, or set $PRIVATE_KEY")
     data = _read_json(keystore)
     try:
-        return "0x" + decode_keyfile_json(data, _password(password, password_file)).hex()
+        # eth_keyfile hints the password as str, but its pbkdf2 path needs bytes (hashlib.pbkdf2_hmac).
+        return "0x" + decode_keyfile_json(data, _password(password, password_file)).hex()  # type: ignore[arg-type]
     except ValueError as exc:
         raise KeyLoadError(f"cannot decrypt {keystore}: wrong password?") from exc
 
@@ -87,7 +89,7 @@ def load_bls_key(
         if data.get("keyType") != BLS_KEY_TYPE:
             raise KeyLoadError(f"{key_file} is not a BLS key file (keyType {data.get('keyType')!r})")
         try:
-            raw = decode_keyfile_json(data, _password(password, password_file))
+            raw = decode_keyfile_json(data, _password(password, password_file))  # type: ignore[arg-type]  # bytes, as above
         except ValueError as exc:
             raise KeyLoadError(f"cannot decrypt {key_file}: wrong password?") from exc
         return KeyPair.from_secret(SecretKey(int.from_bytes(raw, "big")))
@@ -104,7 +106,9 @@ def derive_bls_key(ecdsa_key: str) -> KeyPair:
 
 def write_bls_key_file(path: str | os.PathLike, keys: KeyPair, password: str) -> Path:
     """Encrypt the BLS secret into a key file (mode 0600); returns the path."""
-    data = create_keyfile_json(keys.secret.scalar.to_bytes(32, "big"), password.encode(), kdf="scrypt")
+    secret = keys.secret.scalar.to_bytes(32, "big")
+    # bytes, as when decoding: eth_keyfile's hints say str, but the password goes to its key derivation as is.
+    data = create_keyfile_json(secret, password.encode(), kdf="scrypt")  # type: ignore[arg-type]
     data["keyType"] = BLS_KEY_TYPE
     data["publicKeyG1"] = [hex(w) for w in keys.public.g1.words()]
     data["publicKeyG2"] = [hex(w) for w in keys.public.g2.words()]
@@ -113,7 +117,7 @@ def write_bls_key_file(path: str | os.PathLike, keys: KeyPair, password: str) ->
 
 
 def write_ecdsa_keystore(path: str | os.PathLike, private_key: str, password: str) -> Path:
-    data = Account.encrypt(private_key, password)
+    data = Account.encrypt(HexStr(private_key), password)
     return _write_private(path, data)
 
 

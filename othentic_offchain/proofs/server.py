@@ -69,7 +69,8 @@ async def _expect_upload(request: web.Request) -> web.StreamResponse | None:
     declared = request.content_length
     if request.headers.get("Expect", "").lower() == "100-continue" and declared is not None and declared > limit:
         return _too_large(declared, limit, lower_bound=False)
-    return await _default_expect(request)
+    await _default_expect(request)
+    return None
 
 
 async def _post_proof(request: web.Request) -> web.Response:
@@ -84,7 +85,7 @@ async def _post_proof(request: web.Request) -> web.Response:
     try:
         cid = await asyncio.to_thread(store.put, content)
     except ProofTooLarge as exc:  # the store's own check, should the two limits ever differ
-        return _too_large(exc.size, exc.limit, lower_bound=False)
+        return _too_large(exc.size, limit if exc.limit is None else exc.limit, lower_bound=False)
     cid_v0 = compute_cid_v0(content) if len(content) <= CHUNK_SIZE else None
     log.info("proof stored cid=%s size=%d", cid, len(content))
     return web.json_response(

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from othentic_offchain.chain.ape_backend import ApeBackend
-from othentic_offchain.chain.deploy import deploy_system
+from othentic_offchain.chain.deploy import TOKEN, deploy_system
 from othentic_offchain.chain.types import (
     PenaltyConfig,
     RegistryConfig,
@@ -21,7 +21,6 @@ from othentic_offchain.chain.types import (
 )
 from othentic_offchain.crypto import KeyPair
 
-TOKEN = 10**18
 MIN_STAKE = 10 * TOKEN
 UNBONDING = 20
 CHAIN_ID = 31337

@@ -60,7 +60,7 @@ def main() -> None:
         await runner.setup()
         site = web.TCPSite(runner, args.host, args.port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # the bound port when --port 0
+        port = runner.addresses[0][1]  # the bound port when --port 0
         print(f"price source listening on http://{args.host}:{port}", flush=True)
         try:
             await asyncio.Event().wait()
