@@ -1,4 +1,4 @@
-"""The protocol's hashes (DESIGN.md 2.5), defined once for Python.
+"""The protocol's hashes (docs/crypto.md, "The protocol's messages"), defined once for Python.
 
 Their Solidity twins live in ``contracts/libraries/ProtocolHashes.sol`` (task, vote and
 proof-of-possession hashes) and ``contracts/libraries/BN254.sol`` (gamma);

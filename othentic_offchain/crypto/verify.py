@@ -3,7 +3,7 @@
 Equations (each is "a product of pairings equals 1"):
 
 * single key: ``e(sigma, -G2) * e(H(m), pk_g2) == 1``;
-* aggregate bound to G1 (what the contracts check, DESIGN.md 2.3):
+* aggregate bound to G1 (what the contracts check; docs/crypto.md, "Verification equations"):
   ``e(sigma + gamma*apk_g1, -G2) * e(H(m) + gamma*G1, apk_g2) == 1`` with ``gamma`` from
   :func:`~.hashes.gamma`; it also proves that ``apk_g2`` and ``apk_g1`` hold the same secret sum.
 
