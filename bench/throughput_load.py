@@ -139,7 +139,7 @@ class LoadGenerator:
         import aiohttp
 
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60), timeout=aiohttp.ClientTimeout(total=60)
+            connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=10), timeout=aiohttp.ClientTimeout(total=60)
         )
         self.aggregator = JsonRpcClient(self.net.aggregator_url, session=self.session, timeout=60)
         self.anvil_url = self.net.anvil.rpc_url

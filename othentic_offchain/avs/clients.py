@@ -16,6 +16,7 @@ from typing import Any, Self
 import aiohttp
 from pydantic import ValidationError
 
+from othentic_offchain import safejson
 from othentic_offchain.avs.models import ExecutionResult, Task, describe_validation_error, to_hex
 
 __all__ = [
@@ -150,7 +151,7 @@ class _ServiceClient:
 def _decode(raw: bytes) -> tuple[Any, str]:
     text = raw.decode("utf-8", errors="replace")
     try:
-        return json.loads(text), text
+        return safejson.loads(text), text
     except ValueError:
         return None, text
 

@@ -15,6 +15,8 @@ from typing import Self
 
 from aiohttp import web
 
+from othentic_offchain.httpguard import GuardedAppRunner
+
 __all__ = ["ServiceRunner", "ServiceThread", "serve"]
 
 
@@ -47,7 +49,9 @@ class ServiceRunner:
         if self._runner is not None:
             raise RuntimeError("already started")
         # access_log=None: the services log their own structured line per step.
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout)
+        runner = GuardedAppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=self._shutdown_timeout
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self._requested_port)

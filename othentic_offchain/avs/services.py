@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from othentic_offchain import __version__
+from othentic_offchain import __version__, safejson
 from othentic_offchain.avs.app import Avs, AvsError
 from othentic_offchain.avs.models import (
     CustomMessage,
@@ -309,7 +309,7 @@ async def _read_json(request: web.Request, *, empty_means: dict[str, Any] | None
             return dict(empty_means)
         raise _bad_request("request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = safejson.loads(raw, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise _bad_request("request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

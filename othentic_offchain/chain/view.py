@@ -87,6 +87,7 @@ class ChainView:
         self._definitions: dict[int, DefinitionView] = {}
         self._operators: dict[int, Operator] = {}
         self._ids: dict[str, int] = {}
+        self._active_ids: list[int] | None = None
         self._last_block: int | None = None
         self._last_refresh = 0.0
         self._lock = asyncio.Lock()
@@ -122,6 +123,7 @@ class ChainView:
         self._definitions.clear()
         self._operators.clear()
         self._ids.clear()
+        self._active_ids = None
 
     async def definition(self, definition_id: int) -> DefinitionView:
         await self.refresh()
@@ -169,6 +171,13 @@ class ChainView:
         )
         self._operators[operator_id] = operator
         return operator
+
+    async def active_operator_ids(self) -> list[int]:
+        """The ids of the active operators, read once until a relevant event invalidates them."""
+        await self.refresh()
+        if self._active_ids is None:
+            self._active_ids = [int(i) for i in await self.center.functions.activeOperatorIds().call()]
+        return list(self._active_ids)
 
     async def operators(self, ids) -> dict[int, Operator]:
         found = await asyncio.gather(*(self.operator(i) for i in ids))

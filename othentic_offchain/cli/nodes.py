@@ -16,6 +16,7 @@ import click
 from othentic_offchain.cli.common import chain_options, connect, key_options, load_key, ready_line, run_until_stopped
 from othentic_offchain.cli.operator import _bls_options, load_bls
 from othentic_offchain.nodes.common.observability import configure_logging
+from othentic_offchain.nodes.common.protocol import SERVICE_TIMEOUT, VOTE_TIMEOUT
 
 
 @click.group(name="node")
@@ -158,9 +159,17 @@ def _performer_config(
     "db_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="SQLite file of the votes this attester signed (default ./attester-<operator>.sqlite3).",
+    help="SQLite file of the votes this attester signed "
+    "[default $XDG_DATA_HOME/othentic/attester-<chain id>-<operator address>.sqlite3, "
+    "XDG_DATA_HOME defaulting to ~/.local/share].",
 )
-@click.option("--service-timeout", type=float, default=10.0, show_default=True)
+@click.option(
+    "--service-timeout",
+    type=float,
+    default=SERVICE_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for the Validation Service (shorter than the aggregators' --vote-timeout).",
+)
 @click.option(
     "--publish-endpoint",
     default=None,
@@ -206,7 +215,7 @@ def attester(
     configure_logging(log_level)
     chain = connect(rpc, deployment, attestation_center)
     key = load_key(private_key, keystore, password_file)
-    keys = load_bls(bls_key_file, bls_password_file, key)
+    keys = load_bls(bls_key_file, bls_password_file, key, chain.record.chain_id)
     operator_id = chain.avs.operator_id(chain.sender(key).address)
     if operator_id == 0:
         raise click.ClickException("this account is not a registered operator: `othentic operator register` first")
@@ -220,7 +229,7 @@ def attester(
         validation_url=validation_service,
         host=host,
         port=port,
-        db_path=db_path or f"attester-{operator_id}.sqlite3",
+        db_path=db_path,  # None: a fixed file per chain and operator (AttesterConfig.votes_path)
         service_timeout=service_timeout,
         name=f"attester-{operator_id}",
     )
@@ -243,6 +252,8 @@ def attester(
             host,
             f"performer-{operator_id}",
         )
+
+    click.echo(f"attester {operator_id} records its votes in {config.votes_path}")
 
     async def main():
         from othentic_offchain.nodes.performer.node import PerformerNode
@@ -348,9 +359,10 @@ def performer(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False),
-    default="aggregator-tasks.sqlite3",
-    show_default=True,
-    help="SQLite file of accepted tasks and votes: a restart resumes every task in flight.",
+    default=None,
+    help="SQLite file of accepted tasks and votes: a restart resumes every task in flight "
+    "[default $XDG_DATA_HOME/othentic/aggregator-<chain id>-<address>.sqlite3, "
+    "XDG_DATA_HOME defaulting to ~/.local/share].",
 )
 @click.option(
     "--attester",
@@ -367,7 +379,13 @@ def performer(
     show_default=True,
     help="Milliseconds to wait for more votes once a side reached its threshold (Othentic's --delay).",
 )
-@click.option("--vote-timeout", type=float, default=5.0, show_default=True, help="Seconds per attester request.")
+@click.option(
+    "--vote-timeout",
+    type=float,
+    default=VOTE_TIMEOUT,
+    show_default=True,
+    help="Seconds per attester request (longer than the attesters' --service-timeout).",
+)
 @click.option(
     "--task-timeout",
     type=float,
@@ -413,12 +431,14 @@ def aggregator(
         ecdsa_key=key,
         host=host,
         port=port,
-        db_path=db_path,
+        db_path=db_path,  # None: a fixed file per chain and account (AggregatorConfig.store_path)
         attesters=static,
         delay=delay_ms / 1000,
         vote_timeout=vote_timeout,
         task_timeout=task_timeout,
     )
+
+    click.echo(f"aggregator records its tasks in {config.store_path}")
 
     async def main():
         node = AggregatorNode(config)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+
 import click
 
 from othentic_offchain.cli.common import (
@@ -25,7 +28,26 @@ def operator_group() -> None:
     """Register as an operator and manage stake, keys and the published endpoint."""
 
 
+#: Chains where an operator may sign with a BLS key derived from its account key: local devnets.
+DEV_CHAIN_IDS = (31337, 1337)
+
+log = logging.getLogger("othentic.keys")
+
+
+def _remember_allow_derived(ctx: click.Context, _param, value: bool) -> bool:
+    ctx.meta["allow_derived_bls_key"] = value
+    return value
+
+
 def _bls_options(func):
+    func = click.option(
+        "--allow-derived-bls-key",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_allow_derived,
+        help="Accept a BLS key derived from the account key on a chain other than a local devnet "
+        f"(chain ids {', '.join(map(str, DEV_CHAIN_IDS))}): whoever has the account key also has the BLS key.",
+    )(func)
     func = click.option(
         "--bls-password-file",
         type=click.Path(exists=True, dir_okay=False),
@@ -37,12 +59,30 @@ def _bls_options(func):
         type=click.Path(exists=True, dir_okay=False),
         default=None,
         help="Encrypted BLS key file (`othentic keys generate`). Default: $BLS_PRIVATE_KEY, "
-        "else a key derived from the account key.",
+        "else (devnets only) a key derived from the account key.",
     )(func)
     return func
 
 
-def load_bls(bls_key_file, bls_password_file, ecdsa_key):
+def load_bls(bls_key_file, bls_password_file, ecdsa_key, chain_id: int, *, allow_derived: bool | None = None):
+    """The operator's BLS key pair. A key derived from the account key (no key file, no
+    $BLS_PRIVATE_KEY) is for devnets only: refused on any other chain unless allowed
+    (``--allow-derived-bls-key``), and warned about everywhere."""
+    derived = bls_key_file is None and not os.environ.get("BLS_PRIVATE_KEY")
+    if derived:
+        if allow_derived is None:
+            context = click.get_current_context(silent=True)
+            allow_derived = bool(context and context.meta.get("allow_derived_bls_key"))
+        if chain_id not in DEV_CHAIN_IDS and not allow_derived:
+            raise click.ClickException(
+                f"no BLS key given (--bls-key-file or $BLS_PRIVATE_KEY) and chain {chain_id} is not a local "
+                "devnet: a BLS key derived from the account key is for devnets only "
+                "(`othentic keys generate --bls-only`; or --allow-derived-bls-key to accept it anyway)"
+            )
+        log.warning(
+            "DEVNETS ONLY: the BLS key is derived from the account key (no --bls-key-file or $BLS_PRIVATE_KEY); "
+            "whoever has the account key can sign votes as this operator"
+        )
     try:
         return load_bls_key(key_file=bls_key_file, password_file=bls_password_file, ecdsa_key=ecdsa_key)
     except KeyLoadError as exc:
@@ -77,7 +117,7 @@ def register(
     """
     chain = connect(rpc, deployment, attestation_center)
     key = load_key(private_key, keystore, password_file)
-    keys = load_bls(bls_key_file, bls_password_file, key)
+    keys = load_bls(bls_key_file, bls_password_file, key, chain.record.chain_id)
     sender = chain.sender(key)
     stake = parse_amount(stake_text)
     if mint:
@@ -222,7 +262,7 @@ def rotate_bls_key(
     """
     chain = connect(rpc, deployment, attestation_center)
     key = load_key(private_key, keystore, password_file)
-    keys = load_bls(new_bls_key_file, bls_password_file, key)
+    keys = load_bls(new_bls_key_file, bls_password_file, key, chain.record.chain_id)
     sender = chain.sender(key)
     proof = keys.proof_of_possession(sender.address, chain.avs.address, chain.avs.chain_id)
     sender.send(

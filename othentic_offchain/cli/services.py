@@ -75,12 +75,15 @@ def proofs_group() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=4100, show_default=True)
 @click.option("--max-size", type=int, default=256 * 1024, show_default=True, help="Largest blob, bytes.")
-def serve_proofs_command(folder, host, port, max_size):
+@click.option("--max-total-bytes", type=int, default=1 << 30, show_default=True, help="Quota: bytes of all proofs.")
+@click.option("--max-proofs", type=int, default=100_000, show_default=True, help="Quota: number of proofs.")
+def serve_proofs_command(folder, host, port, max_size, max_total_bytes, max_proofs):
     """Serve a proof store: POST /proofs (returns the CID), GET /ipfs/<cid>, GET /health."""
     from othentic_offchain.proofs import LocalProofStore, start_proof_server
 
     async def main():
-        server = await start_proof_server(LocalProofStore(folder, max_size=max_size), host, port)
+        store = LocalProofStore(folder, max_size=max_size, max_total_bytes=max_total_bytes, max_proofs=max_proofs)
+        server = await start_proof_server(store, host, port)
         ready_line("proof store", server.url)
         try:
             await asyncio.Event().wait()

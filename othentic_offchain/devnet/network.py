@@ -13,9 +13,11 @@ A :class:`LocalNetwork` does the steps each of them needs, in the order they cal
     net.stop()                                        # every process it started, and anvil
 
 Operators get their BLS key derived from their ECDSA key (:func:`derive_bls_key`), as ``othentic
-node`` does when no key file is given. The processes run under a :class:`Supervisor` (one log file
-each under ``<state_dir>/logs``); :meth:`aggregator_command` and :meth:`attester_command` give the
-command lines for callers that start, stop or restart nodes themselves.
+node`` does when no key file is given (allowed on local chains only). The processes run under a
+:class:`Supervisor` (one log file each under ``<state_dir>/logs``), which hands each its
+``--private-key`` through the environment, never on its command line; :meth:`aggregator_command`
+and :meth:`attester_command` give the command lines for callers that start, stop or restart nodes
+themselves.
 """
 
 from __future__ import annotations

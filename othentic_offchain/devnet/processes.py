@@ -4,6 +4,11 @@ A :class:`Supervisor` starts commands (each with its own log file), waits until 
 "... listening on <url>" line (every long-running ``othentic`` command prints one), and stops
 them all on ``stop()``, at interpreter exit, and when the supervising process dies (Linux:
 ``PR_SET_PDEATHSIG``), so neither a test nor ``othentic devnet`` leaves a process behind.
+
+Secrets stay off command lines and out of the logs: a ``--private-key KEY`` in a command is taken
+out of it and handed to the child as ``$PRIVATE_KEY`` (which every ``othentic`` command reads),
+so ``ps`` never shows it, and the command line written to the log has every 32-byte hex value
+redacted.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from othentic_offchain.devnet.anvil import _parent_death_signal
+from othentic_offchain.nodes.common.redact import redact_keys
+
+#: Command-line options whose value is a secret, and the environment variable that carries it instead.
+_SECRET_OPTIONS = {"--private-key": "PRIVATE_KEY"}
 
 _LISTENING = re.compile(r"listening on (\S+)")
 
@@ -59,6 +68,20 @@ def othentic_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "othentic_offchain.cli", *args]
 
 
+def lift_secrets(command: list[str]) -> tuple[list[str], dict[str, str]]:
+    """``command`` without its secret options, and the environment that passes them instead."""
+    public: list[str] = []
+    env: dict[str, str] = {}
+    args = iter(command)
+    for arg in args:
+        option, equals, value = arg.partition("=")
+        if option in _SECRET_OPTIONS:
+            env[_SECRET_OPTIONS[option]] = value if equals else next(args, "")
+            continue
+        public.append(arg)
+    return public, env
+
+
 class Supervisor:
     def __init__(
         self, log_dir: str | os.PathLike, *, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None
@@ -82,10 +105,12 @@ class Supervisor:
         """Start ``command``; with ``wait_for_url`` return once it printed its listening line."""
         if name in self.processes and self.processes[name].running:
             raise ProcessFailed(f"{name} is already running")
+        command, secret_env = lift_secrets(command)
         log_path = self.log_dir / f"{name}.log"
         # Appended, so a restart keeps the log of the run that crashed.
         log = open(log_path, "ab")
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} started: {' '.join(command)}\n".encode())
+        shown = redact_keys(" ".join(command))
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} started: {shown}\n".encode())
         log.flush()
         offset = log.tell()
         proc = subprocess.Popen(
@@ -93,7 +118,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**self.env, **(env or {})},
+            env={**self.env, **(env or {}), **secret_env},
             cwd=self.cwd,
             preexec_fn=_parent_death_signal(),
             start_new_session=True,  # Ctrl-C in a terminal reaches the supervisor, which stops the rest

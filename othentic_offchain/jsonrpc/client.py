@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import http.client
 import itertools
-import json
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 import aiohttp
 
+from othentic_offchain import safejson
 from othentic_offchain.jsonrpc.errors import InternalError, JsonRpcError, JsonRpcTransportError
 from othentic_offchain.jsonrpc.wire import Params, encode, request
 
@@ -59,7 +59,7 @@ class _Reply:
         if not self.raw.strip():
             return None
         try:
-            return json.loads(self.raw)
+            return safejson.loads(self.raw)
         except ValueError:
             raise self._unexpected("with a body that is not JSON") from None
 

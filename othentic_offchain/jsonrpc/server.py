@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from othentic_offchain import safejson
 from othentic_offchain.jsonrpc.errors import (
     INVALID_REQUEST,
     PARSE_ERROR,
@@ -250,7 +250,7 @@ class JsonRpcServer:
     async def dispatch(self, body: bytes | str) -> Any:
         """One HTTP body -> the answer (an object, a list, or None when nothing is to be answered)."""
         try:
-            message = json.loads(body)
+            message = safejson.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             self._count(None, PARSE_ERROR)
             return error_response(None, ParseError(f"parse error: the body is not valid JSON ({exc})"))

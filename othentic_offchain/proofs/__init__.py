@@ -36,6 +36,7 @@ from othentic_offchain.proofs.errors import (
     InvalidCid,
     ProofError,
     ProofNotFound,
+    ProofStoreFull,
     ProofStoreUnavailable,
     ProofTooLarge,
     UnsupportedCid,
@@ -67,5 +68,6 @@ __all__ = [
     "CidMismatch",
     "ProofTooLarge",
     "ProofNotFound",
+    "ProofStoreFull",
     "ProofStoreUnavailable",
 ]

@@ -13,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 from multiformats import CID
 
+from othentic_offchain import safejson
 from othentic_offchain.proofs.cid import compute_cid, ensure_supported, raw_cid_text, verify_cid
 from othentic_offchain.proofs.errors import (
     CidMismatch,
     InvalidCid,
     ProofError,
     ProofNotFound,
+    ProofStoreFull,
     ProofStoreUnavailable,
     ProofTooLarge,
     UnsupportedCid,
@@ -57,7 +58,7 @@ async def _server_message(response: aiohttp.ClientResponse) -> str:
     except (aiohttp.ClientError, TimeoutError):
         return response.reason or ""
     with contextlib.suppress(ValueError):
-        answer = json.loads(text)
+        answer = safejson.loads(text)
         if isinstance(answer, dict) and answer.get("message"):
             return str(answer["message"])
     return text.strip()[:300] or (response.reason or "")
@@ -179,6 +180,8 @@ class ProofStoreClient:
                         answer = await _json_or_empty(response)
                         limit = answer.get("maxSize")
                         raise ProofTooLarge(len(content), int(limit) if isinstance(limit, int) else None)
+                    if response.status == 507:
+                        raise ProofStoreFull(f"{url} refused the proof: {await _server_message(response)}")
                     if response.status not in (200, 201):
                         raise ProofStoreUnavailable(
                             f"{url} answered {response.status}: {await _server_message(response)}"

@@ -56,6 +56,10 @@ class ProofTooLarge(ProofError, ValueError):
         super().__init__(message)
 
 
+class ProofStoreFull(ProofError, OSError):
+    """The store holds its quota of bytes or proofs; nothing more is written until some are removed."""
+
+
 class ProofNotFound(ProofError, LookupError):
     """No source holds content for the CID."""
 
@@ -71,5 +75,6 @@ __all__ = [
     "CidMismatch",
     "ProofTooLarge",
     "ProofNotFound",
+    "ProofStoreFull",
     "ProofStoreUnavailable",
 ]

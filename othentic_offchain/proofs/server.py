@@ -1,7 +1,8 @@
 """The proof store over HTTP, shaped like an IPFS gateway so attesters need nothing special.
 
 * ``POST /proofs``: the request body, as is (any content type), becomes a proof;
-  answers ``201 {"cid", "cidV0", "size"}``.
+  answers ``201 {"cid", "cidV0", "size"}``, or ``507 store_full`` once the store's quota (bytes,
+  proofs) is reached.
 * ``GET /ipfs/{cid}``: the bytes, as ``application/octet-stream``, for a ``bafk...``, ``Qm...`` or
   ``bafybei...`` CID; ``404`` if unknown, ``400`` if the CID is malformed or of an unsupported kind.
 * ``GET /health``: ``{"status": "ok", "maxSize": n}``.
@@ -25,8 +26,16 @@ from aiohttp import web
 # aiohttp's own handler (private, but aiohttp is pinned): what to do for every other Expect case
 from aiohttp.web_urldispatcher import _default_expect_handler as _default_expect
 
+from othentic_offchain.httpguard import GuardedAppRunner
 from othentic_offchain.proofs.cid import CHUNK_SIZE, compute_cid_v0, ensure_supported
-from othentic_offchain.proofs.errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
+from othentic_offchain.proofs.errors import (
+    CidMismatch,
+    InvalidCid,
+    ProofNotFound,
+    ProofStoreFull,
+    ProofTooLarge,
+    UnsupportedCid,
+)
 from othentic_offchain.proofs.store import LocalProofStore
 
 log = logging.getLogger(__name__)
@@ -86,6 +95,9 @@ async def _post_proof(request: web.Request) -> web.Response:
         cid = await asyncio.to_thread(store.put, content)
     except ProofTooLarge as exc:  # the store's own check, should the two limits ever differ
         return _too_large(exc.size, limit if exc.limit is None else exc.limit, lower_bound=False)
+    except ProofStoreFull as exc:
+        log.warning("proof refused: %s", exc)
+        return _error(507, "store_full", str(exc))
     cid_v0 = compute_cid_v0(content) if len(content) <= CHUNK_SIZE else None
     log.info("proof stored cid=%s size=%d", cid, len(content))
     return web.json_response(
@@ -160,7 +172,7 @@ async def start_proof_server(store: LocalProofStore, host: str = "127.0.0.1", po
     Returning a handle instead of blocking lets a node run the proof server beside its other
     services in one event loop.
     """
-    runner = web.AppRunner(build_proof_app(store), access_log=None)
+    runner = GuardedAppRunner(build_proof_app(store), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

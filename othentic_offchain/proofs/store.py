@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -38,15 +39,25 @@ from othentic_offchain.proofs.cid import (
     raw_cid_text,
     verify_cid,
 )
-from othentic_offchain.proofs.errors import CidMismatch, InvalidCid, ProofNotFound, ProofTooLarge, UnsupportedCid
+from othentic_offchain.proofs.errors import (
+    CidMismatch,
+    InvalidCid,
+    ProofNotFound,
+    ProofStoreFull,
+    ProofTooLarge,
+    UnsupportedCid,
+)
 
 #: One IPFS chunk: the largest proof whose CIDs match what ``ipfs add`` prints.
 DEFAULT_MAX_SIZE = CHUNK_SIZE
+#: The quota of one store: total bytes of its proofs and how many it holds.
+DEFAULT_MAX_TOTAL_BYTES = 1 << 30
+DEFAULT_MAX_PROOFS = 100_000
 
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_SECONDS = 3600.0
 
-__all__ = ["LocalProofStore", "DEFAULT_MAX_SIZE"]
+__all__ = ["LocalProofStore", "DEFAULT_MAX_PROOFS", "DEFAULT_MAX_SIZE", "DEFAULT_MAX_TOTAL_BYTES"]
 
 
 class LocalProofStore:
@@ -56,21 +67,38 @@ class LocalProofStore:
     CIDs of every stored proof equal to what IPFS tools compute. ``durable=False`` skips the
     ``fsync`` calls, for tests and scratch stores only: a performer that has sent a task must not
     lose its proof in a power cut.
+
+    ``max_total_bytes`` and ``max_proofs`` are the store's quota: a new proof that would pass
+    either raises :class:`ProofStoreFull` (a proof already held is still accepted). The usage is
+    counted from the folder when the store opens, then kept up to date by :meth:`put`; other
+    processes writing the same folder are seen at the next open.
     """
 
     def __init__(
-        self, folder: str | os.PathLike[str], max_size: int = DEFAULT_MAX_SIZE, *, durable: bool = True
+        self,
+        folder: str | os.PathLike[str],
+        max_size: int = DEFAULT_MAX_SIZE,
+        *,
+        durable: bool = True,
+        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        max_proofs: int = DEFAULT_MAX_PROOFS,
     ) -> None:
         if max_size < 0:
             raise ValueError(f"max_size must be >= 0, got {max_size}")
+        if max_total_bytes < 0 or max_proofs < 0:
+            raise ValueError(f"the quota must be >= 0, got {max_total_bytes} bytes and {max_proofs} proofs")
         self.folder = Path(folder)
         self.max_size = max_size
         self.durable = durable
+        self.max_total_bytes = max_total_bytes
+        self.max_proofs = max_proofs
+        self._quota_lock = threading.Lock()
         self._blobs = self.folder / "blobs"
         self._v0_index = self.folder / "cidv0"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._v0_index.mkdir(parents=True, exist_ok=True)
         self._sweep_stale_temp_files()
+        self.total_bytes, self.proof_count = self._measure()
 
     def __repr__(self) -> str:
         return f"LocalProofStore({str(self.folder)!r}, max_size={self.max_size})"
@@ -89,7 +117,17 @@ class LocalProofStore:
         cid = compute_cid(content, max_size=None)
         blob = self._blobs / cid
         if not self._holds(blob, cid):
-            self._write_atomic(blob, content)
+            with self._quota_lock:
+                new = not blob.exists()  # a damaged copy is repaired within the quota it has
+                if new:
+                    self._reserve(len(content))
+                try:
+                    self._write_atomic(blob, content)
+                except BaseException:
+                    if new:
+                        self.total_bytes -= len(content)
+                        self.proof_count -= 1
+                    raise
         if len(content) <= CHUNK_SIZE:
             # index after the blob exists, so an entry never points at nothing
             entry = self._v0_index / compute_cid_v0(content)
@@ -152,6 +190,29 @@ class LocalProofStore:
             raise CidMismatch(f"index entry for {v0} in {self._v0_index} is corrupted: {exc}") from exc
 
     # --- internals ---------------------------------------------------------------------------
+
+    def _reserve(self, size: int) -> None:
+        if self.proof_count + 1 > self.max_proofs:
+            raise ProofStoreFull(
+                f"the proof store is full: it holds {self.proof_count} proofs, its limit (max_proofs) is {self.max_proofs}"
+            )
+        if self.total_bytes + size > self.max_total_bytes:
+            raise ProofStoreFull(
+                f"the proof store is full: {self.total_bytes} bytes stored, {size} more would pass its "
+                f"limit (max_total_bytes) of {self.max_total_bytes}"
+            )
+        self.total_bytes += size
+        self.proof_count += 1
+
+    def _measure(self) -> tuple[int, int]:
+        total = count = 0
+        for blob in self._blobs.iterdir():
+            if blob.name.startswith(_TEMP_PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                total += blob.stat().st_size
+                count += 1
+        return total, count
 
     def _holds(self, blob: Path, cid: str) -> bool:
         try:

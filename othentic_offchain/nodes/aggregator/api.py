@@ -5,6 +5,9 @@
   definition, the performer's registration), stored, and only then answered; everything after
   runs in the background. Sending a known task again answers the same hash and does nothing.
 * ``sendCustomMessage(data)`` -> how many attesters took the message (``POST /p2p/message``).
+  Anyone may call it, so it is bounded (see :class:`~othentic_offchain.nodes.aggregator.config.AggregatorConfig`):
+  the data's size, one call per HTTP request, a rate per client address and overall; the
+  attesters come from the cached chain view, so a call costs no chain read of its own.
 * ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, error.
 * ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
 
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -27,28 +32,47 @@ from eth_utils import to_checksum_address
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import UnknownDefinition
 from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
-from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, JsonRpcServer
+from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, InvalidParams, JsonRpcServer
 from othentic_offchain.nodes.aggregator.config import (
     BUSY,
     CHAIN_UNAVAILABLE,
     DEFINITION_EXPIRED,
     INVALID_SIGNATURE,
     PERFORMER_NOT_ACTIVE,
+    RATE_LIMITED,
     UNKNOWN_DEFINITION,
     UNKNOWN_TASK,
     UNSUPPORTED_SIGNATURE_TYPE,
     WRONG_CHAIN,
 )
+from othentic_offchain.nodes.aggregator.limits import FanOutLimiter
 from othentic_offchain.nodes.aggregator.params import (
     SEND_CUSTOM_MESSAGE_PARAMS,
     TASK_STATUS_PARAMS,
     send_task_params,
 )
 from othentic_offchain.nodes.aggregator.work import hex_or_none, side_name
-from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH
+from othentic_offchain.nodes.common.protocol import (
+    HEALTH_PATH,
+    MESSAGE_PATH,
+    METRICS_PATH,
+    AnswerTooLarge,
+    read_capped,
+)
 
 if TYPE_CHECKING:
     from othentic_offchain.nodes.aggregator.node import AggregatorNode
+
+
+@dataclass
+class _HttpRequest:
+    """What the methods of one HTTP request (one call, or every call of a batch) share."""
+
+    client: str
+    messages: int = 0
+
+
+_REQUEST: contextvars.ContextVar[_HttpRequest | None] = contextvars.ContextVar("aggregator_request", default=None)
 
 
 class AggregatorApi:
@@ -57,6 +81,13 @@ class AggregatorApi:
     def __init__(self, node: AggregatorNode):
         self.node = node
         self.metrics = node.counters
+        config = node.config
+        self.message_limiter = FanOutLimiter(
+            config.message_rate_per_client,
+            config.message_burst_per_client,
+            config.message_rate_total,
+            config.message_burst_total,
+        )
 
     def install(self, rpc: JsonRpcServer, app: web.Application) -> None:
         """Register the methods on ``rpc`` and the routes on ``app``."""
@@ -65,8 +96,17 @@ class AggregatorApi:
         rpc.register("sendCustomMessage", self.send_custom_message, SEND_CUSTOM_MESSAGE_PARAMS)
         rpc.register("taskStatus", self.task_status, TASK_STATUS_PARAMS)
         rpc.register("health", self.health)
-        app.router.add_post("/", rpc.handle)
-        app.router.add_post("/rpc", rpc.handle)
+
+        async def handle(request: web.Request) -> web.Response:
+            # The calls of a batch run in tasks that copy this context: they share one _HttpRequest.
+            token = _REQUEST.set(_HttpRequest(client=request.remote or "-"))
+            try:
+                return await rpc.handle(request)
+            finally:
+                _REQUEST.reset(token)
+
+        app.router.add_post("/", handle)
+        app.router.add_post("/rpc", handle)
         app.router.add_get(HEALTH_PATH, self._handle_health)
         app.router.add_get(METRICS_PATH, self.metrics.node.handler)
 
@@ -194,8 +234,9 @@ class AggregatorApi:
     # --- sendCustomMessage ----------------------------------------------------------------------
 
     async def send_custom_message(self, data: bytes) -> int:
-        """Forward ``{"data": ...}`` to every attester's ``/p2p/message`` at once."""
+        """Forward ``{"data": ...}`` to every attester's ``/p2p/message`` at once (bounded: see the module)."""
         node = self.node
+        self._admit_message(data)
         urls = await self._attester_urls()
         body = json.dumps({"data": hex_or_none(data)}).encode()
         session = node.http()
@@ -205,9 +246,9 @@ class AggregatorApi:
                 async with session.post(
                     url + MESSAGE_PATH, data=body, headers={"Content-Type": "application/json"}
                 ) as response:
-                    await response.read()
+                    await read_capped(response)  # an attester answering gigabytes is cut off
                     return 200 <= response.status < 300
-            except (TimeoutError, aiohttp.ClientError):
+            except (TimeoutError, aiohttp.ClientError, AnswerTooLarge):
                 return False
 
         results = await asyncio.gather(*(deliver(u) for u in urls))
@@ -215,12 +256,38 @@ class AggregatorApi:
         node.log.step("message.forwarded", attesters=len(urls), delivered=delivered, bytes=len(data))
         return delivered
 
+    def _admit_message(self, data: bytes) -> None:
+        config = self.node.config
+        if len(data) > config.max_message_bytes:
+            raise InvalidParams(
+                f"data is {len(data)} bytes, the limit is {config.max_message_bytes}",
+                {"limit": config.max_message_bytes},
+            )
+        request = _REQUEST.get()
+        client = request.client if request is not None else "-"
+        if request is not None:
+            request.messages += 1
+            if request.messages > config.messages_per_request:
+                self.node.log.step("message.refused", level=logging.WARNING, client=client, reason="batch")
+                raise ApplicationError(
+                    RATE_LIMITED,
+                    f"at most {config.messages_per_request} sendCustomMessage call(s) per request",
+                    {"limit": config.messages_per_request},
+                )
+        over = self.message_limiter.allow(client)
+        if over is not None:
+            self.node.log.step("message.refused", level=logging.WARNING, client=client, reason=over)
+            who = "from this client" if over == "client" else "from all clients together"
+            raise ApplicationError(
+                RATE_LIMITED, f"too many custom messages {who}: retry later", {"retry": True, "limit": over}
+            )
+
     async def _attester_urls(self) -> list[str]:
         node = self.node
         directory = node.require_directory()
         urls = directory.static_urls()
         try:
-            ids = await node.require_chain().center.functions.activeOperatorIds().call()
+            ids = await node.require_chain().active_operator_ids()
             for operator_id in ids:
                 url = await directory.url_for(int(operator_id))
                 if url is not None:
@@ -281,7 +348,7 @@ class AggregatorApi:
             "attestationCenter": to_checksum_address(config.deployment.attestation_center),
             "aggregator": node.address,
             "tasksInFlight": node.in_flight,
-            "db": str(config.db_path),
+            "db": str(config.store_path),
         }
         try:
             info["block"] = int(await node.w3.eth.block_number)

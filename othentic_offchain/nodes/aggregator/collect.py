@@ -26,7 +26,14 @@ from othentic_offchain.nodes.aggregator.metrics import AggregatorMetrics
 from othentic_offchain.nodes.aggregator.store import TasksDB
 from othentic_offchain.nodes.aggregator.work import TaskWork, hex_or_none, side_name
 from othentic_offchain.nodes.common.observability import TaskLog
-from othentic_offchain.nodes.common.protocol import ATTEST_PATH, AttestRequest, Vote, wire_task
+from othentic_offchain.nodes.common.protocol import (
+    ATTEST_PATH,
+    AnswerTooLarge,
+    AttestRequest,
+    Vote,
+    read_capped,
+    wire_task,
+)
 
 #: What one vote request came to.
 VOTE, TRANSIENT, REFUSED = "vote", "transient", "refused"
@@ -179,10 +186,15 @@ class VoteCollector:
                 slots,
                 self.session.post(url + ATTEST_PATH, data=work.request_body, headers=_JSON) as response,
             ):
-                raw = await response.read()
                 status = response.status
+                raw = await read_capped(response)
         except asyncio.CancelledError:
             raise
+        except AnswerTooLarge as exc:
+            requests.labels(result="malformed").inc()
+            self.metrics.votes.labels(side="malformed").inc()
+            self.log.step("vote.malformed", work.task_hash, level=logging.WARNING, operator=operator_id, error=str(exc))
+            return REFUSED
         except TimeoutError:
             requests.labels(result="timeout").inc()
             return TRANSIENT

@@ -9,6 +9,8 @@ from pathlib import Path
 from eth_account import Account
 
 from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.nodes.common.paths import node_db_path
+from othentic_offchain.nodes.common.protocol import VOTE_TIMEOUT
 
 # Application error codes of the aggregator's JSON-RPC (-32000..-32099).
 INVALID_SIGNATURE = -32001  #: the signature does not recover to performerAddress
@@ -19,6 +21,7 @@ WRONG_CHAIN = -32005  #: targetChainId is not the chain this aggregator submits 
 UNSUPPORTED_SIGNATURE_TYPE = -32006  #: signatureType "bls": performers sign with ECDSA here
 UNKNOWN_TASK = -32010  #: taskStatus of a hash this aggregator never accepted
 BUSY = -32029  #: too many tasks open: retry later
+RATE_LIMITED = -32030  #: sendCustomMessage too often (from this client, or from everyone): retry later
 CHAIN_UNAVAILABLE = -32050  #: the RPC endpoint failed while checking the task: retry later
 
 
@@ -30,11 +33,17 @@ class AggregatorConfig:
     it). ``attesters`` maps operator ids or addresses to URLs and wins over the endpoints published
     on-chain. ``delay`` (seconds, Othentic's ``--delay``) is how long to wait for more votes once a
     side reached its threshold: more signers means fewer non-signers to pay for and more rewards
-    for the honest. ``vote_timeout`` bounds one request to one attester, ``task_timeout`` the time
-    a task may spend collecting votes before it fails with ``no_quorum``.
+    for the honest. ``vote_timeout`` bounds one request to one attester (longer than the attesters'
+    ``service_timeout``: see :data:`~othentic_offchain.nodes.common.protocol.VOTE_TIMEOUT`),
+    ``task_timeout`` the time a task may spend collecting votes before it fails with ``no_quorum``.
     ``max_requests_per_attester`` bounds the vote requests in flight to one attester: under a burst
     the requests wait here, where ``vote_timeout`` is not yet running, instead of piling up at the
     attester until they all time out.
+    ``sendCustomMessage`` reaches every attester, so it is bounded: ``max_message_bytes`` of data,
+    ``messages_per_request`` calls in one HTTP request (a batch), and token buckets per client
+    address (``message_rate_per_client`` a second, bursts of ``message_burst_per_client``) and for
+    everyone together (``message_rate_total``, ``message_burst_total``). Callers are not
+    authenticated: anyone who reaches the port may send within these limits.
     """
 
     rpc_url: str
@@ -42,10 +51,10 @@ class AggregatorConfig:
     ecdsa_key: str
     host: str = "127.0.0.1"
     port: int = 0
-    db_path: str | Path = "aggregator-tasks.sqlite3"
+    db_path: str | Path | None = None  # None: store_path, a fixed file per chain and account
     attesters: Mapping[int | str, str] = field(default_factory=dict)
     delay: float = 0.0
-    vote_timeout: float = 5.0
+    vote_timeout: float = VOTE_TIMEOUT
     task_timeout: float = 60.0
     max_proof_length: int = 1024
     max_concurrent_tasks: int = 256
@@ -54,6 +63,12 @@ class AggregatorConfig:
     max_requests_per_attester: int = 16
     max_request_bytes: int = 1 << 20
     max_batch: int = 100
+    max_message_bytes: int = 16 * 1024
+    messages_per_request: int = 1
+    message_rate_per_client: float = 1.0
+    message_burst_per_client: float = 5.0
+    message_rate_total: float = 10.0
+    message_burst_total: float = 20.0
     submit_retries: int = 3
     retry_interval: float = 0.5
     receipt_timeout: float = 120.0
@@ -65,3 +80,8 @@ class AggregatorConfig:
     @property
     def address(self) -> str:
         return Account.from_key(self.ecdsa_key).address
+
+    @property
+    def store_path(self) -> Path:
+        """``db_path``, else ``$XDG_DATA_HOME/othentic/aggregator-<chain id>-<address>.sqlite3``."""
+        return node_db_path(self.db_path, "aggregator", self.deployment.chain_id, self.address)

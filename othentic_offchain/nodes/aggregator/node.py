@@ -43,6 +43,7 @@ from othentic_offchain.chain.sender import AsyncTxSender, ErrorDecoder
 from othentic_offchain.chain.view import ChainView, DefinitionView, SharedReads, UnknownDefinition
 from othentic_offchain.crypto.bn254 import G1Point
 from othentic_offchain.crypto.verify import PrecompileBackend
+from othentic_offchain.httpguard import GuardedAppRunner
 from othentic_offchain.jsonrpc import ApplicationError, JsonRpcServer
 from othentic_offchain.nodes.aggregator.api import AggregatorApi
 from othentic_offchain.nodes.aggregator.collect import VoteCollector
@@ -126,7 +127,7 @@ class AggregatorNode(NodeLifecycle):
             self.w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             chain = self.chain = ChainView(self.w3, config.deployment, refresh_interval=config.chain_refresh_interval)
             await chain.refresh(force=True)
-            db = self.db = await TasksDB.open(config.db_path, synchronous=config.db_synchronous)
+            db = self.db = await TasksDB.open(config.store_path, synchronous=config.db_synchronous)
             self.directory = AttesterDirectory(chain, config.attesters)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0),
@@ -168,7 +169,7 @@ class AggregatorNode(NodeLifecycle):
             open_rows = await db.open_tasks()
             for row in open_rows:
                 self.spawn(row.task_hash)
-            self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
+            self._runner = GuardedAppRunner(self.app, access_log=None, shutdown_timeout=5.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, config.host, config.port)
             await site.start()
@@ -183,7 +184,7 @@ class AggregatorNode(NodeLifecycle):
             account=self.address,
             center=chain.address,
             chain_id=self.chain_id,
-            db=str(config.db_path),
+            db=str(config.store_path),
             resumed=len(open_rows),
         )
         return self.url

@@ -12,11 +12,16 @@ from typing import Any
 
 from eth_utils import is_checksum_address, to_checksum_address
 
+from othentic_offchain.crypto.ecdsa import check_low_s
 from othentic_offchain.jsonrpc import Param, as_hex_bytes, as_int, as_str
 
 UINT16_MAX = 2**16 - 1
 SIGNATURE_LENGTH = 65  # r, s, v
 TASK_HASH_LENGTH = 32
+#: The largest task ``data``: geth and most mempools refuse transactions over 128 KiB; the rest of
+#: submitTask's calldata (proofOfTask, signatures, the signers' G2 key, non-signer ids) and the
+#: transaction's envelope fit in the 32 KiB left.
+MAX_TASK_DATA_BYTES = 96 * 1024
 
 
 def parse_proof_of_task(limit: int) -> Callable[[Any], str]:
@@ -57,6 +62,19 @@ def parse_signature(value: Any) -> bytes:
     raw = as_hex_bytes(value)
     if len(raw) != SIGNATURE_LENGTH:
         raise ValueError(f"expected {SIGNATURE_LENGTH} bytes (r, s, v), got {len(raw)}")
+    check_low_s(raw)  # a high s: refused here, as the contract would refuse it
+    return raw
+
+
+def parse_task_data(value: Any) -> bytes:
+    """``data``: hex bytes, small enough that the whole ``submitTask`` transaction stays under the
+    128 KB common mempools accept."""
+    raw = as_hex_bytes(value)
+    if len(raw) > MAX_TASK_DATA_BYTES:
+        raise ValueError(
+            f"{len(raw)} bytes, the limit is {MAX_TASK_DATA_BYTES}: the submitTask transaction must stay "
+            "under the 128 KB nodes relay; store large results in the proof store and send their CID"
+        )
     return raw
 
 
@@ -78,7 +96,7 @@ def send_task_params(max_proof_length: int) -> list[Param]:
     """``sendTask``: Othentic's positional order; the aliases are names other clients use."""
     return [
         Param("proofOfTask", parse_proof_of_task(max_proof_length)),
-        Param("data", as_hex_bytes),
+        Param("data", parse_task_data),
         Param("taskDefinitionId", parse_definition_id, aliases=("taskDefinitionID",)),
         Param("performerAddress", parse_address, aliases=("performer",)),
         Param("signature", parse_signature),

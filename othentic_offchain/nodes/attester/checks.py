@@ -9,10 +9,9 @@ attestation center and chain, its ``taskHash`` is the task's, and the performer 
 
 from __future__ import annotations
 
-import json
-
 from pydantic import ValidationError
 
+from othentic_offchain import safejson
 from othentic_offchain.avs.models import describe_validation_error
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
@@ -35,7 +34,7 @@ class Refusal(Exception):
 def parse_attest(raw: bytes) -> AttestRequest:
     """The request body as an :class:`AttestRequest`, or a ``bad_request`` refusal naming the problem."""
     try:
-        body = json.loads(raw)
+        body = safejson.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refusal(400, "bad_request", f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):

@@ -10,6 +10,8 @@ from eth_account import Account
 
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.crypto.bls import KeyPair
+from othentic_offchain.nodes.common.paths import node_db_path
+from othentic_offchain.nodes.common.protocol import SERVICE_TIMEOUT
 
 __all__ = ["VALIDATE_PATH", "AttesterConfig"]
 
@@ -22,8 +24,9 @@ class AttesterConfig:
     """Everything one attester needs. ``ecdsa_key`` is the operator's account (its operator id is
     read from the chain); ``bls`` the key its votes are signed with (registered on-chain);
     ``validation_url`` the base URL of its Validation Service (or the full ``/task/validate`` URL).
-    ``db_path`` defaults to ``./<name>-votes.sqlite3``: keep it across restarts, it is what stops
-    the node from ever signing the other side of a task it voted on."""
+    ``db_path`` defaults to ``$XDG_DATA_HOME/othentic/attester-<chain id>-<address>.sqlite3``
+    (whatever the working folder): keep it across restarts, it is what stops the node from ever
+    signing the other side of a task it voted on."""
 
     rpc_url: str
     deployment: DeploymentRecord
@@ -33,7 +36,7 @@ class AttesterConfig:
     host: str = "127.0.0.1"
     port: int = 0
     db_path: str | os.PathLike | None = None
-    service_timeout: float = 10.0
+    service_timeout: float = SERVICE_TIMEOUT
     chain_refresh: float = 0.5
     name: str = "attester"
 
@@ -44,7 +47,7 @@ class AttesterConfig:
 
     @property
     def votes_path(self) -> Path:
-        return Path(self.db_path) if self.db_path is not None else Path(f"{self.name}-votes.sqlite3")
+        return node_db_path(self.db_path, "attester", self.deployment.chain_id, self.address)
 
     @property
     def service_base_url(self) -> str:

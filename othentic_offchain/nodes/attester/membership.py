@@ -17,6 +17,7 @@ from typing import TypeVar
 from othentic_offchain.chain.view import ChainView, UnknownDefinition
 from othentic_offchain.nodes.attester.checks import Refusal
 from othentic_offchain.nodes.attester.config import AttesterConfig
+from othentic_offchain.nodes.common.redact import redact_url, scrub_urls
 
 __all__ = ["Membership"]
 
@@ -90,5 +91,6 @@ class Membership:
             raise Refusal(
                 503,
                 "chain_unavailable",
-                f"reading the chain at {self.config.rpc_url} failed: {type(exc).__name__}: {exc}",
+                f"reading the chain at {redact_url(self.config.rpc_url)} failed: "
+                f"{type(exc).__name__}: {scrub_urls(str(exc), self.config.rpc_url)}",
             ) from None

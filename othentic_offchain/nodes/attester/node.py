@@ -78,6 +78,7 @@ from othentic_offchain.nodes.common.protocol import (
     error_response,
     task_info,
 )
+from othentic_offchain.nodes.common.redact import redact_url, scrub_urls
 
 __all__ = ["AttesterConfig", "AttesterNode"]
 
@@ -239,10 +240,10 @@ class AttesterNode(NodeLifecycle):
                 status=refusal.status,
                 message=refusal.message,
             )
-            return error_response(refusal.status, refusal.code, refusal.message)
+            return self._error_response(refusal.status, refusal.code, refusal.message)
         except Exception as exc:  # a bug or a closed vote record: still a JSON answer, never a vote
             self.log.failure("internal_error", task_hash, error=f"{type(exc).__name__}: {exc}")
-            return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
+            return self._error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
         finally:
             self.metrics.in_flight.dec()
             self.metrics.latency.labels(step="attest").observe(time.perf_counter() - started)
@@ -341,7 +342,7 @@ class AttesterNode(NodeLifecycle):
         body = await request.read()
         url = self.config.service_base_url + MESSAGE_PATH
         if self._http is None:
-            return error_response(503, "service_unavailable", "the attester is not started")
+            return self._error_response(503, "service_unavailable", "the attester is not started")
         try:
             async with self._http.post(
                 url,
@@ -361,7 +362,14 @@ class AttesterNode(NodeLifecycle):
 
     def _message_failed(self, url: str, reason: str) -> web.Response:
         self.log.failure("message_unrelayed", url=url, error=reason)
-        return error_response(503, "service_unavailable", f"message endpoint at {url} is unreachable: {reason}")
+        return self._error_response(503, "service_unavailable", f"message endpoint at {url} is unreachable: {reason}")
+
+    def _error_response(self, status: int, code: str, message: str) -> web.Response:
+        """An error answer whose message names the RPC and service URLs by scheme and host only
+        (their paths and credentials often hold a provider's API key)."""
+        config = self.config
+        public = scrub_urls(message, config.rpc_url, config.validation_url, config.service_base_url)
+        return error_response(status, code, public)
 
     # -- GET /health ------------------------------------------------------------------------------
 
@@ -387,7 +395,7 @@ class AttesterNode(NodeLifecycle):
                 "block": block,
                 "chainReachable": block is not None,
                 "votesRecorded": votes,
-                "validationUrl": self.config.validation_url,
+                "validationUrl": redact_url(self.config.validation_url),
                 "serviceReachable": service_ok,
             }
         )

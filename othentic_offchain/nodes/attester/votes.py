@@ -101,6 +101,17 @@ class VoteStore:
         db = self._conn()
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        # A damaged file could miss a recorded vote on lookup, and the node would then sign the
+        # other side: refuse to start until the file checks out.
+        problems = [str(row[0]) for row in db.execute("PRAGMA quick_check(10)")]
+        if problems != ["ok"]:
+            self.close()
+            detail = "; ".join(" ".join(p.split()) for p in problems)[:500]
+            raise VoteStoreError(
+                f"the vote record {self.path} is corrupted (PRAGMA quick_check: {detail}); this attester "
+                "will not sign until it passes: restore the file from a backup (never start from an empty "
+                "one while this operator's votes may still be disputed)"
+            )
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             raise VoteStoreError(f"{self.path} holds vote schema version {version}; this node knows {SCHEMA_VERSION}")

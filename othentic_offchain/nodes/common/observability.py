@@ -18,6 +18,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from othentic_offchain.httpguard import RepeatFilter
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -65,9 +67,19 @@ def configure_logging(level: str = "info", stream=None) -> None:
     if not any(getattr(h, "_othentic", False) for h in root.handlers):
         handler = logging.StreamHandler(stream or sys.stderr)
         handler.setFormatter(_JsonFormatter())
+        handler.addFilter(RepeatFilter())
         handler._othentic = True  # type: ignore[attr-defined]
         root.addHandler(handler)
         root.propagate = False
+    base = logging.getLogger()
+    if not base.handlers:
+        # asyncio's and aiohttp's own errors (accept() failing on "Too many open files", a broken
+        # connection): JSON lines too, and throttled, instead of one traceback per attempt.
+        other = logging.StreamHandler(stream or sys.stderr)
+        other.setLevel(logging.WARNING)
+        other.setFormatter(_JsonFormatter())
+        other.addFilter(RepeatFilter())
+        base.addHandler(other)
 
 
 class TaskLog:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import aiohttp
 from aiohttp import web
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
@@ -31,6 +32,37 @@ ATTEST_PATH = "/attester/v1/attest"
 MESSAGE_PATH = "/p2p/message"
 HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
+
+#: How long an attester waits for its Validation Service (``AttesterConfig.service_timeout``), and
+#: how long the aggregator waits for an attester's vote (``AggregatorConfig.vote_timeout``): the
+#: aggregator waits longer, by a margin for the attester's own chain checks and signing, so a slow
+#: service's answer still arrives instead of the aggregator giving up and asking again and again.
+SERVICE_TIMEOUT = 10.0
+VOTE_TIMEOUT = SERVICE_TIMEOUT + 5.0
+
+#: The largest answer the aggregator reads from an attester (a vote is about 300 bytes, an error a
+#: few hundred): a hostile attester streaming gigabytes is cut off here.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class AnswerTooLarge(ValueError):
+    """An attester's answer over :data:`MAX_ANSWER_BYTES`; the read was aborted."""
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """The body of ``response``, or :class:`AnswerTooLarge` as soon as it passes ``limit`` bytes
+    (declared or streamed); the connection is then closed, not drained."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        response.close()
+        raise AnswerTooLarge(f"answer of {declared} bytes, the limit is {limit}")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            raise AnswerTooLarge(f"answer of more than {limit} bytes, the limit is {limit}")
+    return bytes(body)
 
 
 def _no_bool(value: Any) -> Any:

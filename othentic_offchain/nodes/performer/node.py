@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -50,6 +49,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from othentic_offchain import safejson
 from othentic_offchain.avs.clients import ExecutionClient, ServiceError, ServiceUnavailable
 from othentic_offchain.avs.models import CustomMessage, describe_validation_error, to_hex
 from othentic_offchain.avs.runner import ServiceRunner
@@ -321,7 +321,7 @@ class PerformerNode(NodeLifecycle):
         """On demand: run one task, answer its taskHash and the aggregator's answer."""
         raw = await request.read()
         try:
-            body = json.loads(raw) if raw.strip() else {}
+            body = safejson.loads(raw) if raw.strip() else {}
         except (UnicodeDecodeError, ValueError) as exc:
             return error_response(400, "bad_request", f"body is not JSON: {exc}")
         if not isinstance(body, dict):
@@ -357,7 +357,7 @@ class PerformerNode(NodeLifecycle):
         """A custom message (forwarded by the aggregator): start a task with it, answer at once."""
         raw = await request.read()
         try:
-            message = CustomMessage.model_validate(json.loads(raw))
+            message = CustomMessage.model_validate(safejson.loads(raw))
         except (UnicodeDecodeError, ValueError) as exc:
             detail = describe_validation_error(exc) if isinstance(exc, ValidationError) else f"body is not JSON: {exc}"
             return web.json_response({"data": None, "error": True, "message": detail}, status=400)

@@ -94,3 +94,18 @@ def test_digests_that_are_not_32_bytes_are_rejected(signature, digest):
 
 def test_invalid_task_signature_is_a_value_error():
     assert issubclass(InvalidTaskSignature, ValueError)
+
+
+def high_s_twin(signature: bytes) -> bytes:
+    """The same signature with s' = n - s and v flipped: valid ECDSA, refused on-chain (EIP-2)."""
+    s = int.from_bytes(signature[32:64], "big")
+    return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
+
+
+def test_high_s_signature_is_refused_although_it_recovers(signature):
+    twin = high_s_twin(signature)
+    public_key = keys.Signature(twin[:64] + bytes([twin[64] - 27])).recover_public_key_from_msg_hash(DIGEST)
+    assert public_key.to_checksum_address() == ADDRESS  # valid ECDSA: only the EIP-2 rule refuses it
+    with pytest.raises(InvalidTaskSignature, match=r"high s \(s > secp256k1n/2\)"):
+        recover_task_signer(DIGEST, twin)
+    assert recover_task_signer(DIGEST, signature) == ADDRESS

@@ -133,6 +133,14 @@ def test_body_that_is_not_utf8_is_a_parse_error():
     assert call_raw(b"\xff\xfe\x00")[1]["error"]["code"] == PARSE_ERROR
 
 
+def test_deeply_nested_json_is_a_parse_error_and_the_server_keeps_serving():
+    status, answer, _ = call_raw(b"[" * 200_000)
+    assert status == 200
+    assert answer["error"]["code"] == PARSE_ERROR
+    assert "nested 200000 levels deep" in answer["error"]["message"]
+    assert call_raw(b'{"jsonrpc": "2.0", "method": "echo", "params": ["x"], "id": 1}')[1]["result"] == "x"
+
+
 @pytest.mark.parametrize(
     "message, fragment",
     [

@@ -172,6 +172,24 @@ def test_upload_over_the_limit_is_413_with_a_json_message_and_nothing_stored(sto
     assert not store.has(compute_cid(b"x" * (LIMIT + 1), max_size=None))
 
 
+def test_a_full_store_refuses_new_proofs_with_507_and_keeps_serving(tmp_path):
+    full = LocalProofStore(tmp_path, max_size=LIMIT, durable=False, max_total_bytes=LIMIT, max_proofs=2)
+
+    async def scenario(session, url):
+        statuses = []
+        for body in (b"a" * 600, b"b" * 600, b"a" * 600):  # the third is the first again: no new bytes
+            async with session.post(f"{url}/proofs", data=body) as r:
+                statuses.append((r.status, await r.json()))
+        async with session.get(f"{url}/ipfs/{compute_cid(b'a' * 600)}") as r:
+            return statuses, r.status
+
+    statuses, served = run_against(full, scenario)
+    assert [status for status, _ in statuses] == [201, 507, 201]
+    assert statuses[1][1]["error"] == "store_full"
+    assert f"limit (max_total_bytes) of {LIMIT}" in statuses[1][1]["message"]
+    assert served == 200
+
+
 def test_upload_of_exactly_the_limit_is_accepted(store):
     async def scenario(session, url):
         async with session.post(f"{url}/proofs", data=b"y" * LIMIT) as r:

@@ -22,6 +22,7 @@ from othentic_offchain.proofs import (
     InvalidCid,
     LocalProofStore,
     ProofNotFound,
+    ProofStoreFull,
     ProofTooLarge,
     compute_cid,
     compute_cid_v0,
@@ -269,3 +270,21 @@ def test_whatever_is_put_comes_back_by_either_cid(content):
         cid = store.put(content)
         assert store.get(cid) == content
         assert store.get(compute_cid_v0(content)) == content
+
+
+def test_the_quota_bounds_the_count_and_the_bytes_and_is_counted_again_at_open(tmp_path):
+    store = LocalProofStore(tmp_path, durable=False, max_total_bytes=1000, max_proofs=3)
+    store.put(b"a" * 400)
+    store.put(b"b" * 400)
+    with pytest.raises(ProofStoreFull, match=r"800 bytes stored, 400 more would pass its limit \(max_total_bytes\) of 1000"):
+        store.put(b"c" * 400)
+    assert store.put(b"a" * 400) == compute_cid(b"a" * 400)  # already held: no new bytes
+    store.put(b"d")
+    with pytest.raises(ProofStoreFull, match=r"holds 3 proofs, its limit \(max_proofs\) is 3"):
+        store.put(b"e")
+    reopened = LocalProofStore(tmp_path, durable=False, max_total_bytes=1000, max_proofs=4)
+    assert (reopened.total_bytes, reopened.proof_count) == (801, 3)
+    reopened.put(b"e")
+    with pytest.raises(ProofStoreFull):
+        reopened.put(b"f")
+

@@ -32,6 +32,7 @@ from othentic_offchain.chain.client import AvsContracts, fund_eth
 from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend, deploy_system
 from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import KeyPair
+from othentic_offchain.crypto.ecdsa import SECP256K1_N
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 from othentic_offchain.devnet.tokens import mintable
 from othentic_offchain.jsonrpc import (
@@ -52,6 +53,7 @@ from othentic_offchain.nodes.aggregator import (
     AggregatorConfig,
     AggregatorNode,
 )
+from othentic_offchain.nodes.aggregator.params import MAX_TASK_DATA_BYTES
 from othentic_offchain.nodes.aggregator.store import TasksDB, TaskStatus
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, MESSAGE_PATH, AttestRequest, Vote, task_info
 
@@ -459,6 +461,66 @@ def test_bad_signature_is_found_by_bisection_and_excluded_and_the_task_lands(net
     assert 'othentic_failures_total{reason="bad_signature"} 1.0' in metrics
 
 
+class StreamingAttester:
+    """A hostile attester: answers every vote request with an endless stream of bytes (up to
+    ``limit``), counting what it managed to send before the reader hung up."""
+
+    def __init__(self, limit: int = 256 << 20):
+        self.limit = limit
+        self.sent = 0
+        self.requests = 0
+        self.finished = asyncio.Event()
+        app = web.Application()
+        app.router.add_post(ATTEST_PATH, self.attest)
+        self.runner = ServiceRunner(app)
+
+    async def attest(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b" " * (64 << 10)
+        try:
+            while self.sent < self.limit:
+                await response.write(chunk)
+                self.sent += len(chunk)
+        except ConnectionError:
+            pass  # the aggregator hung up: what we want
+        finally:
+            self.finished.set()
+        return response
+
+
+def test_an_attester_streaming_a_huge_answer_is_cut_off_and_its_vote_refused(net: Net, tmp_path: Path):
+    task, signature = net.new_task("huge-answer")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, {5: "down"})
+        hostile = StreamingAttester()
+        cluster.urls[5] = await hostile.runner.start()
+        node = aggregator(net, tmp_path, cluster.urls, delay=1.0)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            await asyncio.wait_for(hostile.finished.wait(), 30)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(node.url + "/metrics") as response:
+                    metrics = await response.text()
+            return status, hostile, metrics
+        finally:
+            await node.stop()
+            await hostile.runner.stop()
+            await cluster.stop()
+
+    status, hostile, metrics = run(scenario())
+    assert status["status"] == "landed" and 5 in status["nonSigners"]
+    assert 5 not in {v["operatorId"] for v in status["votes"]}
+    # The read stopped at the cap: what was sent is the cap plus socket buffers, not the stream.
+    assert hostile.sent < 16 << 20, f"the aggregator read {hostile.sent} bytes of a hostile answer"
+    assert hostile.requests == 1  # refused, not asked again
+    assert 'othentic_aggregator_attest_requests_total{result="malformed"} 1.0' in metrics
+
+
 def test_task_without_quorum_fails_with_no_quorum_and_the_powers_it_got(net: Net, tmp_path: Path):
     task, signature = net.new_task("no-quorum")
     down = {i: "down" for i in (6, 7, 8, 9, 10)}
@@ -604,6 +666,23 @@ def test_send_task_with_an_unrecoverable_signature_is_refused(net: Net, tmp_path
     task, signature = net.new_task("bad-v")
     error = refused(net, tmp_path, params(task, signature[:64] + b"\x05"))
     assert error["code"] == INVALID_SIGNATURE and "recovery id" in error["message"]
+
+
+def test_send_task_with_a_high_s_signature_is_refused_as_invalid_params(net: Net, tmp_path: Path):
+    task, signature = net.new_task("high-s")
+    low_s = int.from_bytes(signature[32:64], "big")
+    twin = signature[:32] + (SECP256K1_N - low_s).to_bytes(32, "big") + bytes([55 - signature[64]])
+    error = refused(net, tmp_path, params(task, twin))
+    assert error["code"] == INVALID_PARAMS
+    assert "'signature'" in error["message"] and "high s" in error["message"]
+
+
+def test_send_task_with_data_too_large_for_a_transaction_is_refused(net: Net, tmp_path: Path):
+    key = net.keys[PERFORMER]
+    task = TaskInfo("bafkrei-large-data", b"\x01" * (MAX_TASK_DATA_BYTES + 1), Account.from_key(key).address, 0)
+    error = refused(net, tmp_path, params(task, task.sign(key)))
+    assert error["code"] == INVALID_PARAMS
+    assert "'data'" in error["message"] and f"the limit is {MAX_TASK_DATA_BYTES}" in error["message"]
 
 
 def test_send_task_for_an_unknown_definition_is_refused(net: Net, tmp_path: Path):

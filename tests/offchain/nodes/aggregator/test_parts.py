@@ -127,6 +127,26 @@ def test_submit_task_calldata_is_what_web3_encodes():
     assert "0x" + SubmitTaskEncoder().encode(task, submission).hex() == expected
 
 
+def test_the_largest_task_data_keeps_submit_task_under_the_mempool_limit():
+    """A task at the data and proofOfTask limits, with 500 non-signers, still fits the 128 KiB
+    (geth's txMaxSize) transaction, with room for the envelope (nonce, fees, signature)."""
+    task = TaskInfo("b" * 1024, b"\xff" * params.MAX_TASK_DATA_BYTES, PERFORMER, 3)
+    keys = {i: KeyPair.from_seed(b"parts test key %d" % i) for i in (1, 2)}
+    submission = build_submission(
+        task,
+        is_approved=True,
+        tp_signature=task.sign(PERFORMER_KEY),
+        attestation_center=CENTER,
+        chain_id=31337,
+        members=list(range(1, 503)),
+        signers=keys,
+    )
+    calldata = SubmitTaskEncoder().encode(task, submission)
+    assert len(calldata) + 1024 < 128 * 1024
+    with pytest.raises(ValueError, match=f"the limit is {params.MAX_TASK_DATA_BYTES}"):
+        params.parse_task_data("0x" + "ff" * (params.MAX_TASK_DATA_BYTES + 1))
+
+
 def test_revert_names_become_failure_reasons():
     assert snake_case("QuorumNotReached") == "quorum_not_reached"
     assert snake_case("AggregatorNotActive") == "aggregator_not_active"

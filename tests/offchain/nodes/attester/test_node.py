@@ -22,6 +22,9 @@ from aiohttp import web
 from othentic_offchain.avs import Avs, ServiceRunner, Task, build_services_app
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
+from othentic_offchain.crypto.ecdsa import SECP256K1_N
+from othentic_offchain.nodes.attester.checks import Refusal
+from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, wire_task
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
@@ -315,6 +318,15 @@ def test_a_malformed_performer_signature_is_refused(devnet, attester, performer)
     assert_refused(post(attester, body), 400, "bad_performer_signature", "65 bytes")
 
 
+def test_a_high_s_performer_signature_is_refused(devnet, attester, performer):
+    body = attest_body(devnet, performer, unique_proof())
+    signature = bytes.fromhex(body["performerSignature"][2:])
+    low_s = int.from_bytes(signature[32:64], "big")
+    twin = signature[:32] + (SECP256K1_N - low_s).to_bytes(32, "big") + bytes([55 - signature[64]])
+    body["performerSignature"] = "0x" + twin.hex()
+    assert_refused(post(attester, body), 400, "bad_performer_signature", "high s")
+
+
 def test_an_unknown_definition_is_refused_with_404(devnet, attester, performer, judge):
     proof = unique_proof()
     answer = post(attester, attest_body(devnet, performer, proof, definition=999))
@@ -459,6 +471,34 @@ def test_health_says_when_the_service_is_unreachable(node_factory, operator):
     health = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT).json()
     assert health["status"] == "degraded"
     assert health["serviceReachable"] is False
+
+
+def test_error_bodies_and_health_name_the_service_url_by_scheme_and_host_only(
+    devnet, node_factory, operator, performer
+):
+    base = closed_url()
+    node = node_factory(operator, base + "/v1/SECRETAPIKEY0123")
+    answer = post(node, attest_body(devnet, performer, unique_proof()))
+    body = assert_refused(answer, 503, "service_unavailable", base)
+    assert "SECRETAPIKEY0123" not in answer.text, body
+    health = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT)
+    assert health.json()["validationUrl"] == base
+    assert "SECRETAPIKEY0123" not in health.text
+
+
+def test_a_chain_failure_names_the_rpc_url_by_scheme_and_host_only(loop, devnet, operator, judge, tmp_path):
+    secret_url = "https://user:hunter22@rpc.example.com:8443/v3/SECRETAPIKEY0123"
+    config = AttesterConfig(secret_url, devnet.record, operator.key, operator.keys, judge.url, db_path=tmp_path / "v")
+    membership = Membership(config, devnet.center)
+
+    async def failing_read() -> None:
+        raise ConnectionError(f"HTTPSConnectionPool: Max retries exceeded with url {secret_url} (/v3/SECRETAPIKEY0123)")
+
+    with pytest.raises(Refusal) as refused:
+        loop.run(membership._chain_call(failing_read()))
+    assert refused.value.code == "chain_unavailable"
+    assert "https://rpc.example.com:8443" in refused.value.message
+    assert "SECRETAPIKEY0123" not in refused.value.message and "hunter22" not in refused.value.message
 
 
 def test_metrics_count_votes_by_side_refusals_by_reason_and_validation_latency(

@@ -207,3 +207,16 @@ def test_a_closed_store_says_so(db_path):
     store.close()  # idempotent
     with pytest.raises(VoteStoreError, match="closed"):
         store.count()
+
+
+def test_a_corrupted_vote_record_is_refused_at_open_with_a_clear_error(db_path):
+    with VoteStore(db_path, CENTER, CHAIN) as opened:
+        for n in range(400):
+            opened.record_or_get(th(f"task {n}"), True, sig(n), 3)
+    raw = bytearray(db_path.read_bytes())
+    page = 4096
+    raw[2 * page + 200 : 2 * page + 1200] = bytes((n * 37 + 11) % 256 for n in range(1000))  # damage one page
+    db_path.write_bytes(raw)
+    with pytest.raises(VoteStoreError, match=r"is corrupted \(PRAGMA quick_check: .*\); this attester will not sign"):
+        VoteStore(db_path, CENTER, CHAIN)
+

@@ -52,3 +52,24 @@ def test_vote_signature_words_travel_as_hex():
     assert Vote.model_validate(wire).signature == (5, 2**255)
     with pytest.raises(ValidationError, match="uint256"):
         Vote.model_validate({**wire, "signature": ["0x5", hex(2**256)]})
+
+
+def test_the_aggregator_waits_for_a_vote_longer_than_the_attester_waits_for_its_service():
+    from dataclasses import fields
+
+    from othentic_offchain.cli.nodes import aggregator, attester
+    from othentic_offchain.nodes.aggregator.config import AggregatorConfig
+    from othentic_offchain.nodes.attester.config import AttesterConfig
+
+    def default(config, name):
+        return next(f.default for f in fields(config) if f.name == name)
+
+    def cli_default(command, name):
+        return next(p.default for p in command.params if p.name == name)
+
+    service = default(AttesterConfig, "service_timeout")
+    vote = default(AggregatorConfig, "vote_timeout")
+    assert vote >= service + 2, "a slow service's vote must reach the aggregator before it gives up"
+    assert cli_default(attester, "service_timeout") == service
+    assert cli_default(aggregator, "vote_timeout") == vote
+    assert default(AggregatorConfig, "task_timeout") > vote

@@ -1,0 +1,67 @@
+"""Rate limits of the aggregator's anonymous fan-out methods (``sendCustomMessage``).
+
+One call fans out to every attester, so its cost is paid many times over: a token bucket per
+client address and one for everyone together bound how often it may happen, whoever asks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; :meth:`take` spends one if there is one."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class FanOutLimiter:
+    """A bucket per client (the ``max_clients`` most recently seen) and one shared by all."""
+
+    def __init__(
+        self,
+        per_client_rate: float,
+        per_client_burst: float,
+        total_rate: float,
+        total_burst: float,
+        *,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_client = (per_client_rate, per_client_burst)
+        self.clock = clock
+        self.total = TokenBucket(total_rate, total_burst, clock())
+        self.max_clients = max_clients
+        self.clients: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def allow(self, client: str) -> str | None:
+        """``None`` if ``client`` may go ahead now, else who is over the limit (``client`` or ``everyone``)."""
+        now = self.clock()
+        bucket = self.clients.get(client)
+        if bucket is None:
+            bucket = TokenBucket(*self.per_client, now)
+            self.clients[client] = bucket
+            while len(self.clients) > self.max_clients:
+                self.clients.popitem(last=False)
+        else:
+            self.clients.move_to_end(client)
+        if not bucket.take(now):
+            return "client"
+        if not self.total.take(now):
+            bucket.tokens += 1  # not this client's fault: give its token back
+            return "everyone"
+        return None

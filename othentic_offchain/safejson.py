@@ -1,0 +1,60 @@
+"""``json.loads`` for bytes that came over the network: nesting is bounded before parsing.
+
+CPython's JSON parser recurses once per ``[`` or ``{``; with a raised recursion limit (py_ecc
+raises it to 100,000 on import) a body of 200,000 brackets overflows the C stack and kills the
+process instead of raising. :func:`loads` measures the nesting first, outside strings, in one
+linear pass done in C (a regular expression, ``bytes.translate``, ``itertools.accumulate``), and
+refuses a too deep document with :class:`JsonTooDeep`, a ``ValueError`` like every other parse
+error, so the callers' "not JSON" answer covers it.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+from itertools import accumulate, count
+from typing import Any
+
+__all__ = ["MAX_JSON_DEPTH", "JsonTooDeep", "json_depth", "loads"]
+
+#: Deepest nesting of arrays and objects accepted from a peer; far beyond any message of the
+#: protocol, far below the interpreter's recursion limit.
+MAX_JSON_DEPTH = 100
+
+# A string literal, possessive so it never backtracks; an unterminated one is consumed to its end,
+# which keeps the scan linear.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+# Opening brackets -> 2, closing ones -> 0, everything else deleted: the running sum minus the
+# position is the depth after each bracket.
+_WEIGHTS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than the limit."""
+
+
+def json_depth(data: bytes | bytearray | str) -> int:
+    """The deepest nesting of arrays and objects in ``data`` (strings are not looked into)."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if raw.count(b"[") + raw.count(b"{") == 0:
+        return 0
+    brackets = _STRING.sub(b"", raw).translate(_WEIGHTS, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    return max(0, max(map(operator.sub, accumulate(brackets), count(1))))
+
+
+def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_JSON_DEPTH, **kwargs: Any) -> Any:
+    """``json.loads(data, **kwargs)``, refusing documents nested deeper than ``max_depth``."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    # Fast path: fewer opening brackets than the limit cannot nest deeper than it.
+    if raw.count(b"[") + raw.count(b"{") > max_depth:
+        depth = json_depth(raw)
+        if depth > max_depth:
+            raise JsonTooDeep(f"JSON nested {depth} levels deep, the limit is {max_depth}")
+    try:
+        return json.loads(data, **kwargs)
+    except RecursionError:
+        raise JsonTooDeep(f"JSON nested too deep to parse (the limit is {max_depth})") from None

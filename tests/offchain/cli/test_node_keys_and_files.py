@@ -1,0 +1,96 @@
+"""What ``othentic node`` decides before it starts: which BLS key it may sign with, and where its
+SQLite record lives."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+import pytest
+
+from othentic_offchain.cli.operator import load_bls
+from othentic_offchain.crypto.keys import derive_bls_key
+from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS
+from othentic_offchain.nodes.common.paths import node_db_path
+
+KEY = DEV_PRIVATE_KEYS[1]
+ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+@pytest.fixture(autouse=True)
+def no_bls_env(monkeypatch):
+    monkeypatch.delenv("BLS_PRIVATE_KEY", raising=False)
+
+
+def test_a_derived_bls_key_is_refused_on_a_chain_that_is_not_a_local_devnet():
+    with pytest.raises(click.ClickException, match="devnets only"):
+        load_bls(None, None, KEY, 1)
+
+
+def test_a_derived_bls_key_is_accepted_elsewhere_only_with_the_explicit_flag(caplog):
+    with caplog.at_level(logging.WARNING):
+        keys = load_bls(None, None, KEY, 1, allow_derived=True)
+    assert keys.public == derive_bls_key(KEY).public
+    assert "DEVNETS ONLY" in caplog.text
+
+
+@pytest.mark.parametrize("chain_id", [31337, 1337])
+def test_a_derived_bls_key_on_a_local_devnet_works_with_a_loud_warning(chain_id, caplog):
+    with caplog.at_level(logging.WARNING):
+        keys = load_bls(None, None, KEY, chain_id)
+    assert keys.public == derive_bls_key(KEY).public
+    assert "DEVNETS ONLY" in caplog.text
+
+
+def test_a_given_bls_key_needs_no_flag_and_gives_no_warning(monkeypatch, caplog):
+    monkeypatch.setenv("BLS_PRIVATE_KEY", "0x1234")
+    with caplog.at_level(logging.WARNING):
+        load_bls(None, None, KEY, 1)
+    assert "DEVNETS ONLY" not in caplog.text
+
+
+def test_the_attester_command_has_the_allow_flag():
+    from click.testing import CliRunner
+
+    from othentic_offchain.cli import cli
+
+    result = CliRunner().invoke(cli, ["node", "attester", "--help"])
+    assert "--allow-derived-bls-key" in result.output
+
+
+def test_the_default_vote_record_is_one_file_per_chain_and_operator_whatever_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    first = node_db_path(None, "attester", 31337, ADDRESS)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert node_db_path(None, "attester", 31337, ADDRESS) == first
+    assert first == tmp_path / "data" / "othentic" / f"attester-31337-{ADDRESS}.sqlite3"
+    assert first.parent.is_dir()
+    assert node_db_path(None, "attester", 1, ADDRESS) != first
+
+
+def test_without_xdg_data_home_the_record_is_under_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = node_db_path(None, "aggregator", 31337, ADDRESS)
+    assert path == tmp_path / ".local" / "share" / "othentic" / f"aggregator-31337-{ADDRESS}.sqlite3"
+
+
+def test_db_overrides_the_default(tmp_path):
+    assert node_db_path(tmp_path / "mine.sqlite3", "attester", 31337, ADDRESS) == tmp_path / "mine.sqlite3"
+
+
+def test_the_nodes_library_configs_default_to_the_same_fixed_files(tmp_path, monkeypatch):
+    from othentic_offchain.chain.deploy import DeploymentRecord
+    from othentic_offchain.nodes.aggregator.config import AggregatorConfig
+    from othentic_offchain.nodes.attester.config import AttesterConfig
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    record = DeploymentRecord(chain_id=31337, contracts={}, deployer="", block_number=0)
+    attester = AttesterConfig("http://127.0.0.1:8545", record, KEY, derive_bls_key(KEY), "http://127.0.0.1:1")
+    aggregator = AggregatorConfig("http://127.0.0.1:8545", record, KEY)
+    assert attester.votes_path == node_db_path(None, "attester", 31337, ADDRESS)
+    assert aggregator.store_path == node_db_path(None, "aggregator", 31337, ADDRESS)
+    assert attester.votes_path.is_absolute() and aggregator.store_path.is_absolute()
