@@ -99,6 +99,7 @@ contract AttestationCenter is CenterStorage, Proxy {
                 || selector == ITaskDefinitions.getTaskDefinition.selector
                 || selector == ITaskDefinitions.taskDefinitionCount.selector
                 || selector == ITaskDefinitions.taskDefinitionMembers.selector
+                || selector == ITaskDefinitions.taskPenaltyTerms.selector
         ) return definitionsModule;
         return registryModule;
     }
@@ -110,6 +111,11 @@ contract AttestationCenter is CenterStorage, Proxy {
     /// @notice Lands a task: checks the definition, the replay record, the performer's signature, the
     ///         quorum on voting power and the aggregate BLS signature; records it, accrues rewards,
     ///         emits TaskSubmitted or TaskRejected and calls the AVS hooks. The caller is the aggregator.
+    /// @dev    Order: the checks that need no operator set (pause, definition, expiry, replay,
+    ///         performer signature, active performer and aggregator), then `beforeTaskSubmission`,
+    ///         then the set is read and the rest is checked (signer counts, fees, quorum, aggregate
+    ///         signature), then every state change, then `afterTaskSubmission`. The before-hook thus
+    ///         runs before any state change, and whatever it changes is read afresh.
     function submitTask(TaskInfo calldata task, TaskSubmission calldata submission) external nonReentrant {
         SetState memory globals = _sets[0];
         if (globals.flags & FLOW_SUBMISSIONS != 0) revert FlowPaused(FLOW_SUBMISSIONS);
@@ -126,18 +132,28 @@ contract AttestationCenter is CenterStorage, Proxy {
         if (!_accounts[task.taskPerformer].active) revert PerformerNotActive(task.taskPerformer);
         if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
 
+        // Nothing has changed yet. If a later check fails, the transaction reverts with the hook's
+        // effects. A hook may call the center (an operator's leave, a pause): read set 0 again.
+        bool hooks = globals.flags & HAS_AVS_LOGIC != 0;
+        if (hooks) {
+            _callHook(true, task, submission);
+            globals = _sets[0];
+        }
+
         uint32 setId = definition.setId;
         SetState memory set = setId == 0 ? globals : _sets[setId];
         Fees memory fees = _fees(globals.flags, definition, set.memberCount, task, submission);
+        // The first state changes: the non-signers' debits and the G2-key cache.
         uint256 signedPower = _verify(task, submission, setId, set.totalPower, fees.attester);
 
-        bool hooks = globals.flags & HAS_AVS_LOGIC != 0;
-        if (hooks) _callHook(true, task, submission);
-
         uint64 taskNumber = uint64(globals.taskCount) + 1;
-        _tasks[taskHash_] =
-            TaskRecord({taskNumber: taskNumber, submittedAtBlock: uint40(block.number), isApproved: submission.isApproved});
-        _recordTask(setId, uint40(taskNumber), fees.attester);
+        _tasks[taskHash_] = StoredTask({
+            taskNumber: taskNumber,
+            submittedAtBlock: uint40(block.number),
+            isApproved: submission.isApproved,
+            supermajority: _isSupermajority(signedPower, set.totalPower)
+        });
+        _recordTask(globals, setId, uint40(taskNumber), fees.attester);
         if (fees.performer != 0 && submission.isApproved) _accounts[task.taskPerformer].credit += fees.performer;
         if (fees.aggregator != 0) _accounts[msg.sender].credit += fees.aggregator;
 
@@ -147,15 +163,25 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     /// @dev Counts the task (set 0 holds the counter) and adds the attester reward to the set's
-    ///      index. For a definition on set 0 both land in one storage word.
-    function _recordTask(uint32 setId, uint40 taskNumber, uint96 attesterReward) internal {
-        SetState storage globals = _sets[0];
-        globals.taskCount = taskNumber;
+    ///      index. For a definition on set 0 both land in one storage word, written once from
+    ///      `globals`: set 0 as read after the before-hook (nothing since writes it).
+    function _recordTask(SetState memory globals, uint32 setId, uint40 taskNumber, uint96 attesterReward) internal {
+        if (setId == 0) {
+            globals.taskCount = taskNumber;
+            if (attesterReward != 0) globals.rewardIndex = _addToIndex(globals.rewardIndex, attesterReward, 0);
+            _sets[0] = globals;
+            return;
+        }
+        _sets[0].taskCount = taskNumber;
         if (attesterReward == 0) return;
         SetState storage set = _sets[setId];
-        uint256 index = uint256(set.rewardIndex) + attesterReward;
-        if (index > type(uint96).max) revert RewardIndexOverflow(setId);
-        set.rewardIndex = uint96(index);
+        set.rewardIndex = _addToIndex(set.rewardIndex, attesterReward, setId);
+    }
+
+    function _addToIndex(uint96 index, uint96 reward, uint32 setId) internal pure returns (uint96) {
+        uint256 sum = uint256(index) + reward;
+        if (sum > type(uint96).max) revert RewardIndexOverflow(setId);
+        return uint96(sum);
     }
 
     /// @dev Quorum on voting power, then the aggregate BLS signature. Charges each non-signer the
@@ -224,11 +250,25 @@ contract AttestationCenter is CenterStorage, Proxy {
         }
     }
 
+    /// @dev Approve: more than 2/3 of the power. Reject: at least 1/3. Both cannot hold without a
+    ///      double vote, which is slashable.
     function _checkQuorum(bool isApproved, uint256 signedPower, uint256 totalPower) internal pure {
-        // Approve: more than 2/3 of the power. Reject: at least 1/3. Both cannot hold without a
-        // double vote, which is slashable.
-        bool reached = isApproved ? signedPower * 3 > totalPower * 2 : signedPower * 3 >= totalPower;
+        bool reached = isApproved ? _isSupermajority(signedPower, totalPower) : _isThird(signedPower, totalPower);
         if (!reached || signedPower == 0) revert QuorumNotReached(isApproved, signedPower, totalPower);
+    }
+
+    /// @dev More than two thirds: what an approval needs. A rejection that lands with it is a verdict
+    ///      the approve side could not have outvoted (the PenaltyManager punishes only those).
+    function _isSupermajority(uint256 signedPower, uint256 totalPower) internal pure returns (bool) {
+        unchecked {
+            return signedPower * 3 > totalPower * 2; // both at most a set total, below 2**96
+        }
+    }
+
+    function _isThird(uint256 signedPower, uint256 totalPower) internal pure returns (bool) {
+        unchecked {
+            return signedPower * 3 >= totalPower; // both at most a set total, below 2**96
+        }
     }
 
     /// @dev Checks the signer count against the definition's limit and prices the task.
@@ -380,7 +420,8 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     function taskRecord(bytes32 taskHash_) external view returns (TaskRecord memory) {
-        return _tasks[taskHash_];
+        StoredTask memory stored = _tasks[taskHash_];
+        return TaskRecord(stored.taskNumber, stored.submittedAtBlock, stored.isApproved);
     }
 
     function taskHash(TaskInfo calldata task) external pure returns (bytes32) {

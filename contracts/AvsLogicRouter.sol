@@ -10,7 +10,8 @@ import {TaskInfo} from "./libraries/ProtocolHashes.sol";
 /// @title AvsLogicRouter
 /// @notice Lets one attestation center call different hooks per task definition: set it as the
 ///         center's AVS logic and map definition ids to hook contracts. Definitions without a hook
-///         pass through. Only the center may call it, so a hook behind it sees only landed tasks.
+///         pass through. Only the center may call it, so what a hook behind it does stands only for
+///         tasks that land (see `IAvsLogic` for when each hook runs).
 contract AvsLogicRouter is IAvsLogic, Ownable {
     address public immutable attestationCenter;
     mapping(uint16 => IAvsLogic) public logicOf;

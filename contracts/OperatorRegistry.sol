@@ -46,7 +46,7 @@ contract OperatorRegistry is OperatorSets {
         _opInfo[id] = OperatorInfo({account: msg.sender, registeredAtBlock: uint40(block.number), exitedAtBlock: 0});
         _pkG1[id] = pkG1;
         _pkG2[id] = pkG2;
-        _keys[keyHash] = KeyRecord({operatorId: id, addedAtBlock: uint40(block.number), retiredAtBlock: 0});
+        _keys[keyHash] = _newKeyRecord(id);
         account.operatorId = id;
         account.active = true;
         _activeIds.push(id);
@@ -101,8 +101,9 @@ contract OperatorRegistry is OperatorSets {
         emit Withdrawn(msg.sender, to, pending.amount);
     }
 
-    /// @notice Deactivates the caller's operator id for good; its whole stake starts unbonding.
-    ///         Rewards already earned stay claimable. Registering again gives a new id.
+    /// @notice Deactivates the caller's operator id for good; its whole stake starts unbonding and
+    ///         its BLS key is retired (it answers for no task that lands afterwards). Rewards already
+    ///         earned stay claimable. Registering again gives a new id.
     function leave() external onlyDelegated {
         uint32 id = _activeIdOf(msg.sender);
         _exit(id);
@@ -119,7 +120,8 @@ contract OperatorRegistry is OperatorSets {
     }
 
     /// @notice Replaces the caller's BLS key pair (with a proof of possession of the new one). The old
-    ///         key stays on record as the caller's for what it signed while it was current.
+    ///         key stays on record as the caller's, retired: it answers for the tasks that landed
+    ///         while it was current, and for none after.
     function updateBlsKey(
         BN254.G1Point calldata pkG1,
         BN254.G2Point calldata pkG2,
@@ -127,8 +129,8 @@ contract OperatorRegistry is OperatorSets {
     ) external onlyDelegated {
         uint32 id = _activeIdOf(msg.sender);
         bytes32 keyHash = _checkNewKey(pkG1, pkG2, proofOfPossession);
-        _keys[keccak256(abi.encode(_pkG2[id]))].retiredAtBlock = uint40(block.number);
-        _keys[keyHash] = KeyRecord({operatorId: id, addedAtBlock: uint40(block.number), retiredAtBlock: 0});
+        _retireKey(id);
+        _keys[keyHash] = _newKeyRecord(id);
 
         Change memory change = _snapshot(id);
         change.newKey = pkG1;
@@ -151,9 +153,9 @@ contract OperatorRegistry is OperatorSets {
 
     /// @notice Slashes the account behind `operatorId` (SLASHER_ROLE: the PenaltyManager).
     /// @dev    Takes `slashBps` of the account's active stake plus its unbonding withdrawal, active
-    ///         stake first; pays `reporterBps` of it to `reporter` and the rest to the treasury. An
-    ///         operator left below the minimum stake is ejected (its rest starts unbonding, where a
-    ///         later slash can still reach it).
+    ///         stake first; pays `reporterBps` (at most 5,000: half) of it to `reporter` and the rest
+    ///         to the treasury. An operator left below the minimum stake is ejected (its key retired,
+    ///         its rest unbonding, where a later slash can still reach it).
     function slashOperator(uint32 operatorId, uint16 slashBps, uint16 reporterBps, address reporter)
         external
         onlyDelegated
@@ -161,7 +163,8 @@ contract OperatorRegistry is OperatorSets {
         nonReentrant
         returns (uint256 slashed)
     {
-        if (slashBps > 10_000 || reporterBps > 10_000) revert InvalidSlashBps(slashBps, reporterBps);
+        if (slashBps > 10_000) revert InvalidSlashBps(slashBps, reporterBps);
+        if (reporterBps > MAX_REPORTER_BPS) revert ReporterShareTooLarge(reporterBps, MAX_REPORTER_BPS);
         address account = _opInfo[operatorId].account;
         if (account == address(0)) revert UnknownOperator(operatorId);
         Account memory acc = _accounts[account];
@@ -187,19 +190,22 @@ contract OperatorRegistry is OperatorSets {
 
     /// @notice Minimum stake, operator limit and unbonding delay (admin). A lower limit or a higher
     ///         minimum applies to what comes next: nobody already registered is removed by it. The
-    ///         delay may not drop below any definition's dispute period, or a withdrawal could
-    ///         escape a penalty still being proven.
+    ///         delay must stay strictly longer than every definition's dispute period, and long
+    ///         enough that a withdrawal requested now unlocks after every dispute period that a
+    ///         definition update replaced has run out for the tasks landed under it; otherwise a
+    ///         withdrawal could escape a penalty still being proven.
     function setRegistryConfig(RegistryConfig calldata config) external onlyDelegated onlyRole(DEFAULT_ADMIN_ROLE) {
         if (config.maxOperators == 0 || config.maxOperators > type(uint16).max || config.minimumStake == 0) {
             revert InvalidRegistryConfig();
         }
+        uint64 delay = config.unbondingDelayBlocks;
         uint32 definitions = _definitionCount;
         for (uint32 id; id < definitions; ++id) {
             uint64 dispute = _defCold[uint16(id)].disputePeriodBlocks;
-            if (dispute > config.unbondingDelayBlocks) {
-                revert DisputePeriodExceedsUnbondingDelay(dispute, config.unbondingDelayBlocks);
-            }
+            if (dispute >= delay) revert DisputePeriodNotBelowUnbondingDelay(dispute, delay);
         }
+        uint64 openUntil = _supersededDisputesOpenUntil;
+        if (block.number + delay <= openUntil) revert SupersededDisputePeriodStillOpen(openUntil, delay);
         _config = config;
         emit RegistryConfigUpdated(config);
     }
@@ -274,6 +280,18 @@ contract OperatorRegistry is OperatorSets {
         return (record.operatorId, record.addedAtBlock, record.retiredAtBlock);
     }
 
+    function keyRecord(BN254.G2Point calldata pkG2) external view returns (KeyView memory) {
+        KeyRecord memory record = _keys[keccak256(abi.encode(pkG2))];
+        return KeyView({
+            operatorId: record.operatorId,
+            account: _opInfo[record.operatorId].account,
+            addedAtBlock: record.addedAtBlock,
+            retiredAtBlock: record.retiredAtBlock,
+            addedAtTaskCount: record.addedAtTaskCount,
+            retiredAtTaskCount: record.retiredAtTaskCount
+        });
+    }
+
     function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory) {
         SetConfig memory config = _setConfig[setId];
         if (!config.exists) revert UnknownOperatorSet(setId);
@@ -339,8 +357,28 @@ contract OperatorRegistry is OperatorSets {
         _applyChange(change);
     }
 
+    /// @dev The record of a key that becomes `id`'s now: it answers for the tasks that land from here.
+    function _newKeyRecord(uint32 id) internal view returns (KeyRecord memory) {
+        return KeyRecord({
+            operatorId: id,
+            addedAtBlock: uint40(block.number),
+            retiredAtBlock: 0,
+            addedAtTaskCount: _sets[0].taskCount,
+            retiredAtTaskCount: 0
+        });
+    }
+
+    /// @dev Ends the answerability of `id`'s current key: it stays on record as the operator's for
+    ///      the tasks that landed up to now, and for none that land later.
+    function _retireKey(uint32 id) internal {
+        KeyRecord storage record = _keys[keccak256(abi.encode(_pkG2[id]))];
+        record.retiredAtBlock = uint40(block.number);
+        record.retiredAtTaskCount = _sets[0].taskCount;
+    }
+
     /// @dev Deactivates `id`: it leaves every set (its attester rewards settle into the account's
-    ///      credit, minus what it forfeited as a non-signer) and its stake starts unbonding.
+    ///      credit, minus what it forfeited as a non-signer), its key is retired and its stake starts
+    ///      unbonding.
     function _exit(uint32 id) internal returns (address account) {
         Change memory change = _snapshot(id);
         account = change.account;
@@ -351,6 +389,7 @@ contract OperatorRegistry is OperatorSets {
         state.status = STATUS_EXITED;
         state.stake = 0;
         _opInfo[id].exitedAtBlock = uint40(block.number);
+        _retireKey(id);
 
         uint256 position = _activeIndex[id];
         uint32 last = _activeIds[_activeIds.length - 1];

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.27;
 
 import {OperatorSets} from "./core/OperatorSets.sol";
+import {ProtocolHashes, TaskInfo} from "./libraries/ProtocolHashes.sol";
 
 /// @title TaskDefinitions
 /// @notice Task definitions and the operator sets behind them (see `docs/contracts/TaskDefinitions.md`).
@@ -29,6 +30,8 @@ contract TaskDefinitions is OperatorSets {
     /// @notice Replaces every parameter of a definition (admin). If who may attest changes (the
     ///         restricted ids or the minimum voting power), its operator set is retired and a new one
     ///         built: members' rewards are settled, and tasks signed for the old set no longer verify.
+    ///         New penalty settings (switches, shares, dispute period) judge only the tasks that land
+    ///         from now on; tasks already landed keep the settings they landed under.
     function updateTaskDefinition(uint16 taskDefinitionId, TaskDefinitionParams calldata params)
         external
         onlyDelegated
@@ -77,6 +80,27 @@ contract TaskDefinitions is OperatorSets {
                     reporterBps: cold.reporterBps
                 })
             })
+        });
+    }
+
+    /// @notice A landed task's record and the penalty settings it is judged by: those of its
+    ///         definition in force when it landed. All zero (taskNumber 0) for a task that never landed.
+    function taskPenaltyTerms(TaskInfo calldata task) external view returns (TaskPenaltyView memory terms) {
+        terms.taskHash = ProtocolHashes.taskHash(task);
+        StoredTask memory stored = _tasks[terms.taskHash];
+        if (stored.taskNumber == 0) return terms;
+        terms.taskNumber = stored.taskNumber;
+        terms.submittedAtBlock = stored.submittedAtBlock;
+        terms.isApproved = stored.isApproved;
+        terms.supermajority = stored.supermajority;
+        PenaltyTerms memory inForce = _termsAt(task.taskDefinitionId, stored.taskNumber);
+        terms.disputePeriodBlocks = inForce.disputePeriodBlocks;
+        terms.penalties = PenaltyConfig({
+            doubleAttestation: inForce.switches & DEF_PENALIZE_DOUBLE != 0,
+            incorrectAttestation: inForce.switches & DEF_PENALIZE_INCORRECT != 0,
+            rejectedTask: inForce.switches & DEF_PENALIZE_REJECTED != 0,
+            slashBps: inForce.slashBps,
+            reporterBps: inForce.reporterBps
         });
     }
 
@@ -135,6 +159,52 @@ contract TaskDefinitions is OperatorSets {
         });
         _defName[id] = params.name;
         _defRestricted[id] = params.restrictedAttesterIds;
+        _recordPenaltyTerms(id, flags & DEF_PENALTY_SWITCHES, params);
+    }
+
+    /// @dev Appends the definition's penalty settings to its history, for the tasks that land from
+    ///      now on. Settings that no task has landed under yet are overwritten instead, and unchanged
+    ///      settings add nothing. A dispute period that stops applying to new tasks still runs for
+    ///      the tasks landed under it: the registry keeps withdrawals from unlocking before its end.
+    function _recordPenaltyTerms(uint16 id, uint8 switches, TaskDefinitionParams memory params) internal {
+        PenaltyTerms memory terms = PenaltyTerms({
+            sinceTaskCount: _sets[0].taskCount,
+            disputePeriodBlocks: params.disputePeriodBlocks,
+            switches: switches,
+            slashBps: params.penalties.slashBps,
+            reporterBps: params.penalties.reporterBps
+        });
+        PenaltyTerms[] storage history = _penaltyHistory[id];
+        uint256 length = history.length;
+        if (length != 0) {
+            PenaltyTerms memory last = history[length - 1];
+            if (
+                last.disputePeriodBlocks == terms.disputePeriodBlocks && last.switches == terms.switches
+                    && last.slashBps == terms.slashBps && last.reporterBps == terms.reporterBps
+            ) return;
+            if (last.sinceTaskCount == terms.sinceTaskCount) {
+                history[length - 1] = terms;
+                return;
+            }
+            uint256 openUntil = block.number + last.disputePeriodBlocks;
+            if (openUntil > _supersededDisputesOpenUntil) _supersededDisputesOpenUntil = uint64(openUntil);
+        }
+        history.push(terms);
+    }
+
+    /// @dev The entry of the definition's history in force for task number `taskNumber`: the last
+    ///      one recorded before that task landed (binary search; the first entry predates every task
+    ///      of the definition).
+    function _termsAt(uint16 id, uint64 taskNumber) internal view returns (PenaltyTerms memory) {
+        PenaltyTerms[] storage history = _penaltyHistory[id];
+        uint256 low;
+        uint256 high = history.length; // the answer lies in [low, high)
+        while (high - low > 1) {
+            uint256 middle = (low + high) / 2;
+            if (history[middle].sinceTaskCount < taskNumber) low = middle;
+            else high = middle;
+        }
+        return history[low];
     }
 
     /// @dev The inverse of `_unpackAmount`: strips trailing decimal zeros until the mantissa fits.
@@ -169,8 +239,8 @@ contract TaskDefinitions is OperatorSets {
         if (params.baseRewardFeeForAggregator > type(uint128).max) {
             revert RewardTooLarge(params.baseRewardFeeForAggregator, type(uint128).max);
         }
-        if (params.disputePeriodBlocks > _config.unbondingDelayBlocks) {
-            revert DisputePeriodExceedsUnbondingDelay(params.disputePeriodBlocks, _config.unbondingDelayBlocks);
+        if (params.disputePeriodBlocks >= _config.unbondingDelayBlocks) {
+            revert DisputePeriodNotBelowUnbondingDelay(params.disputePeriodBlocks, _config.unbondingDelayBlocks);
         }
         if (params.minimumVotingPower > type(uint96).max) revert MinimumVotingPowerTooLarge(params.minimumVotingPower);
         uint32[] memory restricted = params.restrictedAttesterIds;
@@ -182,8 +252,9 @@ contract TaskDefinitions is OperatorSets {
             if (restricted[i] == 0 || restricted[i] > _lastOperatorId) revert UnknownOperator(restricted[i]);
         }
         PenaltyConfig memory penalties = params.penalties;
-        if (penalties.slashBps > 10_000 || penalties.reporterBps > 10_000) {
-            revert InvalidPenaltyConfig(penalties.slashBps, penalties.reporterBps);
+        if (penalties.slashBps > 10_000) revert InvalidPenaltyConfig(penalties.slashBps, penalties.reporterBps);
+        if (penalties.reporterBps > MAX_REPORTER_BPS) {
+            revert ReporterShareTooLarge(penalties.reporterBps, MAX_REPORTER_BPS);
         }
     }
 }

@@ -34,6 +34,11 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     uint8 internal constant DEF_PENALIZE_DOUBLE = 2;
     uint8 internal constant DEF_PENALIZE_INCORRECT = 4;
     uint8 internal constant DEF_PENALIZE_REJECTED = 8;
+    uint8 internal constant DEF_PENALTY_SWITCHES = DEF_PENALIZE_DOUBLE | DEF_PENALIZE_INCORRECT | DEF_PENALIZE_REJECTED;
+
+    /// @dev A reporter gets at most half of a slash: an offender that reports itself first (and so
+    ///      blocks every other report of the offence) still loses at least half of it.
+    uint16 internal constant MAX_REPORTER_BPS = 5_000;
 
     /// @dev Per operator id; the slot a non-signer costs.
     struct OperatorState {
@@ -84,10 +89,33 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint96 checkpoint; // the set's rewardIndex when the operator last joined it
     }
 
+    /// @dev Blocks are for people; the task counts decide, exactly even within one block: the key
+    ///      answers for task number n when addedAtTaskCount < n and, once retired, n <= retiredAtTaskCount.
     struct KeyRecord {
         uint32 operatorId;
-        uint40 addedAtBlock; // the key answers for what it signed from this block...
-        uint40 retiredAtBlock; // ...up to this one (0 while the key is current)
+        uint40 addedAtBlock;
+        uint40 retiredAtBlock; // 0 while the key is current; set by a rotation, leaving or ejection
+        uint40 addedAtTaskCount; // set 0's taskCount when the key became the operator's
+        uint40 retiredAtTaskCount; // set 0's taskCount when it was retired
+    }
+
+    /// @dev A landed task, keyed by its hash (`taskRecord` returns the first three fields).
+    struct StoredTask {
+        uint64 taskNumber;
+        uint40 submittedAtBlock;
+        bool isApproved;
+        bool supermajority; // the landed side carried more than two thirds of the voting power
+    }
+
+    /// @dev One entry of a definition's penalty history: the settings that judge the tasks numbered
+    ///      above `sinceTaskCount` (up to the next entry's). Written by definition changes only, so
+    ///      `submitTask` pays nothing for it.
+    struct PenaltyTerms {
+        uint40 sinceTaskCount;
+        uint64 disputePeriodBlocks;
+        uint8 switches; // DEF_PENALIZE_* bits
+        uint16 slashBps;
+        uint16 reporterBps;
     }
 
     /// @dev Per definition: everything a submission needs from it, in one slot. Rewards are kept as
@@ -149,7 +177,11 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     mapping(uint16 => DefinitionCold) internal _defCold;
     mapping(uint16 => string) internal _defName;
     mapping(uint16 => uint32[]) internal _defRestricted;
-    mapping(bytes32 => TaskRecord) internal _tasks;
+    mapping(bytes32 => StoredTask) internal _tasks;
+    mapping(uint16 => PenaltyTerms[]) internal _penaltyHistory;
+    /// @dev The last block at which a report may still be judged by a dispute period that a
+    ///      definition update replaced (withdrawals must not unlock before it).
+    uint64 internal _supersededDisputesOpenUntil;
 
     /// @dev A packed amount is `mantissa << 5 | exponent` with a 51-bit mantissa: `mantissa * 10**exponent`.
     function _unpackAmount(uint56 packed) internal pure returns (uint256) {

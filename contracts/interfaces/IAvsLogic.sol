@@ -5,9 +5,16 @@ import {BN254} from "../libraries/BN254.sol";
 import {TaskInfo} from "../libraries/ProtocolHashes.sol";
 
 /// @title IAvsLogic
-/// @notice Hooks an AVS plugs into the attestation center. Both run inside `submitTask`, after every
-///         check of the submission has passed; a hook that reverts makes the submission revert with
-///         the hook's own revert data, so the aggregator sees the AVS's reason.
+/// @notice Hooks an AVS plugs into the attestation center; both run inside `submitTask`.
+///         `beforeTaskSubmission` runs before any state change: after the checks that need no
+///         operator set (pause, definition, expiry, replay, performer signature, active performer
+///         and aggregator) and before the signer-count, fee, quorum and aggregate-signature checks.
+///         It may therefore see a submission that then fails; the whole transaction reverts then,
+///         the hook's effects included, so what it does stands only for tasks that land. Anything
+///         it changes in the center (an operator leaving, say) is read afresh by those checks.
+///         `afterTaskSubmission` runs last, after the task is recorded and its rewards accrued.
+///         A hook that reverts makes the submission revert with the hook's own revert data, so the
+///         aggregator sees the AVS's reason.
 /// @dev    Othentic's hooks take the signers' ids; ours take the non-signers' ids, because that is
 ///         what a submission carries (the signers are the definition's operator set minus them).
 interface IAvsLogic {

@@ -42,6 +42,19 @@ interface IOperatorRegistryTypes {
         uint128 rewardIndex; // cumulative attester reward per member
     }
 
+    /// @notice A registered BLS key and the tasks it answers for. Tasks are counted across all
+    ///         definitions (`taskCount`), so the bounds are exact even within one block: the key
+    ///         answers for task number n when `addedAtTaskCount < n` and, once retired (by a key
+    ///         rotation, leaving or ejection), `n <= retiredAtTaskCount`.
+    struct KeyView {
+        uint32 operatorId;
+        address account;
+        uint40 addedAtBlock;
+        uint40 retiredAtBlock; // 0 while the key is current
+        uint40 addedAtTaskCount; // tasks landed before the key became the operator's
+        uint40 retiredAtTaskCount; // tasks landed before it was retired (meaningful once retired)
+    }
+
     event OperatorRegistered(
         uint32 indexed operatorId, address indexed account, uint256 stake, BN254.G1Point pkG1, BN254.G2Point pkG2
     );
@@ -76,6 +89,13 @@ interface IOperatorRegistryTypes {
     error TooManyOperatorSets(uint32 operatorId, uint256 maximum);
     error InvalidRegistryConfig();
     error InvalidSlashBps(uint256 slashBps, uint256 reporterBps);
+    /// @notice A reporter may get at most `maximum` basis points (half) of what is slashed, so that
+    ///         an offender reporting itself still loses at least half.
+    error ReporterShareTooLarge(uint256 reporterBps, uint256 maximum);
+    /// @notice A definition update shortened or replaced a dispute period that still runs until
+    ///         `openUntilBlock` for the tasks that landed under it: a withdrawal requested now with
+    ///         `unbondingDelayBlocks` would unlock before that.
+    error SupersededDisputePeriodStillOpen(uint64 openUntilBlock, uint64 unbondingDelayBlocks);
     error ZeroAddress();
     error FlowPaused(uint8 flow);
     error UnknownOperatorSet(uint32 setId);
@@ -118,6 +138,8 @@ interface IOperatorRegistry is IOperatorRegistryTypes {
         external
         view
         returns (uint32 operatorId, uint40 addedAtBlock, uint40 retiredAtBlock);
+    /// @notice A key's owner (operator id and account) and the blocks and task numbers it answers for.
+    function keyRecord(BN254.G2Point calldata pkG2) external view returns (KeyView memory);
     function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory);
     function operatorSetMembers(uint32 setId) external view returns (uint32[] memory ids, uint96[] memory stakes);
     function isSetMember(uint32 setId, uint32 operatorId) external view returns (bool);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.27;
 
+import {TaskInfo} from "../libraries/ProtocolHashes.sol";
+
 /// @title ITaskDefinitions
 /// @notice Task definitions: one per kind of task an AVS runs, with its rewards, penalties and
 ///         attesters. Id 0 exists from deployment. Only the AVS owner (DEFAULT_ADMIN_ROLE) creates
@@ -13,7 +15,7 @@ interface ITaskDefinitionsTypes {
         bool incorrectAttestation; // signing the side that lost: honest operators can disagree
         bool rejectedTask; // performing a task that attesters rejected
         uint16 slashBps; // share of the offender's stake (active + unbonding) taken, in basis points
-        uint16 reporterBps; // share of the slashed amount paid to whoever proved the offence
+        uint16 reporterBps; // share of the slashed amount paid to whoever proved the offence (at most 5,000)
     }
 
     struct TaskDefinitionParams {
@@ -22,7 +24,7 @@ interface ITaskDefinitionsTypes {
         uint256 baseRewardFeeForAttesters; // per signing attester (rewards: at most 15 significant digits)
         uint256 baseRewardFeeForPerformer;
         uint256 baseRewardFeeForAggregator;
-        uint64 disputePeriodBlocks; // offences can be proven this long after a task lands
+        uint64 disputePeriodBlocks; // offences can be proven this long after a task lands (< unbonding delay)
         uint256 minimumVotingPower; // attesters need at least this stake
         uint32[] restrictedAttesterIds; // strictly increasing; empty = every active operator
         uint32 maximumNumberOfAttesters; // signers per task; 0 = no limit; at most 65535
@@ -34,6 +36,18 @@ interface ITaskDefinitionsTypes {
         uint16 id;
         uint32 operatorSetId; // 0 = every active operator
         TaskDefinitionParams params;
+    }
+
+    /// @notice What a landed task is judged by: its on-chain record and the penalty settings of its
+    ///         definition in force when it landed (later updates do not apply to it).
+    struct TaskPenaltyView {
+        bytes32 taskHash;
+        uint64 taskNumber; // 0: the task never landed (every other field is then zero)
+        uint40 submittedAtBlock;
+        bool isApproved;
+        bool supermajority; // the landed side carried more than two thirds of the voting power
+        uint64 disputePeriodBlocks;
+        PenaltyConfig penalties;
     }
 
     event TaskDefinitionCreated(uint16 indexed taskDefinitionId, uint32 operatorSetId, TaskDefinitionParams params);
@@ -50,7 +64,9 @@ interface ITaskDefinitionsTypes {
     error BlockExpiryTooLarge(uint64 blockExpiry, uint64 maximum);
     error MaximumAttestersTooLarge(uint32 maximumNumberOfAttesters, uint32 maximum);
     error OperatorSetLimitReached();
-    error DisputePeriodExceedsUnbondingDelay(uint64 disputePeriodBlocks, uint64 unbondingDelayBlocks);
+    /// @notice The unbonding delay must be strictly longer than every dispute period: with equal
+    ///         lengths a withdrawal unlocks in the last block in which a report is still accepted.
+    error DisputePeriodNotBelowUnbondingDelay(uint64 disputePeriodBlocks, uint64 unbondingDelayBlocks);
     error MinimumVotingPowerTooLarge(uint256 minimumVotingPower);
     error RestrictedAttestersNotSorted(uint256 index);
     error TooManyRestrictedAttesters(uint256 count, uint256 maximum);
@@ -66,4 +82,6 @@ interface ITaskDefinitions is ITaskDefinitionsTypes {
         external
         view
         returns (uint32[] memory ids, uint96[] memory stakes);
+    /// @notice The record of a landed task and the penalty settings it is judged by (see TaskPenaltyView).
+    function taskPenaltyTerms(TaskInfo calldata task) external view returns (TaskPenaltyView memory);
 }

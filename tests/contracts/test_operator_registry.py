@@ -14,6 +14,7 @@ same accounts and pool keys from a fresh deployment.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 
 import ape
 import pytest
@@ -258,7 +259,11 @@ def test_registry_views_list_the_registered_operators(net):
         assert net.center.isSetMember(0, op.id)
         owner = net.center.keyOwner(op.keys.public.g2.solidity())
         assert (owner.operatorId, owner.retiredAtBlock) == (op.id, 0) and owner.addedAtBlock > 0
+        record = net.center.keyRecord(op.keys.public.g2.solidity())
+        assert (record.operatorId, record.account, record.addedAtBlock) == (op.id, op.address, owner.addedAtBlock)
+        assert (record.retiredAtBlock, record.addedAtTaskCount, record.retiredAtTaskCount) == (0, 0, 0)
     assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (0, 0, 0)
+    assert tuple(net.center.keyRecord(net.key_pool[FRESH].public.g2.solidity())) == (0, ZERO_ADDRESS, 0, 0, 0, 0)
     assert not net.center.isActiveOperator(net.admin)
     assert net.center.operatorIdOf(net.admin) == 0
 
@@ -716,9 +721,22 @@ def test_leave_emits_OperatorLeft_and_removes_the_operator_from_set_0(net):
     assert not operator.active
     assert operator.stake == 0
     assert operator.exitedAtBlock == receipt.block_number
-    # the key stays on record as the operator's
+    # the key stays on record as the operator's, retired at the block it left
     owner = net.center.keyOwner(leaver.keys.public.g2.solidity())
-    assert (owner.operatorId, owner.retiredAtBlock) == (leaver.id, 0)
+    assert (owner.operatorId, owner.retiredAtBlock) == (leaver.id, receipt.block_number)
+
+
+def test_leave_retires_the_key_after_the_tasks_landed_so_far(net):
+    """The key of an id that left answers for the tasks that landed before it left and no later one
+    (retiredAtTaskCount is the task count at the exit)."""
+    first, leaver, _ = net.register_many([MIN_STAKE] * 3)
+    for _ in range(2):
+        task = net.task(first)
+        net.submit(task)
+    receipt = net.center.leave(sender=leaver.account)
+    record = net.center.keyRecord(leaver.keys.public.g2.solidity())
+    assert (record.operatorId, record.account) == (leaver.id, leaver.address)
+    assert (record.retiredAtBlock, record.addedAtTaskCount, record.retiredAtTaskCount) == (receipt.block_number, 0, 2)
 
 
 def test_leave_of_the_last_operator_resets_the_aggregate_to_infinity(net):
@@ -768,6 +786,15 @@ def test_ejectOperator_by_the_admin_emits_OperatorEjected_and_removes_the_operat
     assert not net.center.isActiveOperator(ejected.account)
     assert list(net.center.activeOperatorIds()) == [first.id]
     assert tuple(net.center.pendingWithdrawal(ejected.account)) == (2 * MIN_STAKE, receipt.block_number + UNBONDING)
+
+
+def test_ejectOperator_retires_the_ejected_key(net):
+    first, ejected = net.register_many([MIN_STAKE, MIN_STAKE])
+    net.submit(net.task(first))
+    receipt = net.center.ejectOperator(ejected.id, sender=net.admin)
+    record = net.center.keyRecord(ejected.keys.public.g2.solidity())
+    assert (record.operatorId, record.retiredAtBlock, record.retiredAtTaskCount) == (ejected.id, receipt.block_number, 1)
+    assert tuple(net.center.keyOwner(ejected.keys.public.g2.solidity()))[2] == receipt.block_number
 
 
 def test_ejectOperator_by_an_EJECTOR_ROLE_holder(net):
@@ -831,6 +858,17 @@ def test_updateBlsKey_retires_the_old_key_in_keyOwner(net):
     assert tuple(net.center.keyOwner(old.public.g2.solidity())) == (operator.id, registered_at, receipt.block_number)
     assert tuple(net.center.keyOwner(net.key_pool[FRESH].public.g2.solidity())) == (
         operator.id, receipt.block_number, 0)
+
+
+def test_updateBlsKey_hands_the_tasks_from_now_on_to_the_new_key(net):
+    operator, other = net.register_many([MIN_STAKE] * 2)
+    old, new = operator.keys, net.key_pool[FRESH]
+    net.submit(net.task(other))
+    update_key(net, operator, new)
+    old_record = net.center.keyRecord(old.public.g2.solidity())
+    new_record = net.center.keyRecord(new.public.g2.solidity())
+    assert (old_record.addedAtTaskCount, old_record.retiredAtTaskCount) == (0, 1)  # answers for task 1
+    assert (new_record.addedAtTaskCount, new_record.retiredAtBlock) == (1, 0)  # answers from task 2 on
 
 
 def test_updateBlsKey_emits_BlsKeyUpdated(net):
@@ -997,13 +1035,40 @@ def test_setRegistryConfig_new_unbonding_delay_applies_to_the_next_withdrawal(ne
     assert net.center.pendingWithdrawal(operator.account).unlockBlock == receipt.block_number + 12
 
 
-def test_setRegistryConfig_reverts_DisputePeriodExceedsUnbondingDelay_below_a_definitions_dispute_period(
+def test_setRegistryConfig_reverts_DisputePeriodNotBelowUnbondingDelay_unless_longer_than_every_dispute_period(
     net, reverts_with
 ):
+    """A delay equal to a dispute period would let a withdrawal unlock in the last block in which a
+    report is accepted: it must be strictly longer."""
     dispute = DEFINITION_0.dispute_period_blocks
-    with reverts_with(net.center.DisputePeriodExceedsUnbondingDelay, dispute, dispute - 1):
-        net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, dispute - 1).abi(), sender=net.admin, skip_trace=True)
-    net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, dispute).abi(), sender=net.admin)
+    for delay in (dispute - 1, dispute):
+        with reverts_with(net.center.DisputePeriodNotBelowUnbondingDelay, dispute, delay):
+            net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, delay).abi(), sender=net.admin, skip_trace=True)
+    net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, dispute + 1).abi(), sender=net.admin)
+    assert net.center.registryConfig().unbondingDelayBlocks == dispute + 1
+
+
+def test_setRegistryConfig_reverts_SupersededDisputePeriodStillOpen_while_an_old_dispute_period_runs(
+    net, chain, reverts_with
+):
+    """Definition 0's dispute period (10) is shortened to 2 after a task landed: that task can be
+    reported for 10 blocks still, so a shorter unbonding delay is refused until a withdrawal requested
+    now would unlock after them."""
+    performer = net.register()
+    net.submit(net.task(performer))
+    shorter = replace(DEFINITION_0, dispute_period_blocks=2)
+    receipt = net.center.updateTaskDefinition(0, shorter.abi(), sender=net.admin)
+    open_until = receipt.block_number + DEFINITION_0.dispute_period_blocks
+    delay = 3  # longer than every current dispute period
+    with reverts_with(net.center.SupersededDisputePeriodStillOpen, open_until, delay):
+        net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, delay).abi(), sender=net.admin, skip_trace=True)
+    # The reverted transaction was mined: the next block is head + 1.
+    chain.mine(open_until - delay - chain.blocks.head.number - 1)
+    with reverts_with(net.center.SupersededDisputePeriodStillOpen, open_until, delay):
+        net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, delay).abi(), sender=net.admin, skip_trace=True)
+    assert chain.blocks.head.number + delay == open_until
+    receipt = net.center.setRegistryConfig(RegistryConfig(MIN_STAKE, 100, delay).abi(), sender=net.admin)
+    assert receipt.block_number + delay == open_until + 1
 
 
 # --- setTreasury ---------------------------------------------------------------------------------
@@ -1058,8 +1123,18 @@ def test_slashOperator_reverts_InvalidSlashBps_above_10000(net, slashing, revert
     operator = net.register()
     with reverts_with(net.center.InvalidSlashBps, 10_001, 0):
         net.center.slashOperator(operator.id, 10_001, 0, reporter, sender=slasher, skip_trace=True)
-    with reverts_with(net.center.InvalidSlashBps, 100, 10_001):
-        net.center.slashOperator(operator.id, 100, 10_001, reporter, sender=slasher, skip_trace=True)
+
+
+def test_slashOperator_reverts_ReporterShareTooLarge_above_half_of_the_slash(net, slashing, reverts_with):
+    """The offender could report itself: the reporter never gets more than half of a slash."""
+    slasher, treasury, reporter = slashing
+    operator = net.register(stake=2 * MIN_STAKE)
+    for reporter_bps in (5_001, 10_000, 10_001):
+        with reverts_with(net.center.ReporterShareTooLarge, reporter_bps, 5_000):
+            net.center.slashOperator(operator.id, 1_000, reporter_bps, reporter, sender=slasher, skip_trace=True)
+    net.center.slashOperator(operator.id, 1_000, 5_000, reporter, sender=slasher)
+    slashed = 2 * MIN_STAKE // 10
+    assert (balance(net, reporter), balance(net, treasury)) == (slashed // 2, slashed - slashed // 2)
 
 
 def test_slashOperator_reverts_UnknownOperator_for_an_id_never_assigned(net, slashing, reverts_with):
@@ -1133,6 +1208,7 @@ def test_slashOperator_below_the_minimum_ejects_and_queues_the_rest(net, slashin
     assert tuple(net.center.pendingWithdrawal(operator.account)) == (MIN_STAKE - slashed, receipt.block_number + UNBONDING)
     assert balance(net, treasury) == slashed
     assert balance(net, reporter) == 0
+    assert net.center.keyOwner(operator.keys.public.g2.solidity()).retiredAtBlock == receipt.block_number
 
 
 def test_slashOperator_then_takes_from_the_unbonding_withdrawal(net, chain, slashing):
@@ -1185,9 +1261,9 @@ def test_slashOperator_at_10000_bps_takes_everything(net, slashing, reverts_with
     slasher, treasury, reporter = slashing
     operator = net.register(stake=2 * MIN_STAKE)
     net.center.requestWithdrawal(MIN_STAKE // 2, sender=operator.account)
-    net.center.slashOperator(operator.id, 10_000, 10_000, reporter, sender=slasher)
-    assert balance(net, reporter) == 2 * MIN_STAKE
-    assert balance(net, treasury) == 0
+    net.center.slashOperator(operator.id, 10_000, 5_000, reporter, sender=slasher)
+    assert balance(net, reporter) == MIN_STAKE
+    assert balance(net, treasury) == MIN_STAKE
     assert not net.center.isActiveOperator(operator.account)
     with reverts_with(net.center.NothingToWithdraw, operator.address):
         net.center.withdraw(operator.account, sender=operator.account, skip_trace=True)
@@ -1198,7 +1274,7 @@ def test_slashOperator_at_10000_bps_takes_everything(net, slashing, reverts_with
     extra=st.integers(0, 40 * TOKEN),
     pending=st.integers(0, 10 * TOKEN),
     slash_bps=st.integers(0, 10_000),
-    reporter_bps=st.integers(0, 10_000),
+    reporter_bps=st.integers(0, 5_000),
 )
 def test_slashOperator_conserves_tokens_and_ejects_exactly_below_the_minimum(
     net, chain, extra, pending, slash_bps, reporter_bps

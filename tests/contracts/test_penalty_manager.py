@@ -1,19 +1,23 @@
 """contracts/PenaltyManager.sol: offences proven on-chain from signatures, and the slashing they trigger.
 
-An offence needs a task that landed, within its definition's dispute period, with the definition's
-switch for that offence on. The PenaltyManager holds the center's SLASHER_ROLE: a proven offence
-slashes ``slashBps`` of the offender's stake (active + unbonding), pays ``reporterBps`` of it to the
-reporter and the rest to the treasury (the admin by default), and ejects an operator whose stake
-falls below the minimum.
+An offence needs a task that landed, within its dispute period and with the switch for that offence
+on, both as its definition had them when the task landed. The PenaltyManager holds the center's
+SLASHER_ROLE: a proven offence slashes ``slashBps`` of the offender's stake (active + unbonding),
+pays ``reporterBps`` (at most half) of it to the reporter and the rest to the treasury (the admin by
+default), and ejects an operator whose stake falls below the minimum. A rejected task punishes its
+performer or its approvers only if more than two thirds of the power rejected it. A key answers
+for the tasks that landed while it was current; an account is punished once per offence and task.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from dataclasses import replace
+
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
 from othentic_offchain.crypto import aggregate_g1
-from tests.contracts.network import CHAIN_ID, MIN_STAKE, TOKEN, UNBONDING, Operator, deploy_network
+from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING, Operator, deploy_network
 
 STAKE = 20 * TOKEN  # slashing 10% leaves 18 TOKEN: still above the minimum
 DISPUTE = 10  # DEFINITION_0's dispute period
@@ -24,6 +28,7 @@ DOUBLE, INCORRECT, REJECTED = 0, 1, 2  # IPenaltyManager.Offence
 
 NEVER_REGISTERED_KEY = 23  # key_pool index no test registers
 ROTATION_KEY = 20  # key_pool index for updateBlsKey
+RETURN_KEY = 21  # key_pool index for an account that registers again
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +205,7 @@ def test_second_report_of_the_same_double_attestation_reverts_already_punished(p
     offender = pn.operators[1]
     task, _ = land(pn)
     report_double(pn, offender, task, sender=pn.new_account())
-    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.id):
+    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.address):
         report_double(pn, offender, task, sender=pn.new_account())
     assert stake_of(pn, offender) == STAKE - slashed_amount(STAKE)
 
@@ -218,28 +223,28 @@ def test_reports_for_other_operators_and_other_tasks_are_independent(pn):
     after_one = STAKE - slashed_amount(STAKE)
     assert stake_of(pn, first) == after_one - slashed_amount(after_one)
     assert stake_of(pn, second) == after_one
-    assert pn.penalties.isPunished(DOUBLE, task_a.task_hash(), first.id)
-    assert pn.penalties.isPunished(DOUBLE, task_a.task_hash(), second.id)
-    assert pn.penalties.isPunished(DOUBLE, task_b.task_hash(), first.id)
-    assert not pn.penalties.isPunished(DOUBLE, task_b.task_hash(), second.id)
+    assert pn.penalties.isPunished(DOUBLE, task_a.task_hash(), first.address)
+    assert pn.penalties.isPunished(DOUBLE, task_a.task_hash(), second.address)
+    assert pn.penalties.isPunished(DOUBLE, task_b.task_hash(), first.address)
+    assert not pn.penalties.isPunished(DOUBLE, task_b.task_hash(), second.address)
 
 
-def test_is_punished_is_per_task_and_operator_with_one_record_for_both_signature_offences(pn, reverts_with):
+def test_is_punished_is_per_task_and_account_with_one_record_for_both_signature_offences(pn, reverts_with):
     offender = pn.operators[1]
     task, _ = land(pn)
     task_hash = task.task_hash()
     for offence in (DOUBLE, INCORRECT, REJECTED):
-        assert not pn.penalties.isPunished(offence, task_hash, offender.id)
+        assert not pn.penalties.isPunished(offence, task_hash, offender.address)
 
     report_double(pn, offender, task, sender=pn.new_account())
 
     # A double attestation always holds a signature on the losing side: its signatures on this
     # task are punished once, whichever offence is reported first.
-    assert pn.penalties.isPunished(DOUBLE, task_hash, offender.id)
-    assert pn.penalties.isPunished(INCORRECT, task_hash, offender.id)
-    assert not pn.penalties.isPunished(REJECTED, task_hash, offender.id)
-    assert not pn.penalties.isPunished(DOUBLE, task_hash, pn.operators[0].id)
-    with reverts_with(pn.penalties.AlreadyPunished, INCORRECT, task_hash, offender.id):
+    assert pn.penalties.isPunished(DOUBLE, task_hash, offender.address)
+    assert pn.penalties.isPunished(INCORRECT, task_hash, offender.address)
+    assert not pn.penalties.isPunished(REJECTED, task_hash, offender.address)
+    assert not pn.penalties.isPunished(DOUBLE, task_hash, pn.operators[0].address)
+    with reverts_with(pn.penalties.AlreadyPunished, INCORRECT, task_hash, offender.address):
         report_incorrect(pn, offender, task, False, sender=pn.new_account())
 
 
@@ -247,7 +252,7 @@ def test_an_incorrect_attestation_already_punished_blocks_a_double_attestation_r
     offender = pn.operators[1]
     task, _ = land(pn)
     report_incorrect(pn, offender, task, False, sender=pn.new_account())
-    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.id):
+    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.address):
         report_double(pn, offender, task, sender=pn.new_account())
 
 
@@ -312,12 +317,13 @@ def test_incorrect_attestation_on_the_losing_side_of_an_approved_task_is_slashed
     assert (punished.reporter, punished.slashed) == (reporter.address, slashed)
     [event] = receipt.events.filter(pn.center.OperatorSlashed)
     assert (event.operatorId, event.account, event.amount) == (offender.id, offender.address, slashed)
-    assert pn.penalties.isPunished(INCORRECT, task.task_hash(), offender.id)
+    assert pn.penalties.isPunished(INCORRECT, task.task_hash(), offender.address)
 
 
 def test_incorrect_attestation_on_the_losing_side_of_a_rejected_task_is_slashed(pn):
     offender = pn.operators[2]
-    task, _ = land(pn, approve=False, signers=pn.operators[:2])
+    rejecters = [op for op in pn.operators if op is not offender]  # three of four: more than 2/3
+    task, _ = land(pn, approve=False, signers=rejecters)
     report_incorrect(pn, offender, task, True, sender=pn.new_account())
     assert stake_of(pn, offender) == STAKE - slashed_amount(STAKE)
 
@@ -327,7 +333,7 @@ def test_incorrect_attestation_with_a_signature_on_the_winning_side_reverts(pn, 
     task, _ = land(pn)
     with reverts_with(pn.penalties.InvalidEvidenceSignature):
         report_incorrect(pn, honest, task, True, sender=pn.new_account())
-    rejected, _ = land(pn, approve=False, signers=pn.operators[:2])
+    rejected, _ = land(pn, approve=False, signers=pn.operators[:3])
     with reverts_with(pn.penalties.InvalidEvidenceSignature):
         report_incorrect(pn, honest, rejected, False, sender=pn.new_account())
     assert stake_of(pn, honest) == STAKE
@@ -337,7 +343,7 @@ def test_second_report_of_the_same_incorrect_attestation_reverts_already_punishe
     offender = pn.operators[3]
     task, _ = land(pn, signers=pn.operators[:3])
     report_incorrect(pn, offender, task, False, sender=pn.new_account())
-    with reverts_with(pn.penalties.AlreadyPunished, INCORRECT, task.task_hash(), offender.id):
+    with reverts_with(pn.penalties.AlreadyPunished, INCORRECT, task.task_hash(), offender.address):
         report_incorrect(pn, offender, task, False, sender=pn.new_account())
 
 
@@ -346,7 +352,7 @@ def test_second_report_of_the_same_incorrect_attestation_reverts_already_punishe
 
 def test_rejected_task_slashes_its_performer(pn):
     performer = pn.operators[2]
-    task, _ = land(pn, performer, approve=False, signers=pn.operators[:2])
+    task, _ = land(pn, performer, approve=False, signers=pn.operators[:3])
     reporter = pn.new_account()
 
     receipt = pn.penalties.reportRejectedTask(task.abi(), sender=reporter)
@@ -362,7 +368,7 @@ def test_rejected_task_slashes_its_performer(pn):
     assert (event.operatorId, event.account, event.amount, event.reporter) == (
         performer.id, performer.address, slashed, reporter.address
     )
-    assert pn.penalties.isPunished(REJECTED, task.task_hash(), performer.id)
+    assert pn.penalties.isPunished(REJECTED, task.task_hash(), performer.address)
 
 
 def test_rejected_task_for_an_approved_task_reverts_task_not_rejected(pn, reverts_with):
@@ -373,9 +379,9 @@ def test_rejected_task_for_an_approved_task_reverts_task_not_rejected(pn, revert
 
 def test_second_report_of_the_same_rejected_task_reverts_already_punished(pn, reverts_with):
     performer = pn.operators[1]
-    task, _ = land(pn, performer, approve=False, signers=pn.operators[2:])
+    task, _ = land(pn, performer, approve=False, signers=pn.operators[1:])
     pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
-    with reverts_with(pn.penalties.AlreadyPunished, REJECTED, task.task_hash(), performer.id):
+    with reverts_with(pn.penalties.AlreadyPunished, REJECTED, task.task_hash(), performer.address):
         pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
 
 
@@ -617,8 +623,287 @@ def test_ejected_operator_set_key_is_the_sum_of_the_remaining_keys(n4):
 
 def test_performer_of_a_rejected_task_below_minimum_is_ejected(n4):
     performer = n4.by_id(4)
-    task, _ = land(n4, performer, approve=False, signers=[n4.by_id(1), n4.by_id(2)])
+    task, _ = land(n4, performer, approve=False, signers=[n4.by_id(1), n4.by_id(2), n4.by_id(3)])
     receipt = n4.penalties.reportRejectedTask(task.abi(), sender=n4.new_account())
     assert receipt.events.filter(n4.center.OperatorEjected)[0].operatorId == performer.id
     assert not n4.center.isActiveOperator(performer.account)
     assert n4.center.pendingWithdrawal(performer.account)[0] == MIN_STAKE - slashed_amount(MIN_STAKE)
+
+
+# --- a key answers for the tasks that landed while it was current -----------------------------------
+
+
+def in_one_block(chain, *calls):
+    """Mines `calls` ((method, args, sender), in this order) in one block; returns their receipts."""
+    web3 = chain.provider.web3
+    chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        hashes = []
+        for method, args, sender in calls:
+            tx = method.as_transaction(*args, sender=sender, gas=3_000_000)
+            hashes.append(web3.eth.send_raw_transaction(sender.sign_transaction(tx).serialize_transaction()))
+        chain.provider.make_request("evm_mine", [])
+    finally:
+        chain.provider.make_request("evm_setAutomine", [True])
+    receipts = [web3.eth.get_transaction_receipt(h) for h in hashes]
+    assert [r["status"] for r in receipts] == [1] * len(calls)
+    assert len({r["blockNumber"] for r in receipts}) == 1
+    assert [r["transactionIndex"] for r in receipts] == list(range(len(calls)))
+    return receipts
+
+
+def register_again(net, op, key_index: int) -> Operator:
+    """The account of `op` registers a new id with another key (after leaving or being ejected)."""
+    return net.register(stake=STAKE, keys=net.key_pool[key_index], account=op.account)
+
+
+def test_a_key_that_left_answers_for_no_task_landed_after_it_left(pn, reverts_with):
+    """A leaked key of an id that left cannot prove double attestations on later tasks, so it can
+    slash neither the account's unbonding stake nor the new id the account registered."""
+    leaver = pn.operators[1]
+    receipt = pn.center.leave(sender=leaver.account)
+    left_at = receipt.block_number
+    pn.operators.remove(leaver)
+    comeback = register_again(pn, leaver, RETURN_KEY)
+    task, landed = land(pn)
+    with reverts_with(pn.penalties.KeyRetiredBeforeTask, leaver.id, left_at, landed.block_number):
+        report_double(pn, leaver, task, sender=pn.new_account())
+    assert stake_of(pn, comeback) == STAKE
+    assert pn.center.pendingWithdrawal(leaver.account).amount == STAKE
+
+
+def test_an_ejected_key_answers_for_no_task_landed_after_the_ejection(pn, reverts_with):
+    ejected = pn.operators[3]
+    receipt = pn.center.ejectOperator(ejected.id, sender=pn.admin)
+    pn.operators.remove(ejected)
+    task, landed = land(pn)
+    with reverts_with(pn.penalties.KeyRetiredBeforeTask, ejected.id, receipt.block_number, landed.block_number):
+        report_double(pn, ejected, task, sender=pn.new_account())
+    with reverts_with(pn.penalties.KeyRetiredBeforeTask, ejected.id, receipt.block_number, landed.block_number):
+        report_incorrect(pn, ejected, task, False, sender=pn.new_account())
+    assert pn.center.pendingWithdrawal(ejected.account).amount == STAKE
+
+
+def test_a_key_ejected_by_a_slash_answers_for_no_later_task(n4, reverts_with):
+    offender = n4.by_id(2)
+    first, _ = land(n4)
+    receipt = report_double(n4, offender, first, sender=n4.new_account())  # below the minimum: ejected
+    assert receipt.events.filter(n4.center.OperatorEjected)
+    n4.operators.remove(offender)
+    later, landed = land(n4)
+    with reverts_with(n4.penalties.KeyRetiredBeforeTask, offender.id, receipt.block_number, landed.block_number):
+        report_double(n4, offender, later, sender=n4.new_account())
+
+
+def test_a_key_that_left_still_answers_for_the_tasks_landed_before_it_left(pn):
+    leaver = pn.operators[1]
+    task, _ = land(pn)
+    pn.center.leave(sender=leaver.account)
+    report_double(pn, leaver, task, sender=pn.new_account())
+    assert pn.center.pendingWithdrawal(leaver.account).amount == STAKE - slashed_amount(STAKE)
+
+
+def test_a_key_retired_in_the_block_of_a_task_answers_for_it_only_if_the_task_came_first(pn, chain, reverts_with):
+    """Blocks cannot tell the order of a leave and a task landing in the same block; task numbers
+    can: the key answers for the task that landed before the leave, not for the one after it."""
+    performer, leaver, aggregator, fourth = pn.operators
+    before = pn.task(performer)
+    before_submission = pn.submission(before)
+    after = pn.task(performer)
+    after_submission = pn.submission(after, members=[performer.id, aggregator.id, fourth.id],
+                                     signers=[performer, aggregator, fourth])
+    in_one_block(
+        chain,
+        (pn.center.submitTask, (before.abi(), before_submission.abi()), aggregator.account),
+        (pn.center.leave, (), leaver.account),
+        (pn.center.submitTask, (after.abi(), after_submission.abi()), fourth.account),  # one tx per sender
+    )
+    block = int(pn.center.taskRecord(after.task_hash()).submittedAtBlock)
+    assert int(pn.center.keyOwner(leaver.keys.public.g2.solidity()).retiredAtBlock) == block
+    with reverts_with(pn.penalties.KeyRetiredBeforeTask, leaver.id, block, block):
+        report_double(pn, leaver, after, sender=pn.new_account())
+    report_double(pn, leaver, before, sender=pn.new_account())
+    assert pn.center.pendingWithdrawal(leaver.account).amount == STAKE - slashed_amount(STAKE)
+
+
+def test_a_key_registered_in_the_block_of_a_task_answers_for_it_only_if_it_came_first(pn, chain, reverts_with):
+    performer, _, aggregator, _ = pn.operators
+    task = pn.task(performer)
+    submission = pn.submission(task)
+    newcomer_account = pn.new_account()
+    keys = pn.key_pool[RETURN_KEY]
+    pn.fund_stake(newcomer_account, STAKE)
+    register = (
+        pn.center.registerOperator,
+        (STAKE, keys.public.g1.words(), keys.public.g2.solidity(), pn.pop(newcomer_account, keys).words()),
+        newcomer_account,
+    )
+    in_one_block(chain, (pn.center.submitTask, (task.abi(), submission.abi()), aggregator.account), register)
+    newcomer = Operator(newcomer_account, keys, int(pn.center.operatorIdOf(newcomer_account)))
+    block = int(pn.center.taskRecord(task.task_hash()).submittedAtBlock)
+    with reverts_with(pn.penalties.KeyAddedAfterTask, newcomer.id, block, block):
+        report_double(pn, newcomer, task, sender=pn.new_account())
+
+
+# --- one punishment per account, offence and task -----------------------------------------------------
+
+
+def test_an_account_is_punished_once_for_a_rejected_task_whatever_ids_it_held(pn, reverts_with):
+    """Leaving and registering again gives the performer a new id, not a second punishment."""
+    performer = pn.operators[2]
+    task, _ = land(pn, performer, approve=False, signers=pn.operators[:3])
+    pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
+    pn.center.leave(sender=performer.account)
+    pn.operators.remove(performer)
+    comeback = register_again(pn, performer, RETURN_KEY)
+    assert comeback.id != performer.id
+    with reverts_with(pn.penalties.AlreadyPunished, REJECTED, task.task_hash(), performer.address):
+        pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
+    assert stake_of(pn, comeback) == STAKE
+    assert pn.center.pendingWithdrawal(performer.account).amount == STAKE - slashed_amount(STAKE)
+    assert pn.penalties.isPunished(REJECTED, task.task_hash(), performer.address)
+
+
+def test_a_double_attestation_under_an_old_id_is_paid_once_from_the_accounts_current_stake(pn, reverts_with):
+    offender = pn.operators[1]
+    task, _ = land(pn)
+    pn.center.leave(sender=offender.account)
+    pn.operators.remove(offender)
+    comeback = register_again(pn, offender, RETURN_KEY)
+    receipt = report_double(pn, offender, task, sender=pn.new_account())
+    # Active stake first: the new id pays.
+    assert receipt.events.filter(pn.penalties.OffencePunished)[0].operatorId == offender.id
+    assert stake_of(pn, comeback) == STAKE - slashed_amount(2 * STAKE)
+    with reverts_with(pn.penalties.AlreadyPunished, DOUBLE, task.task_hash(), offender.address):
+        report_double(pn, offender, task, sender=pn.new_account())
+
+
+# --- a task is judged by the settings it landed under -----------------------------------------------
+
+
+def update_definition(net, definition_id: int, params: TaskDefinitionParams):
+    return net.center.updateTaskDefinition(definition_id, params.abi(), sender=net.admin)
+
+
+def test_a_penalty_switched_on_after_a_task_landed_does_not_apply_to_it(pn, reverts_with):
+    lenient = TaskDefinitionParams(name="lenient", dispute_period_blocks=DISPUTE,
+                                   penalties=PenaltyConfig(True, False, False, SLASH_BPS, REPORTER_BPS))
+    definition = pn.create_definition(lenient)
+    performer = pn.operators[3]
+    before, _ = land(pn, performer, approve=False, signers=pn.operators[:3], definition_id=definition)
+    update_definition(pn, definition, replace(lenient, penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS)))
+    with reverts_with(pn.penalties.PenaltyDisabled, definition, REJECTED):
+        pn.penalties.reportRejectedTask(before.abi(), sender=pn.new_account())
+    assert stake_of(pn, performer) == STAKE
+    # A task landed after the change is judged by the new settings.
+    after, _ = land(pn, performer, approve=False, signers=pn.operators[:3], definition_id=definition)
+    pn.penalties.reportRejectedTask(after.abi(), sender=pn.new_account())
+    assert stake_of(pn, performer) == STAKE - slashed_amount(STAKE)
+
+
+def test_a_penalty_switched_off_after_a_task_landed_still_applies_to_it(pn):
+    performer = pn.operators[3]
+    task, _ = land(pn, performer, approve=False, signers=pn.operators[:3])
+    update_definition(pn, 0, replace(DEFINITION_0, penalties=PenaltyConfig(False, False, False, 0, 0)))
+    pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
+    assert stake_of(pn, performer) == STAKE - slashed_amount(STAKE)
+
+
+def test_a_dispute_period_lengthened_after_a_task_landed_does_not_reopen_it(pn, chain, reverts_with):
+    task, landed = land(pn)
+    update_definition(pn, 0, replace(DEFINITION_0, dispute_period_blocks=UNBONDING - 1))
+    chain.mine(landed.block_number + DISPUTE - chain.blocks.head.number)
+    with reverts_with(pn.penalties.DisputePeriodOver, task.task_hash(), landed.block_number + DISPUTE):
+        report_double(pn, pn.operators[1], task, sender=pn.new_account())
+    assert stake_of(pn, pn.operators[1]) == STAKE
+
+
+def test_slash_and_reporter_shares_changed_after_a_task_landed_do_not_apply_to_it(pn):
+    offender = pn.operators[1]
+    task, _ = land(pn)
+    update_definition(pn, 0, replace(DEFINITION_0, penalties=PenaltyConfig(True, True, True, 5_000, 0)))
+    reporter = pn.new_account()
+    report_double(pn, offender, task, sender=reporter)
+    slashed = slashed_amount(STAKE)
+    assert stake_of(pn, offender) == STAKE - slashed
+    assert pn.stake_token.balanceOf(reporter) == slashed * REPORTER_BPS // 10_000
+
+
+def test_settings_replaced_before_any_task_landed_under_them_leave_no_trace(pn):
+    """Two updates with no task in between: the task that lands next is judged by the last one."""
+    definition = pn.create_definition(TaskDefinitionParams(name="draft", dispute_period_blocks=2))
+    update_definition(pn, definition, TaskDefinitionParams(name="draft", dispute_period_blocks=3))
+    final = PenaltyConfig(True, True, True, 700, 100)
+    update_definition(pn, definition, TaskDefinitionParams(name="final", dispute_period_blocks=4, penalties=final))
+    task, landed = land(pn, definition_id=definition)
+    terms = pn.center.taskPenaltyTerms(task.abi())
+    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (4, final)
+
+
+def test_taskPenaltyTerms_reads_the_record_and_the_settings_a_task_landed_under(pn):
+    never = pn.task(pn.operators[0])
+    terms = pn.center.taskPenaltyTerms(never.abi())
+    assert bytes(terms.taskHash) == never.task_hash()
+    assert (terms.taskNumber, terms.submittedAtBlock, terms.isApproved, terms.supermajority) == (0, 0, False, False)
+    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (0, PenaltyConfig(False, False, False, 0, 0))
+
+    approved, receipt = land(pn, signers=pn.operators[:3])
+    rejected, _ = land(pn, approve=False, signers=pn.operators[:2])
+    update_definition(pn, 0, replace(DEFINITION_0, dispute_period_blocks=3, penalties=PenaltyConfig()))
+    terms = pn.center.taskPenaltyTerms(approved.abi())
+    assert bytes(terms.taskHash) == approved.task_hash()
+    assert (terms.taskNumber, terms.submittedAtBlock, terms.isApproved) == (1, receipt.block_number, True)
+    assert terms.supermajority
+    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (DISPUTE, DEFINITION_0.penalties)
+    terms = pn.center.taskPenaltyTerms(rejected.abi())
+    assert (terms.taskNumber, terms.isApproved, terms.supermajority) == (2, False, False)
+    assert terms.disputePeriodBlocks == DISPUTE
+    later, _ = land(pn)
+    terms = pn.center.taskPenaltyTerms(later.abi())
+    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (3, PenaltyConfig())
+
+
+# --- the reporter's share ---------------------------------------------------------------------------
+
+
+def test_an_offender_reporting_itself_loses_at_least_half_of_its_slash(pn):
+    update_definition(pn, 0, replace(DEFINITION_0, penalties=PenaltyConfig(True, True, True, SLASH_BPS, 5_000)))
+    offender = pn.operators[1]
+    task, _ = land(pn)
+    before = pn.stake_token.balanceOf(offender.account)
+    report_double(pn, offender, task, sender=offender.account)
+    slashed = slashed_amount(STAKE)
+    assert stake_of(pn, offender) == STAKE - slashed
+    assert pn.stake_token.balanceOf(offender.account) - before == slashed // 2  # it gets half back, no more
+
+
+# --- a rejection by a third of the power is no verdict to punish on ----------------------------------
+
+
+def test_a_rejection_by_at_most_two_thirds_punishes_neither_the_performer_nor_the_approvers(pn, reverts_with):
+    """A third of the power may reject a task; if that were enough to slash, a third could reject a
+    valid task and slash its performer and every approver whose signature the aggregator holds."""
+    performer, approver = pn.operators[0], pn.operators[3]
+    task, _ = land(pn, performer, approve=False, signers=pn.operators[1:3])  # half of the power
+    reporter = pn.new_account()
+    with reverts_with(pn.penalties.RejectionWithoutSupermajority, task.task_hash()):
+        pn.penalties.reportRejectedTask(task.abi(), sender=reporter)
+    with reverts_with(pn.penalties.RejectionWithoutSupermajority, task.task_hash()):
+        report_incorrect(pn, approver, task, True, sender=reporter)
+    assert stake_of(pn, performer) == STAKE
+    assert stake_of(pn, approver) == STAKE
+
+
+def test_a_rejection_by_exactly_two_thirds_is_no_supermajority(pn, reverts_with):
+    definition = pn.create_definition(
+        TaskDefinitionParams(name="three", dispute_period_blocks=DISPUTE, restricted_attester_ids=(1, 2, 3),
+                             penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS))
+    )
+    task, _ = land(pn, pn.operators[3], approve=False, signers=pn.operators[:2], definition_id=definition)
+    assert not pn.center.taskPenaltyTerms(task.abi()).supermajority
+    with reverts_with(pn.penalties.RejectionWithoutSupermajority, task.task_hash()):
+        pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
+    decisive, _ = land(pn, pn.operators[3], approve=False, signers=pn.operators[:3], definition_id=definition)
+    assert pn.center.taskPenaltyTerms(decisive.abi()).supermajority
+    pn.penalties.reportRejectedTask(decisive.abi(), sender=pn.new_account())
+    assert stake_of(pn, pn.operators[3]) == STAKE - slashed_amount(STAKE)

@@ -53,11 +53,11 @@ RICH = TaskDefinitionParams(
     attester_reward=12_345 * 10**13,
     performer_reward=7 * TOKEN,
     aggregator_reward=999_999_999_999_999,
-    dispute_period_blocks=UNBONDING,
+    dispute_period_blocks=UNBONDING - 1,
     minimum_voting_power=MIN_STAKE,
     restricted_attester_ids=(1, 3, 4),
     maximum_number_of_attesters=3,
-    penalties=PenaltyConfig(False, True, True, slash_bps=2_500, reporter_bps=10_000),
+    penalties=PenaltyConfig(False, True, True, slash_bps=2_500, reporter_bps=5_000),
 )
 
 HOW = ["create", "update"]
@@ -215,11 +215,11 @@ def test_update_back_to_defaults_clears_every_field(net4):
 @given(
     name=st.text(min_size=1, max_size=16).filter(lambda s: len(s.encode()) <= 64),
     expiry=st.one_of(st.just(0), st.integers(10**6, UINT40_MAX)),
-    dispute=st.integers(0, UNBONDING),
+    dispute=st.integers(0, UNBONDING - 1),
     minimum=st.integers(0, UINT96_MAX),
     maximum=st.integers(0, 2**16 - 1),
     penalties=st.builds(
-        PenaltyConfig, st.booleans(), st.booleans(), st.booleans(), st.integers(0, 10_000), st.integers(0, 10_000)
+        PenaltyConfig, st.booleans(), st.booleans(), st.booleans(), st.integers(0, 10_000), st.integers(0, 5_000)
     ),
 )
 @settings(max_examples=15, deadline=None, suppress_health_check=SHARED_FIXTURE)
@@ -408,20 +408,28 @@ def test_RewardNotRepresentable_names_the_reward_as_given_even_with_trailing_zer
 @pytest.mark.parametrize("how", HOW)
 def test_dispute_period_longer_than_the_unbonding_delay_is_rejected(net4, reverts_with, how):
     for period in (UNBONDING + 1, 2**64 - 1) if how == "create" else (UNBONDING + 1,):
-        with reverts_with(net4.center.DisputePeriodExceedsUnbondingDelay, period, UNBONDING):
+        with reverts_with(net4.center.DisputePeriodNotBelowUnbondingDelay, period, UNBONDING):
             send(net4, how, replace(PLAIN, dispute_period_blocks=period))
-    definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, dispute_period_blocks=UNBONDING)))
-    assert read(net4, definition_id).dispute_period_blocks == UNBONDING
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_dispute_period_equal_to_the_unbonding_delay_is_rejected(net4, reverts_with, how):
+    """Equal lengths would unlock a withdrawal in the last block in which a report is accepted: the
+    unbonding delay must be strictly longer than every dispute period."""
+    with reverts_with(net4.center.DisputePeriodNotBelowUnbondingDelay, UNBONDING, UNBONDING):
+        send(net4, how, replace(PLAIN, dispute_period_blocks=UNBONDING))
+    definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, dispute_period_blocks=UNBONDING - 1)))
+    assert read(net4, definition_id).dispute_period_blocks == UNBONDING - 1
 
 
 @pytest.mark.parametrize("how", HOW)
 def test_dispute_period_limit_follows_the_registry_config(net4, reverts_with, how):
-    longer = DEFINITION_0.dispute_period_blocks + 2  # no lower than any existing definition's period
+    longer = DEFINITION_0.dispute_period_blocks + 2  # longer than any existing definition's period
     net4.center.setRegistryConfig((MIN_STAKE, 100, longer), sender=net4.admin)
-    with reverts_with(net4.center.DisputePeriodExceedsUnbondingDelay, longer + 1, longer):
-        send(net4, how, replace(PLAIN, dispute_period_blocks=longer + 1))
-    definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, dispute_period_blocks=longer)))
-    assert read(net4, definition_id).dispute_period_blocks == longer
+    with reverts_with(net4.center.DisputePeriodNotBelowUnbondingDelay, longer, longer):
+        send(net4, how, replace(PLAIN, dispute_period_blocks=longer))
+    definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, dispute_period_blocks=longer - 1)))
+    assert read(net4, definition_id).dispute_period_blocks == longer - 1
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -444,14 +452,27 @@ def test_maximum_attesters_above_uint16_is_rejected(net4, reverts_with, how):
 
 
 @pytest.mark.parametrize("how", HOW)
-def test_penalty_basis_points_above_10000_are_rejected(net4, reverts_with, how):
-    for slash, reporter in ((10_001, 0), (10_000, 10_001), (2**16 - 1, 2**16 - 1)):
+def test_slash_basis_points_above_10000_are_rejected(net4, reverts_with, how):
+    for slash, reporter in ((10_001, 0), (2**16 - 1, 2**16 - 1)):
         with reverts_with(net4.center.InvalidPenaltyConfig, slash, reporter):
             penalties = PenaltyConfig(True, False, False, slash_bps=slash, reporter_bps=reporter)
             send(net4, how, replace(PLAIN, penalties=penalties))
-    penalties = PenaltyConfig(True, True, False, slash_bps=10_000, reporter_bps=10_000)
+    penalties = PenaltyConfig(True, True, False, slash_bps=10_000, reporter_bps=5_000)
     definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, penalties=penalties)))
     assert read(net4, definition_id).penalties == penalties
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_reporter_share_above_half_of_the_slash_is_rejected(net4, reverts_with, how):
+    """With more than half, an offender reporting itself first would keep most of its own slash (and
+    block every other reporter): the share is capped at 5,000 basis points."""
+    for reporter in (5_001, 10_000, 2**16 - 1):
+        with reverts_with(net4.center.ReporterShareTooLarge, reporter, 5_000):
+            penalties = PenaltyConfig(True, False, False, slash_bps=1_000, reporter_bps=reporter)
+            send(net4, how, replace(PLAIN, penalties=penalties))
+    penalties = PenaltyConfig(True, False, False, slash_bps=1_000, reporter_bps=5_000)
+    definition_id = stored_id(net4, how, send(net4, how, replace(PLAIN, penalties=penalties)))
+    assert read(net4, definition_id).penalties.reporter_bps == 5_000
 
 
 # --- validation: restricted attesters --------------------------------------------------------------
