@@ -11,10 +11,7 @@ from __future__ import annotations
 import dataclasses
 from contextlib import contextmanager
 
-import ape
 import pytest
-from ape.exceptions import CustomError
-from eth_abi import encode
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,26 +65,6 @@ def submit_raw(network, task, submission_abi: tuple, sender, **kwargs):
 def vault_balance(network) -> int:
     # Ape's ContractInstance.balance (the ether balance) hides the vault's own balance() view.
     return int(network.vault.call_view_method("balance"))
-
-
-@contextmanager
-def reverts_with_nested(error, *args):
-    """``reverts_with`` for an error raised by a contract the center calls (the vault).
-
-    Ape cannot decode such an error through the center's ABI and hands over the revert data as the
-    hex text ``0x<selector><arguments>``, a form ``reverts_with`` does not accept. Checked as
-    strictly: the selector and every ABI-encoded argument.
-    """
-    with ape.reverts() as info:
-        yield info
-    raised = info.value
-    encoded = keccak(text=error.abi.selector)[:4].hex()
-    arguments = encode([i.canonical_type for i in error.abi.inputs], list(args)).hex() if args else ""
-    if isinstance(raised, CustomError):
-        assert raised.abi.selector == error.abi.selector and tuple(raised.inputs.values()) == args
-        return
-    accepted = {"0x" + encoded + arguments, f"custom error 0x{encoded}" + (f": {arguments}" if args else "")}
-    assert raised.revert_message in accepted, f"expected {error.__name__}{args}, got {raised.revert_message!r}"
 
 
 def claimable(network) -> dict[int, int]:
@@ -936,7 +913,7 @@ def test_claim_from_an_underfunded_vault_fails_loses_nothing_and_works_once_fund
     accrue(net, operator, operator)
     amount = ATTESTER + PERFORMER + AGGREGATOR
     net.fund_rewards(amount - 1)
-    with reverts_with_nested(net.vault.InsufficientRewardsBalance, amount, amount - 1):
+    with reverts_with(net.vault.InsufficientRewardsBalance, amount, amount - 1):
         net.center.claimRewards(operator.address, amount, sender=operator.account, skip_trace=True)
     assert net.center.claimableRewards(operator.account) == amount
     assert net.center.claimedRewards(operator.account) == 0

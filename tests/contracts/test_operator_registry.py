@@ -13,13 +13,10 @@ same accounts and pool keys from a fresh deployment.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import replace
 
-import ape
 import pytest
-from ape.exceptions import CustomError, VirtualMachineError
-from eth_abi import encode
+from ape.exceptions import VirtualMachineError
 from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +25,7 @@ from othentic_offchain.chain.types import RegistryConfig, TaskDefinitionParams
 from othentic_offchain.crypto import G1Point, G2Point, aggregate_g1, pop_hash
 from othentic_offchain.crypto.bn254 import P
 from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN, UNBONDING
+from tests.reverts import assert_reverted_with
 
 ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
@@ -87,35 +85,6 @@ def apk(net, set_id: int = 0) -> G1Point:
 
 def key_sum(keys) -> G1Point:
     return aggregate_g1(k.public.g1 for k in keys)
-
-
-def assert_is_error(raised, error, *args) -> None:
-    """``raised`` is ``error`` (compared by selector) with ``args``; with no ``args``, any arguments."""
-    if isinstance(raised, CustomError):
-        assert raised.abi.selector == error.abi.selector, f"expected {error.abi.selector}, got {raised.abi.selector}"
-        if args:
-            assert tuple(raised.inputs.values()) == args
-        return
-    expected = "custom error 0x" + keccak(text=error.abi.selector)[:4].hex()
-    message = getattr(raised, "revert_message", str(raised))
-    if args:
-        expected += ": " + encode([i.canonical_type for i in error.abi.inputs], list(args)).hex()
-        assert message == expected, f"{message!r} != {expected!r}"
-    else:
-        assert message == expected or message.startswith(expected + ":"), f"{message!r} != {expected!r}"
-
-
-@contextmanager
-def reverts_with_selector(error, *args):
-    """Like ``reverts_with``, for errors that several contract types declare (BN254's library errors).
-
-    Ape decodes such a revert with an error class made for the contract at the reverting address,
-    not the class the test holds (``bls_errors.PairingFailed``), so ``reverts_with``'s ``isinstance``
-    check fails although the error is the right one: compare the selector and arguments instead.
-    """
-    with ape.reverts() as info:
-        yield info
-    assert_is_error(info.value, error, *args)
 
 
 def unswapped(point: G2Point) -> tuple:
@@ -341,7 +310,7 @@ def _accepted_with_exact_power_or_StakeTooLarge(net, send, expected_power: int) 
     try:
         send()
     except VirtualMachineError as raised:
-        assert_is_error(raised, net.center.StakeTooLarge)
+        assert_reverted_with(raised, net.center.StakeTooLarge, any_args=True)
         return
     assert total_power(net) == expected_power
 
@@ -491,8 +460,7 @@ def test_registerOperator_reverts_PairingFailed_for_a_g2_key_with_unswapped_coor
     keys = net.key_pool[FRESH]
     bad_g2 = unswapped(keys.public.g2)
     digest = pop_hash(str(account.address), net.center.address, CHAIN_ID, keys.public.g1, G2Point.from_words([*bad_g2[0], *bad_g2[1]]))
-    # reverts_with(bls_errors.PairingFailed) cannot match: see reverts_with_selector
-    with reverts_with_selector(bls_errors.PairingFailed):
+    with reverts_with(bls_errors.PairingFailed, any_args=True):
         register_raw(net, account, keys, pk_g2=bad_g2, proof=keys.sign(digest), skip_trace=True)
 
 

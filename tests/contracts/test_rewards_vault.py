@@ -8,17 +8,12 @@ network. Claims through the center are in ``test_attestation_center.py``.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import ape
 import pytest
-from ape.exceptions import CustomError
-from eth_abi import encode
-from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.contracts.network import TOKEN
+from tests.reverts import reverts_with
 
 ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -74,26 +69,6 @@ def fund(token, vault, funder, amount: int):
     return vault.fund(amount, sender=funder)
 
 
-@contextmanager
-def reverts_with_bare(error, *args):
-    """``reverts_with`` for a revert that Ape hands over as the hex text ``0x<selector><arguments>``
-    (a reverted deployment), a form ``reverts_with`` does not accept. Checked as strictly: the
-    selector and every ABI-encoded argument."""
-    with ape.reverts() as info:
-        yield info
-    raised = info.value
-    selector = keccak(text=error.abi.selector)[:4].hex()
-    arguments = encode([i.canonical_type for i in error.abi.inputs], list(args)).hex() if args else ""
-    if isinstance(raised, CustomError):
-        assert raised.abi.selector == error.abi.selector and tuple(raised.inputs.values()) == args
-        return
-    accepted = {"0x" + selector + arguments, f"custom error 0x{selector}" + (f": {arguments}" if args else "")}
-    assert raised.revert_message in accepted, f"expected {error.__name__}{args}, got {raised.revert_message!r}"
-
-
-# --- construction and views ---------------------------------------------------------------------------
-
-
 def test_views_after_deployment(fresh_vault, token, deployer):
     assert fresh_vault.rewardToken() == token.address
     assert fresh_vault.deployer() == deployer.address
@@ -102,7 +77,7 @@ def test_views_after_deployment(fresh_vault, token, deployer):
 
 
 def test_constructor_reverts_ZeroAddress_for_the_zero_token(project, fresh_vault, deployer):
-    with reverts_with_bare(fresh_vault.ZeroAddress):
+    with reverts_with(fresh_vault.ZeroAddress):
         project.RewardsVault.deploy(ZERO_ADDRESS, sender=deployer)
 
 
