@@ -115,7 +115,8 @@ contract AttestationCenter is CenterStorage, Proxy {
     ///         performer signature, active performer and aggregator), then `beforeTaskSubmission`,
     ///         then the set is read and the rest is checked (signer counts, fees, quorum, aggregate
     ///         signature), then every state change, then `afterTaskSubmission`. The before-hook thus
-    ///         runs before any state change, and whatever it changes is read afresh.
+    ///         runs before any state change, and the operator set the quorum and the signature are
+    ///         checked against is read after it.
     function submitTask(TaskInfo calldata task, TaskSubmission calldata submission) external nonReentrant {
         SetState memory globals = _sets[0];
         if (globals.flags & FLOW_SUBMISSIONS != 0) revert FlowPaused(FLOW_SUBMISSIONS);
@@ -133,7 +134,8 @@ contract AttestationCenter is CenterStorage, Proxy {
         if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
 
         // Nothing has changed yet. If a later check fails, the transaction reverts with the hook's
-        // effects. A hook may call the center (an operator's leave, a pause): read set 0 again.
+        // effects. A hook may call the center (an operator leaving, say): set 0 is read again, and
+        // the operator set is read only now.
         bool hooks = globals.flags & HAS_AVS_LOGIC != 0;
         if (hooks) {
             _callHook(true, task, submission);
@@ -146,7 +148,10 @@ contract AttestationCenter is CenterStorage, Proxy {
         // The first state changes: the non-signers' debits and the G2-key cache.
         uint256 signedPower = _verify(task, submission, setId, set.totalPower, fees.attester);
 
-        uint64 taskNumber = uint64(globals.taskCount) + 1;
+        uint64 taskNumber;
+        unchecked {
+            taskNumber = uint64(globals.taskCount) + 1; // the counter is a uint40
+        }
         _tasks[taskHash_] = StoredTask({
             taskNumber: taskNumber,
             submittedAtBlock: uint40(block.number),
@@ -179,7 +184,10 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     function _addToIndex(uint96 index, uint96 reward, uint32 setId) internal pure returns (uint96) {
-        uint256 sum = uint256(index) + reward;
+        uint256 sum;
+        unchecked {
+            sum = uint256(index) + reward; // two uint96 values
+        }
         if (sum > type(uint96).max) revert RewardIndexOverflow(setId);
         return uint96(sum);
     }
@@ -281,7 +289,10 @@ contract AttestationCenter is CenterStorage, Proxy {
     ) internal view returns (Fees memory fees) {
         uint256 nonSigners = submission.nonSignerIds.length;
         if (nonSigners > members) revert TooManyNonSigners(nonSigners, members);
-        uint256 signers = members - nonSigners;
+        uint256 signers;
+        unchecked {
+            signers = members - nonSigners; // checked just above
+        }
         if (definition.maxAttesters != 0 && signers > definition.maxAttesters) {
             revert TooManyAttesters(signers, definition.maxAttesters);
         }
@@ -305,7 +316,9 @@ contract AttestationCenter is CenterStorage, Proxy {
         bytes32 r = bytes32(signature[0:32]);
         bytes32 s = bytes32(signature[32:64]);
         uint8 v = uint8(signature[64]);
-        if (v < 27) v += 27; // Othentic's Go performers add 27, others send 0 or 1
+        unchecked {
+            if (v < 27) v += 27; // Othentic's Go performers add 27, others send 0 or 1
+        }
         (address recovered, ECDSA.RecoverError error_,) = ECDSA.tryRecover(digest, v, r, s);
         if (error_ != ECDSA.RecoverError.NoError || recovered != performer) {
             revert InvalidPerformerSignature(performer, recovered);

@@ -187,6 +187,7 @@ contract TaskDefinitions is OperatorSets {
                 return;
             }
             uint256 openUntil = block.number + last.disputePeriodBlocks;
+            if (openUntil > type(uint64).max) openUntil = type(uint64).max;
             if (openUntil > _supersededDisputesOpenUntil) _supersededDisputesOpenUntil = uint64(openUntil);
         }
         history.push(terms);

@@ -44,7 +44,7 @@ DEV_CHAIN_IDS = (31337, 1337)
 @click.option("--minimum-stake", type=int, default=DEFAULT_REGISTRY.minimum_stake, show_default=True)
 @click.option("--max-operators", type=int, default=DEFAULT_REGISTRY.max_operators, show_default=True)
 @click.option("--unbonding-delay", type=int, default=DEFAULT_REGISTRY.unbonding_delay_blocks, show_default=True,
-              help="Blocks a withdrawal waits (must cover every definition's dispute period).")
+              help="Blocks a withdrawal waits (must be longer than every definition's dispute period).")
 def cli(account, out, redeploy, admin, stake_token, reward_token, minimum_stake, max_operators, unbonding_delay):
     if account is None:
         # Local networks and dev chains (anvil's 31337) fund the test mnemonic's accounts.

@@ -89,8 +89,9 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint96 checkpoint; // the set's rewardIndex when the operator last joined it
     }
 
-    /// @dev Blocks are for people; the task counts decide, exactly even within one block: the key
-    ///      answers for task number n when addedAtTaskCount < n and, once retired, n <= retiredAtTaskCount.
+    /// @dev The blocks are for readers; the task counts decide, exactly even within one block: the
+    ///      key answers for task number n when addedAtTaskCount < n and, once retired,
+    ///      n <= retiredAtTaskCount.
     struct KeyRecord {
         uint32 operatorId;
         uint40 addedAtBlock;

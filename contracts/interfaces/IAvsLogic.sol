@@ -10,8 +10,8 @@ import {TaskInfo} from "../libraries/ProtocolHashes.sol";
 ///         operator set (pause, definition, expiry, replay, performer signature, active performer
 ///         and aggregator) and before the signer-count, fee, quorum and aggregate-signature checks.
 ///         It may therefore see a submission that then fails; the whole transaction reverts then,
-///         the hook's effects included, so what it does stands only for tasks that land. Anything
-///         it changes in the center (an operator leaving, say) is read afresh by those checks.
+///         the hook's effects included, so what it does stands only for tasks that land. The
+///         operator set is read after it: an operator that leaves in the hook is not counted.
 ///         `afterTaskSubmission` runs last, after the task is recorded and its rewards accrued.
 ///         A hook that reverts makes the submission revert with the hook's own revert data, so the
 ///         aggregator sees the AVS's reason.
