@@ -147,7 +147,7 @@ library BN254 {
         ) % R;
     }
 
-    /// @notice The aggregate-signature check of DESIGN.md 2.3, with one pairing call:
+    /// @notice The aggregate-signature check of docs/crypto.md, with one pairing call:
     ///         e(sigma + gamma*apkG1, -G2) * e(H(m) + gamma*G1, apkG2) == 1.
     /// @dev    True iff sigma is a signature on `digest` by the key whose G2 form is apkG2 and whose
     ///         G1 form is apkG1. Infinity keys or signatures are never valid. Malformed points make

@@ -12,7 +12,7 @@ struct TaskInfo {
 }
 
 /// @title ProtocolHashes
-/// @notice The protocol's digests (DESIGN.md 2.5), defined once for Solidity. Their Python twins are in
+/// @notice The protocol's digests (docs/crypto.md), defined once for Solidity. Their Python twins are in
 ///         `othentic_offchain/crypto/hashes.py`; the shared test vectors hold the two together.
 library ProtocolHashes {
     /// @notice Domain tag of proof-of-possession digests: a registration signature is never a vote.
