@@ -25,8 +25,7 @@ from othentic_offchain.chain.deploy import (
     DEFAULT_DEFINITION_0,
     DEFAULT_REGISTRY,
     default_deployment_path,
-    deploy_system,
-    existing_deployment,
+    deploy_to_file,
 )
 from othentic_offchain.chain.types import RegistryConfig
 
@@ -35,16 +34,25 @@ DEV_CHAIN_IDS = (31337, 1337)
 
 @click.command(cls=ConnectedProviderCommand, help=__doc__)
 @account_option(prompt=False)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="Deployment file to write (default: $OTHENTIC_DEPLOYMENT or deployments/<chain id>.json).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Deployment file to write (default: $OTHENTIC_DEPLOYMENT or deployments/<chain id>.json).",
+)
 @click.option("--redeploy", is_flag=True, help="Deploy again even if the file records a live deployment.")
 @click.option("--admin", default=None, help="AVS owner (DEFAULT_ADMIN_ROLE, treasury). Default: the deployer.")
 @click.option("--stake-token", default=None, help="Existing ERC-20 to stake. Default: deploy a test token.")
 @click.option("--reward-token", default=None, help="Existing ERC-20 to pay rewards in. Default: deploy a test token.")
 @click.option("--minimum-stake", type=int, default=DEFAULT_REGISTRY.minimum_stake, show_default=True)
 @click.option("--max-operators", type=int, default=DEFAULT_REGISTRY.max_operators, show_default=True)
-@click.option("--unbonding-delay", type=int, default=DEFAULT_REGISTRY.unbonding_delay_blocks, show_default=True,
-              help="Blocks a withdrawal waits (must be longer than every definition's dispute period).")
+@click.option(
+    "--unbonding-delay",
+    type=int,
+    default=DEFAULT_REGISTRY.unbonding_delay_blocks,
+    show_default=True,
+    help="Blocks a withdrawal waits (must be longer than every definition's dispute period).",
+)
 def cli(account, out, redeploy, admin, stake_token, reward_token, minimum_stake, max_operators, unbonding_delay):
     if account is None:
         # Local networks and dev chains (anvil's 31337) fund the test mnemonic's accounts.
@@ -53,25 +61,16 @@ def cli(account, out, redeploy, admin, stake_token, reward_token, minimum_stake,
         account = accounts.test_accounts[0]  # local networks: the first funded test account
     backend = ApeBackend(project, account)
     path = default_deployment_path(backend.chain_id) if out is None else out
-    existing = existing_deployment(path, backend)
-    if existing and not redeploy:
-        click.echo(
-            f"A deployment already exists on chain {existing.chain_id} (recorded in {path}):\n"
-            f"  AttestationCenter {existing.attestation_center} (block {existing.block_number}).\n"
-            "Nothing was deployed. Pass --redeploy to deploy a new one and overwrite the file."
-        )
-        return
-    record = deploy_system(
+    rpc_url = getattr(networks.provider, "http_uri", None) or getattr(networks.provider, "uri", None)
+    _record, _deployed, report = deploy_to_file(
         backend,
+        path,
+        redeploy=redeploy,
+        rpc_url=rpc_url,
         admin=admin,
         stake_token=stake_token,
         reward_token=reward_token,
         registry=RegistryConfig(minimum_stake, max_operators, unbonding_delay),
         definition0=DEFAULT_DEFINITION_0,
     )
-    record.rpc_url = getattr(networks.provider, "http_uri", None) or getattr(networks.provider, "uri", None)
-    saved = record.save(path)
-    click.echo(f"Deployed on chain {record.chain_id} by {record.deployer} (block {record.block_number}):")
-    for name, address in record.contracts.items():
-        click.echo(f"  {name:18s} {address}")
-    click.echo(f"Deployment file: {saved}")
+    click.echo(report)

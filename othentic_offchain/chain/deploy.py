@@ -160,6 +160,34 @@ def deploy_system(
     )
 
 
+def deploy_to_file(
+    backend: Backend, path: str | os.PathLike, *, redeploy: bool = False, rpc_url: str | None = None, **plan: Any
+) -> tuple[DeploymentRecord, bool, str]:
+    """Carry out :func:`deploy_system` and save the record at ``path``, unless ``path`` records a
+    deployment that is live on the backend's chain and ``redeploy`` is false.
+
+    Returns the record (the new one, or the existing one), whether anything was deployed, and the
+    report both ``othentic deploy`` and ``ape run deploy`` print."""
+    existing = existing_deployment(path, backend)
+    if existing and not redeploy:
+        return (
+            existing,
+            False,
+            (
+                f"A deployment already exists on chain {existing.chain_id} (recorded in {path}):\n"
+                f"  AttestationCenter {existing.attestation_center} (block {existing.block_number}).\n"
+                "Nothing was deployed. Pass --redeploy to deploy a new one and overwrite the file."
+            ),
+        )
+    record = deploy_system(backend, **plan)
+    record.rpc_url = rpc_url
+    saved = record.save(path)
+    lines = [f"Deployed on chain {record.chain_id} by {record.deployer} (block {record.block_number}):"]
+    lines += [f"  {name:18s} {address}" for name, address in record.contracts.items()]
+    lines.append(f"Deployment file: {saved}")
+    return record, True, "\n".join(lines)
+
+
 class Web3Backend:
     """Deploys from the compiled build with web3.py and one private key."""
 

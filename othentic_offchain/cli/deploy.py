@@ -14,8 +14,7 @@ from othentic_offchain.chain.deploy import (
     DEFAULT_REGISTRY,
     Web3Backend,
     default_deployment_path,
-    deploy_system,
-    existing_deployment,
+    deploy_to_file,
 )
 from othentic_offchain.chain.types import RegistryConfig
 from othentic_offchain.cli.common import console, key_options, load_key, transactions
@@ -89,26 +88,15 @@ def deploy(
         )
     backend = Web3Backend(w3, key)
     path = default_deployment_path(chain_id) if out is None else out
-    existing = existing_deployment(path, backend)
-    if existing and not redeploy:
-        console().print(
-            f"A deployment already exists on chain {existing.chain_id} (recorded in {path}):\n"
-            f"  AttestationCenter {existing.attestation_center} (block {existing.block_number}).\n"
-            "Nothing was deployed. Pass --redeploy to deploy a new one and overwrite the file."
-        )
-        return
-    record = deploy_system(
+    _record, _deployed, report = deploy_to_file(
         backend,
+        path,
+        redeploy=redeploy,
+        rpc_url=rpc,
         admin=admin,
         stake_token=stake_token,
         reward_token=reward_token,
         registry=RegistryConfig(minimum_stake, max_operators, unbonding_delay),
         definition0=DEFAULT_DEFINITION_0,
     )
-    record.rpc_url = rpc
-    saved = record.save(path)
-    out_console = console()
-    out_console.print(f"Deployed on chain {record.chain_id} by {record.deployer} (block {record.block_number}):")
-    for name, address in record.contracts.items():
-        out_console.print(f"  {name:18s} {address}")
-    out_console.print(f"Deployment file: {saved}")
+    console().print(report)
