@@ -49,7 +49,13 @@ from hypothesis.stateful import (
 )
 
 from othentic_offchain.chain.deploy import SLASHER_ROLE
-from othentic_offchain.chain.types import PenaltyConfig, RegistryConfig, TaskDefinitionParams, TaskInfo, build_submission
+from othentic_offchain.chain.types import (
+    PenaltyConfig,
+    RegistryConfig,
+    TaskDefinitionParams,
+    TaskInfo,
+    build_submission,
+)
 from othentic_offchain.crypto import G1Point, KeyPair
 from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, REGISTRY, TOKEN, deploy_network
 

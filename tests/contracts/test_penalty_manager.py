@@ -11,9 +11,9 @@ for the tasks that landed while it was current; an account is punished once per 
 
 from __future__ import annotations
 
-import pytest
-
 from dataclasses import replace
+
+import pytest
 
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
 from othentic_offchain.crypto import aggregate_g1
