@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from decimal import Decimal
 
 import aiohttp
@@ -19,6 +21,8 @@ from eth_abi import encode
 import othentic_offchain.examples.price_oracle.avs as price_oracle
 from othentic_offchain.avs import Avs, Task
 from othentic_offchain.examples.price_oracle.avs import (
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_FUTURE_SKEW,
     DEFAULT_TOLERANCE,
     UNITS,
     decode_price,
@@ -34,10 +38,11 @@ T0 = 1_764_000_000.0  # a fixed moment for the test clock
 
 
 class Clock:
-    """The price source's clock, moved by the test."""
+    """The price source's clock, moved by the test: by default the current second, because the
+    attesters bound an observation's time by their own clock (``time.time()``)."""
 
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
+    def __init__(self, now: float | None = None) -> None:
+        self.now = float(int(time.time())) if now is None else now
 
     def __call__(self) -> float:
         return self.now
@@ -93,7 +98,7 @@ def test_price_at_refuses_an_unknown_pair():
 
 
 def test_the_price_source_answers_the_price_of_its_clock_and_404s_unknown_pairs():
-    clock = Clock()
+    clock = Clock(T0)
 
     async def scenario():
         async with serving(build_app(clock=clock)) as url, aiohttp.ClientSession() as http:
@@ -119,7 +124,7 @@ def test_the_price_source_answers_the_price_of_its_clock_and_404s_unknown_pairs(
 
 
 def test_read_price_gives_1e8_units_and_the_source_timestamp():
-    clock = Clock()
+    clock = Clock(T0)
 
     async def scenario():
         async with serving(build_app(clock=clock)) as url:
@@ -174,12 +179,16 @@ def _oracle(store, source_url: str, **config) -> Avs:
 
 
 def _task(result, performer: str = STRANGER, data: bytes | None = None, proof: str | None = None) -> Task:
-    return Task(proof_of_task=proof or result.proof_of_task, data=result.data if data is None else data,
-                task_definition_id=DEFINITION, performer=performer)
+    return Task(
+        proof_of_task=proof or result.proof_of_task,
+        data=result.data if data is None else data,
+        task_definition_id=DEFINITION,
+        performer=performer,
+    )
 
 
 def test_execute_stores_the_observation_and_submits_it_as_data(tmp_path):
-    clock = Clock()
+    clock = Clock(T0)
 
     async def scenario():
         async with serving(build_app(clock=clock)) as source, proof_store(tmp_path) as store:
@@ -195,7 +204,12 @@ def test_execute_stores_the_observation_and_submits_it_as_data(tmp_path):
     assert result.task_definition_id == DEFINITION
     assert result.proof_of_task.startswith("bafkrei") and on_disk
     assert {k: stored[k] for k in ("pair", "price", "units", "observedAt", "source")} == {
-        "pair": "SOL-USD", "price": price, "units": UNITS, "observedAt": int(T0), "source": source}
+        "pair": "SOL-USD",
+        "price": price,
+        "units": UNITS,
+        "observedAt": int(T0),
+        "source": source,
+    }
     # The nonce keeps two observations of one price in one second two distinct tasks.
     assert again.data == result.data and again.proof_of_task != result.proof_of_task
 
@@ -226,7 +240,7 @@ def test_validate_rejects_a_price_that_lies_by_more_than_the_tolerance(tmp_path,
             return result, await oracle.run_validate(_task(result))
 
     result, verdict = run(scenario())
-    honest = int(price_at("BTC-USD", T0) * UNITS)
+    honest = int(price_at("BTC-USD", clock.now) * UNITS)
     assert decode_price(result.data)[1] == int(honest * (1 + lie_percent / 100))
     assert verdict is approved
 
@@ -268,15 +282,19 @@ def test_validate_rejects_data_that_does_not_match_the_stored_proof(tmp_path):
     assert run(scenario()) == [False, False, False, True]
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"\x01" * 95,
-    encode(["bytes32", "uint256", "uint64"], [b"\xff".ljust(32, b"\0"), 1, 2]),
-    # 96 bytes whose last word does not fit observedAt's uint64: PriceOracleLogic's abi.decode
-    # would revert on it, so attesters must reject it (and not fail to answer, which leaves a lying
-    # performer unpunished by the rejected-task penalty).
-    encode(["bytes32", "uint256", "uint256"], [pair_id("ETH-USD"), 1, 2**64]),
-], ids=["empty", "95-bytes", "pair-not-utf8", "time-beyond-uint64"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x01" * 95,
+        encode(["bytes32", "uint256", "uint64"], [b"\xff".ljust(32, b"\0"), 1, 2]),
+        # 96 bytes whose last word does not fit observedAt's uint64: PriceOracleLogic's abi.decode
+        # would revert on it, so attesters must reject it (and not fail to answer, which leaves a lying
+        # performer unpunished by the rejected-task penalty).
+        encode(["bytes32", "uint256", "uint256"], [pair_id("ETH-USD"), 1, 2**64]),
+    ],
+    ids=["empty", "95-bytes", "pair-not-utf8", "time-beyond-uint64"],
+)
 def test_validate_rejects_malformed_data_without_reading_the_proof(tmp_path, data):
     async def scenario():
         async with proof_store(tmp_path) as store:
@@ -285,3 +303,56 @@ def test_validate_rejects_malformed_data_without_reading_the_proof(tmp_path, dat
             return await oracle.run_validate(task)
 
     assert run(scenario()) is False
+
+
+# -- the time window: an observation dated far ahead would freeze the pair on-chain ------------------------
+
+
+def _observe_at(tmp_path, moments: list[float], **config) -> list[bool]:
+    """Execute at each moment of the source's clock and validate at once (the attester's reading of
+    the source at the same moment, so only the observation's time can make it fail)."""
+    clock = Clock()
+
+    async def scenario():
+        verdicts = []
+        async with serving(build_app(clock=clock)) as source, proof_store(tmp_path) as store:
+            oracle = _oracle(store, source, **config)
+            for moment in moments:
+                clock.now = moment
+                result = await oracle.run_execute(DEFINITION, {"pair": "ETH-USD"})
+                assert decode_price(result.data)[2] == int(moment)
+                verdicts.append(await oracle.run_validate(_task(result)))
+        return verdicts
+
+    return run(scenario())
+
+
+def test_validate_rejects_a_far_future_observation_naming_max_future_skew(tmp_path, caplog):
+    now = time.time()
+    with caplog.at_level(logging.INFO, logger="othentic.avs.price-oracle"):
+        verdicts = _observe_at(tmp_path, [now + 365 * 86_400, now + DEFAULT_MAX_FUTURE_SKEW + 10])
+    assert verdicts == [False, False]
+    reasons = [r.getMessage() for r in caplog.records if "rejects" in r.getMessage()]
+    assert len(reasons) == 2 and all("max_future_skew 30 s" in reason for reason in reasons)
+
+
+def test_validate_rejects_an_observation_older_than_max_age_naming_it(tmp_path, caplog):
+    now = time.time()
+    with caplog.at_level(logging.INFO, logger="othentic.avs.price-oracle"):
+        verdicts = _observe_at(tmp_path, [now - DEFAULT_MAX_AGE - 10, now - 86_400])
+    assert verdicts == [False, False]
+    reasons = [r.getMessage() for r in caplog.records if "rejects" in r.getMessage()]
+    assert len(reasons) == 2 and all("max_age 120 s" in reason for reason in reasons)
+
+
+def test_validate_accepts_observations_inside_the_window(tmp_path):
+    now = time.time()
+    moments = [now, now + DEFAULT_MAX_FUTURE_SKEW - 10, now - DEFAULT_MAX_AGE + 10]
+    assert _observe_at(tmp_path, moments) == [True, True, True]
+
+
+def test_the_window_follows_max_future_skew_and_max_age_from_the_config(tmp_path):
+    now = time.time()
+    wide = _observe_at(tmp_path / "wide", [now + 3_000, now - 3_000], max_future_skew=3_600, max_age=3_600)
+    narrow = _observe_at(tmp_path / "narrow", [now + 20, now - 20], max_future_skew=5, max_age=10)
+    assert (wide, narrow) == ([True, True], [False, False])

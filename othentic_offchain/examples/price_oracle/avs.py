@@ -4,13 +4,18 @@
   proof store (its CID is the proof of task), and submit `abi.encode(bytes32 pair, uint256 price,
   uint64 observedAt)` as data, the price in 1e8 units. `params["lie_percent"]` (or config
   `lie_percent`) makes a lying performer: it inflates the price by that much.
-* validate(task): the data must decode, match the stored observation, and lie within `tolerance`
-  (default 0.5 %) of the attester's own reading of the source. A lie beyond it is rejected, and
-  with the definition's `rejectedTask` penalty on, its performer can be slashed.
-* On-chain, `contracts/examples/PriceOracleLogic.sol` stores each approved price.
+* validate(task): the data must decode, be dated inside a window around the attester's clock (at
+  most `max_future_skew` seconds ahead, default 30, and at most `max_age` seconds old, default
+  120), match the stored observation, and lie within `tolerance` (default 0.5 %) of the attester's
+  own reading of the source. A lie beyond it is rejected, and with the definition's `rejectedTask`
+  penalty on, its performer can be slashed. Each refusal is logged with its reason.
+* On-chain, `contracts/examples/PriceOracleLogic.sol` stores each approved price that is newer than
+  the pair's stored one, and refuses (`ObservationFromTheFuture`) an approved observation dated more
+  than `MAX_FUTURE_DRIFT` (5 minutes) after the block: the time window is what keeps one observation
+  dated far ahead from freezing a pair, and the contract's bound holds even if a quorum approved it.
 
 Config (``othentic services ... --avs-config '{...}'`` or `Avs(config=...)`): `price_source` (URL),
-`tolerance`, `lie_percent`.
+`tolerance`, `max_future_skew`, `max_age`, `lie_percent`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import json
 import os
 import secrets
+import time
 from decimal import Decimal
 
 import aiohttp
@@ -29,6 +35,10 @@ from othentic_offchain.avs import Avs, Execution, Task
 
 DEFAULT_SOURCE = "http://127.0.0.1:4200"
 DEFAULT_TOLERANCE = 0.005
+#: Seconds an observation may be dated ahead of the attester's clock (clocks a little apart).
+DEFAULT_MAX_FUTURE_SKEW = 30
+#: Seconds an observation may be old when an attester checks it.
+DEFAULT_MAX_AGE = 120
 UNITS = 10**8
 
 
@@ -75,6 +85,17 @@ async def read_price(source: str, pair: str) -> tuple[int, int]:
     return int(Decimal(body["price"]) * UNITS), int(body["timestamp"])
 
 
+def outside_window(observed_at: int, now: float, config) -> str | None:
+    """Why ``observed_at`` is outside the window around ``now`` that ``config`` allows, or None."""
+    skew = float(config.get("max_future_skew", DEFAULT_MAX_FUTURE_SKEW))
+    max_age = float(config.get("max_age", DEFAULT_MAX_AGE))
+    if observed_at > now + skew:
+        return f"dated {observed_at - now:.0f} s ahead of this attester's clock (max_future_skew {skew:g} s)"
+    if observed_at < now - max_age:
+        return f"{now - observed_at:.0f} s old (max_age {max_age:g} s)"
+    return None
+
+
 def install(avs: Avs, definition_id: int) -> Avs:
     """Add the price oracle's functions for ``definition_id`` to ``avs``."""
 
@@ -104,6 +125,12 @@ def install(avs: Avs, definition_id: int) -> Avs:
         try:
             pair, price, observed_at = decode_price(task.data)
         except (ValueError, UnicodeDecodeError):
+            return False
+        too_far = outside_window(observed_at, time.time(), ctx.config)
+        if too_far:
+            # The contract keeps only observations newer than the stored one: one approved far
+            # ahead would freeze the pair until that moment, so the attesters bound the time.
+            ctx.logger.info("price-oracle rejects %s observed at %d: %s", pair, observed_at, too_far)
             return False
         if ctx.proofs is not None:
             stored = json.loads(await ctx.proofs.get(task.proof_of_task))
