@@ -102,6 +102,7 @@ def _performer_config(
     performer_port,
     host,
     name,
+    bls=None,
 ):
     from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig
 
@@ -135,6 +136,7 @@ def _performer_config(
         event=event,
         on_message=on_message,
         round_robin_period=round_robin_period,
+        bls=bls,
     )
 
 
@@ -208,7 +210,8 @@ def attester(
     """Vote on tasks: validate each with the AVS's Validation Service, BLS-sign the vote, record it.
 
     Never signs the other side of a task it voted on, also after a restart (the --db file).
-    With --performer-definition, the same process also performs that definition's tasks.
+    With --performer-definition, the same process also performs that definition's tasks, and
+    passes the Execution Service its BLS signature over each task's round (roundSignature).
     """
     from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 
@@ -251,6 +254,7 @@ def attester(
             performer_port,
             host,
             f"performer-{operator_id}",
+            bls=keys,  # the performer signs its rounds with the operator's registered key
         )
 
     click.echo(f"attester {operator_id} records its votes in {config.votes_path}")

@@ -5,7 +5,8 @@ Import from here; the submodules hold the details:
 * :mod:`.bn254`: points, encodings, hash to G1, pairing products;
 * :mod:`.bls`: keys, signing, aggregation, proof of possession;
 * :mod:`.verify`: the verification equations and the precompile / py_ecc backends;
-* :mod:`.hashes`: ``taskHash``, ``voteHash``, the proof-of-possession digest, ``gamma``;
+* :mod:`.hashes`: ``taskHash``, ``voteHash``, the proof-of-possession digest, a performer's round
+  digest, ``gamma``;
 * :mod:`.ecdsa`: the performer's task signature.
 """
 
@@ -22,7 +23,7 @@ from othentic_offchain.crypto.bls import (
 )
 from othentic_offchain.crypto.bn254 import G1Point, G2Point, InvalidPoint, hash_to_g1
 from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer, sign_task_hash
-from othentic_offchain.crypto.hashes import gamma, pop_hash, task_hash, vote_hash
+from othentic_offchain.crypto.hashes import gamma, pop_hash, round_hash, task_hash, vote_hash
 from othentic_offchain.crypto.verify import PrecompileBackend, PyEccBackend, verify, verify_aggregate, verify_possession
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "task_hash",
     "vote_hash",
     "pop_hash",
+    "round_hash",
     "gamma",
     "sign_task_hash",
     "recover_task_signer",

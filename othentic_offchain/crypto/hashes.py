@@ -15,9 +15,12 @@ from othentic_offchain.crypto.bn254 import G1Point, G2Point, R
 TASK_TYPES = ["string", "bytes", "address", "uint16"]
 VOTE_TYPES = ["string", "bytes", "address", "uint16", "address", "uint256", "bool"]
 POP_TYPES = ["bytes32", "address", "address", "uint256", "uint256[2]", "uint256[4]"]
+ROUND_TYPES = ["bytes32", "address", "uint256", "uint16", "uint64"]
 
 #: Domain tag of proof-of-possession messages, so a registration signature is never a vote.
 POP_DOMAIN = keccak(b"othentic-py.bls.proof-of-possession.v1")
+#: Domain tag of a performer's round message, so a round signature is never a vote or a registration.
+ROUND_DOMAIN = keccak(b"othentic-py.bls.performer-round.v1")
 
 
 def _address(value: str | bytes) -> bytes:
@@ -94,6 +97,29 @@ def pop_hash(operator: str | bytes, registry: str | bytes, chain_id: int, pk_g1:
                 int(chain_id),
                 list(pk_g1.words()),
                 list(pk_g2.words()),
+            ],
+        )
+    )
+
+
+def round_hash(attestation_center: str | bytes, chain_id: int, task_definition_id: int, block: int) -> bytes:
+    """The digest a performer BLS-signs for the block it was elected for (its round).
+
+    ``keccak256(abi.encode(ROUND_DOMAIN, address attestationCenter, uint256 chainId, uint16
+    taskDefinitionId, uint64 block))``. A BLS signature is unique per key and message, so the
+    signature over it is one value per operator and round that nobody can choose, not even the
+    operator, and anyone can check it against the operator's registered G2 key (the randomness
+    beacon example uses it as its contribution).
+    """
+    return keccak(
+        encode(
+            ROUND_TYPES,
+            [
+                ROUND_DOMAIN,
+                _address(attestation_center),
+                int(chain_id),
+                _check_task_definition_id(task_definition_id),
+                int(block),
             ],
         )
     )

@@ -8,20 +8,27 @@ from typing import Any
 from eth_account import Account
 
 from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.crypto.bls import KeyPair
 from othentic_offchain.nodes.performer.triggers import EventTrigger
 
-__all__ = ["ELECTION_MODES", "RESERVED_PARAMS", "PerformerConfig"]
+__all__ = ["ELECTION_MODES", "RESERVED_PARAMS", "ROUND_SIGNATURE_PARAM", "PerformerConfig"]
 
 ELECTION_MODES = ("none", "round-robin", "stake")
 #: Parameter names a task's params must not hold: the definition id is the node's to set.
 RESERVED_PARAMS = frozenset({"taskDefinitionId", "taskDefinitionID"})
+#: The parameter a performer with a BLS key adds for a task that has a block (the block it was
+#: elected for, ``blockNumber``): its BLS signature over ``round_hash(center, chain id, definition,
+#: block)`` as 0x-hex of the two 32-byte coordinates. Unique per operator and round, and checkable
+#: against the operator's registered key: a value nobody can choose (the randomness beacon's).
+ROUND_SIGNATURE_PARAM = "roundSignature"
 
 
 @dataclass
 class PerformerConfig:
     """One performer: its account, its Execution Service, the aggregator, the definition it
     performs and its triggers. ``params`` are passed to every execution (a trigger's own
-    parameters override them)."""
+    parameters override them). ``bls``, the operator's registered BLS key (an attester's performer
+    has it), makes the node sign each task's round: see :data:`ROUND_SIGNATURE_PARAM`."""
 
     rpc_url: str
     deployment: DeploymentRecord
@@ -43,6 +50,7 @@ class PerformerConfig:
     execution_timeout: float = 30.0
     aggregator_timeout: float = 30.0
     chain_refresh: float = 0.5
+    bls: KeyPair | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.election not in ELECTION_MODES:

@@ -17,7 +17,9 @@ One task, whatever started it:
    The block is the trigger's own (the N-th block, the event's block) when it has one, so that
    every performer elects for the same block; otherwise the latest block.
 2. **Execution**: ``POST /task/execute`` on the Execution Service with the definition id and the
-   parameters (the configured ``params``, then the trigger's: ``trigger`` and what it knows).
+   parameters (the configured ``params``, then the trigger's: ``trigger`` and what it knows). A task
+   with a block gets it as ``blockNumber``; with the operator's BLS key configured, also
+   ``roundSignature``, the node's BLS signature over that round (:data:`~.config.ROUND_SIGNATURE_PARAM`).
 3. **Signing**: ``TaskInfo(proofOfTask, data, own address, definition id)``; the ECDSA signature
    over its raw ``taskHash``, as Othentic performers sign.
 4. **Sending**: the aggregator's JSON-RPC 2.0 ``sendTask`` with Othentic's positional params
@@ -56,11 +58,12 @@ from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
+from othentic_offchain.crypto.hashes import round_hash
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
 from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, error_response
 from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
-from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, PerformerConfig
+from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, ROUND_SIGNATURE_PARAM, PerformerConfig
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 from othentic_offchain.nodes.performer.outcome import HTTP_STATUS, TaskOutcome
 from othentic_offchain.nodes.performer.triggers import MAX_MESSAGE_TASKS, every_blocks, every_seconds, on_events
@@ -225,6 +228,8 @@ class PerformerNode(NodeLifecycle):
         # moves on meanwhile.
         if outcome.block is not None:
             outcome.params.setdefault("blockNumber", outcome.block)
+            if config.bls is not None:
+                outcome.params[ROUND_SIGNATURE_PARAM] = self.round_signature(outcome.block)
         asked = time.perf_counter()
         try:
             result = await self._execution.execute(config.task_definition_id, outcome.params)
@@ -267,6 +272,15 @@ class PerformerNode(NodeLifecycle):
             ms=round((time.perf_counter() - sent) * 1000, 1),
         )
         return None
+
+    def round_signature(self, block: int) -> str:
+        """This operator's BLS signature over its round ``block`` of this definition (0x-hex x || y)."""
+        assert self.config.bls is not None
+        digest = round_hash(
+            self.config.deployment.attestation_center, self.chain_id, self.config.task_definition_id, block
+        )
+        point = self.config.bls.sign(digest)
+        return to_hex(point.x.to_bytes(32, "big") + point.y.to_bytes(32, "big"))
 
     def _failed(self, outcome: TaskOutcome, status: str, reason: str) -> None:
         outcome.status = status

@@ -19,7 +19,7 @@ from eth_utils import event_abi_to_log_topic
 from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.crypto import recover_task_signer
+from othentic_offchain.crypto import G1Point, recover_task_signer, round_hash, verify
 from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
@@ -329,6 +329,29 @@ def test_every_blocks_trigger_fires_on_block_numbers_divisible_by_n(loop, devnet
     assert first["trigger"] == second["trigger"] == "blocks"
     assert first["blockNumber"] % 4 == 0
     assert second["blockNumber"] == first["blockNumber"] + 4
+    assert "roundSignature" not in first  # no BLS key configured: no round signature
+
+
+def test_with_the_operators_bls_key_a_task_with_a_block_carries_its_round_signature(
+    loop, devnet, performer_factory, aggregator, alice
+):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, every_blocks=4, poll_interval=0.05, bls=alice.keys)
+    devnet.mine(4)
+    wait_until(lambda: len(fake.calls) == 1, what="a task after four blocks")
+    loop.run(node.stop())
+    params = fake.tasks[0]["params"]
+    raw = bytes.fromhex(params["roundSignature"].removeprefix("0x"))
+    signature = G1Point(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    record = devnet.record
+    digest = round_hash(record.attestation_center, record.chain_id, 0, params["blockNumber"])
+    assert verify(alice.keys.public.g2, digest, signature)  # the operator's unique signature over its round
+    assert not verify(alice.keys.public.g2, round_hash(record.attestation_center, record.chain_id, 0, 1), signature)
+
+    # on demand without an election there is no block, hence no round to sign
+    fake = aggregator()
+    assert trigger(performer_factory(alice, fake.url, bls=alice.keys)).status_code == 200
+    assert "roundSignature" not in fake.tasks[0]["params"]
 
 
 def test_contract_event_trigger_passes_the_events_block_and_transaction(
