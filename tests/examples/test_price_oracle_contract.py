@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ape
 
+from othentic_offchain.crypto import G1Point
 from othentic_offchain.examples.price_oracle.avs import encode_price, pair_id
 from othentic_offchain.examples.randomness_beacon.avs import encode_contribution
 from tests.examples._examples_support import BEACON, PRICE_ORACLE, TOKEN, submit_expecting_revert
@@ -44,7 +45,8 @@ def test_an_approved_task_stores_its_price_and_emits_PriceUpdated(hooked):
     assert hooked.price.updates() == 1
     events = receipt.events.filter(hooked.price.PriceUpdated)
     assert [(bytes(e.pair), e.price, e.observedAt, e.performer) for e in events] == [
-        (pair_id(ETH), 3_150_42000000, 1_764_000_100, performer.address)]
+        (pair_id(ETH), 3_150_42000000, 1_764_000_100, performer.address)
+    ]
     assert latest(hooked, BTC) == (0, 0, 0, ZERO_ADDRESS)  # pairs are kept apart
 
 
@@ -124,6 +126,53 @@ def test_with_the_center_as_caller_the_price_hook_works_without_a_router(hooked,
         submit_expecting_revert(net, net.task(net.operators[1], PRICE_ORACLE, b"\x02" * 64))
 
 
+def next_block_at(moment: int) -> int:
+    """Make the next block's timestamp ``moment``, so that a bound on block.timestamp is exact."""
+    ape.chain.pending_timestamp = moment
+    return moment
+
+
+def test_an_approved_observation_dated_beyond_the_drift_reverts_and_a_later_honest_one_updates(hooked, reverts_with):
+    net = hooked.net
+    drift = int(hooked.price.MAX_FUTURE_DRIFT())
+    assert drift == 300
+    now = ape.chain.blocks.head.timestamp
+    net.submit(price_task(net, ETH, 3_000_00000000, now - 30))
+    # Ten years ahead: approved, it would be the newest observation of the pair until then.
+    far = price_task(net, ETH, 1, now + 10 * 365 * 86_400)
+    at = next_block_at(now + 5)
+    with reverts_with(hooked.price.ObservationFromTheFuture, now + 10 * 365 * 86_400, at + drift):
+        submit_expecting_revert(net, far, transact=True)
+    # one second beyond the drift is refused as well (simulated: any block time after this one)
+    just_beyond = price_task(net, ETH, 2, ape.chain.blocks.head.timestamp + drift + 60)
+    with reverts_with(hooked.price.ObservationFromTheFuture, any_args=True):
+        submit_expecting_revert(net, just_beyond)
+    for task in (far, just_beyond):
+        assert landed(net, task) == (0, False)
+    assert latest(hooked, ETH)[:2] == (3_000_00000000, now - 30) and hooked.price.updates() == 1
+    # the pair is not frozen: the next honest observation replaces the stored one
+    honest = price_task(net, ETH, 3_010_00000000, now + 4)
+    net.submit(honest)
+    assert latest(hooked, ETH)[:2] == (3_010_00000000, now + 4) and hooked.price.updates() == 2
+
+
+def test_an_observation_dated_exactly_the_drift_ahead_is_stored(hooked):
+    net = hooked.net
+    at = next_block_at(ape.chain.blocks.head.timestamp + 2)
+    edge = at + int(hooked.price.MAX_FUTURE_DRIFT())
+    net.submit(price_task(net, BTC, 97_000_00000000, edge))
+    assert latest(hooked, BTC)[:2] == (97_000_00000000, edge)
+
+
+def test_a_rejected_far_future_observation_still_lands_so_its_performer_can_be_punished(hooked):
+    net = hooked.net
+    task = price_task(net, ETH, 1, ape.chain.blocks.head.timestamp + 10 * 365 * 86_400)
+    receipt = net.submit(task, approve=False)
+    assert landed(net, task) == (1, False)
+    assert list(receipt.events.filter(net.center.TaskRejected))
+    assert hooked.price.updates() == 0
+
+
 # -- AvsLogicRouter -------------------------------------------------------------------------------------
 
 
@@ -148,7 +197,7 @@ def test_the_router_routes_each_definition_to_its_own_hook(hooked):
     assert (hooked.price.updates(), hooked.beacon.contributions()) == (1, 0)
 
     head = ape.chain.blocks.head.number
-    net.submit(net.task(net.operators[1], BEACON, encode_contribution(head, b"\x11" * 32)))
+    net.submit(net.task(net.operators[1], BEACON, encode_contribution(head, G1Point.generator())))
     assert (hooked.price.updates(), hooked.beacon.contributions()) == (1, 1)
     assert hooked.router.logicOf(PRICE_ORACLE) == hooked.price.address
     assert hooked.router.logicOf(BEACON) == hooked.beacon.address
@@ -161,7 +210,8 @@ def test_only_the_owner_sets_a_route_and_an_unset_route_passes_tasks_through(hoo
         hooked.router.setLogic(PRICE_ORACLE, ZERO_ADDRESS, sender=accounts[12], skip_trace=True)
     receipt = hooked.router.setLogic(PRICE_ORACLE, ZERO_ADDRESS, sender=net.admin)
     assert [(e.taskDefinitionId, e.logic) for e in receipt.events.filter(hooked.router.LogicSet)] == [
-        (PRICE_ORACLE, ZERO_ADDRESS)]
+        (PRICE_ORACLE, ZERO_ADDRESS)
+    ]
     malformed = net.task(net.operators[1], PRICE_ORACLE, b"\x01" * 64)
     net.submit(malformed)  # no hook for definition 1 any more: nothing checks its data
     assert landed(net, malformed) == (1, True)
