@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,11 @@ def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_l
         assert heading in out
     assert "All 8 tasks landed." in out
     assert "offline" in out  # the stopped attester is shown as such
+    # the examples ran end to end: an approved price inside the attesters' time window is stored, and
+    # beacon rounds (performers' BLS round signatures, checked by the attesters) were mixed in
+    assert re.search(r"price oracle\s+ETH-USD = [\d,.]+ \(on-chain\)", out), out[-3000:]
+    beacon_rounds = re.search(r"randomness beacon\s+(\d+) rounds mixed in", out)
+    assert beacon_rounds and int(beacon_rounds.group(1)) >= 1, out[-3000:]
     record = DeploymentRecord.load(state / "deployment.json")
     assert {"PriceOracleLogic", "RandomnessBeaconLogic", "AvsLogicRouter"} <= set(record.contracts)
     assert (state / "logs" / "aggregator.log").exists()
