@@ -1,4 +1,4 @@
-"""othentic_offchain.crypto.hashes: taskHash, voteHash, the proof-of-possession digest, gamma.
+"""othentic_offchain.crypto.hashes: taskHash, voteHash, the proof-of-possession and round digests, gamma.
 
 Fixed values are in the shared vectors (test_vectors.py); these tests check the definitions and
 what each digest is bound to.
@@ -10,9 +10,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address
 
-from othentic_offchain.crypto import G1Point, G2Point, gamma, hash_to_g1, pop_hash, task_hash, vote_hash
+from othentic_offchain.crypto import G1Point, G2Point, gamma, hash_to_g1, pop_hash, round_hash, task_hash, vote_hash
 from othentic_offchain.crypto.bn254 import R
-from othentic_offchain.crypto.hashes import POP_DOMAIN, encode_task, encode_vote
+from othentic_offchain.crypto.hashes import POP_DOMAIN, ROUND_DOMAIN, encode_task, encode_vote
 
 PERFORMER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 CENTER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -141,3 +141,22 @@ def test_gamma_depends_on_every_input(position):
     inputs[position] = inputs[position] + inputs[position]
     assert gamma(*inputs) != base
     assert 0 <= base < R
+
+
+def test_round_hash_encodes_its_domain_the_center_the_chain_the_definition_and_the_block():
+    assert ROUND_DOMAIN == keccak(b"othentic-py.bls.performer-round.v1") != POP_DOMAIN
+    expected = encode(["bytes32", "address", "uint256", "uint16", "uint64"], [ROUND_DOMAIN, CENTER, 31337, 2, 40])
+    assert round_hash(CENTER, 31337, 2, 40) == keccak(expected)
+
+
+@pytest.mark.parametrize("index, other", [(0, PERFORMER), (1, 1), (2, 3), (3, 41)])
+def test_round_hash_depends_on_every_field(index, other):
+    fields = [CENTER, 31337, 2, 40]
+    changed = list(fields)
+    changed[index] = other
+    assert round_hash(*changed) != round_hash(*fields)
+
+
+def test_round_hash_refuses_a_definition_beyond_uint16():
+    with pytest.raises(ValueError, match="uint16"):
+        round_hash(CENTER, 31337, 2**16, 40)
