@@ -21,7 +21,7 @@ from eth_abi import encode
 import othentic_offchain.examples.price_oracle.avs as price_oracle
 from othentic_offchain.avs import Avs, Task
 from othentic_offchain.examples.price_oracle.avs import (
-    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_OBSERVATION_AGE,
     DEFAULT_MAX_FUTURE_SKEW,
     DEFAULT_TOLERANCE,
     UNITS,
@@ -336,23 +336,29 @@ def test_validate_rejects_a_far_future_observation_naming_max_future_skew(tmp_pa
     assert len(reasons) == 2 and all("max_future_skew 30 s" in reason for reason in reasons)
 
 
-def test_validate_rejects_an_observation_older_than_max_age_naming_it(tmp_path, caplog):
+def test_validate_rejects_an_observation_older_than_max_observation_age_naming_it(tmp_path, caplog):
     now = time.time()
     with caplog.at_level(logging.INFO, logger="othentic.avs.price-oracle"):
-        verdicts = _observe_at(tmp_path, [now - DEFAULT_MAX_AGE - 10, now - 86_400])
+        verdicts = _observe_at(tmp_path, [now - DEFAULT_MAX_OBSERVATION_AGE - 10, now - 86_400])
     assert verdicts == [False, False]
     reasons = [r.getMessage() for r in caplog.records if "rejects" in r.getMessage()]
-    assert len(reasons) == 2 and all("max_age 120 s" in reason for reason in reasons)
+    assert len(reasons) == 2 and all("max_observation_age 120 s" in reason for reason in reasons)
 
 
 def test_validate_accepts_observations_inside_the_window(tmp_path):
     now = time.time()
-    moments = [now, now + DEFAULT_MAX_FUTURE_SKEW - 10, now - DEFAULT_MAX_AGE + 10]
+    moments = [now, now + DEFAULT_MAX_FUTURE_SKEW - 10, now - DEFAULT_MAX_OBSERVATION_AGE + 10]
     assert _observe_at(tmp_path, moments) == [True, True, True]
 
 
-def test_the_window_follows_max_future_skew_and_max_age_from_the_config(tmp_path):
+def test_the_window_follows_max_future_skew_and_max_observation_age_from_the_config(tmp_path):
     now = time.time()
-    wide = _observe_at(tmp_path / "wide", [now + 3_000, now - 3_000], max_future_skew=3_600, max_age=3_600)
-    narrow = _observe_at(tmp_path / "narrow", [now + 20, now - 20], max_future_skew=5, max_age=10)
+    wide = _observe_at(tmp_path / "wide", [now + 3_000, now - 3_000], max_future_skew=3_600, max_observation_age=3_600)
+    narrow = _observe_at(tmp_path / "narrow", [now + 20, now - 20], max_future_skew=5, max_observation_age=10)
     assert (wide, narrow) == ([True, True], [False, False])
+
+
+def test_the_beacons_max_age_in_a_shared_config_does_not_change_the_window(tmp_path):
+    # The devnet serves every example with one config; the beacon's max_age counts blocks.
+    now = time.time()
+    assert _observe_at(tmp_path, [now - 60], max_age=5) == [True]

@@ -5,8 +5,8 @@
   uint64 observedAt)` as data, the price in 1e8 units. `params["lie_percent"]` (or config
   `lie_percent`) makes a lying performer: it inflates the price by that much.
 * validate(task): the data must decode, be dated inside a window around the attester's clock (at
-  most `max_future_skew` seconds ahead, default 30, and at most `max_age` seconds old, default
-  120), match the stored observation, and lie within `tolerance` (default 0.5 %) of the attester's
+  most `max_future_skew` seconds ahead, default 30, and at most `max_observation_age` seconds old,
+  default 120), match the stored observation, and lie within `tolerance` (default 0.5 %) of the attester's
   own reading of the source. A lie beyond it is rejected, and with the definition's `rejectedTask`
   penalty on, its performer can be slashed. Each refusal is logged with its reason.
 * On-chain, `contracts/examples/PriceOracleLogic.sol` stores each approved price that is newer than
@@ -15,7 +15,8 @@
   dated far ahead from freezing a pair, and the contract's bound holds even if a quorum approved it.
 
 Config (``othentic services ... --avs-config '{...}'`` or `Avs(config=...)`): `price_source` (URL),
-`tolerance`, `max_future_skew`, `max_age`, `lie_percent`.
+`tolerance`, `max_future_skew`, `max_observation_age`, `lie_percent`. (The window's names differ
+from the beacon's `max_age`, which counts blocks: the devnet serves both examples with one config.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ DEFAULT_TOLERANCE = 0.005
 #: Seconds an observation may be dated ahead of the attester's clock (clocks a little apart).
 DEFAULT_MAX_FUTURE_SKEW = 30
 #: Seconds an observation may be old when an attester checks it.
-DEFAULT_MAX_AGE = 120
+DEFAULT_MAX_OBSERVATION_AGE = 120
 UNITS = 10**8
 
 
@@ -88,11 +89,11 @@ async def read_price(source: str, pair: str) -> tuple[int, int]:
 def outside_window(observed_at: int, now: float, config) -> str | None:
     """Why ``observed_at`` is outside the window around ``now`` that ``config`` allows, or None."""
     skew = float(config.get("max_future_skew", DEFAULT_MAX_FUTURE_SKEW))
-    max_age = float(config.get("max_age", DEFAULT_MAX_AGE))
+    max_observation_age = float(config.get("max_observation_age", DEFAULT_MAX_OBSERVATION_AGE))
     if observed_at > now + skew:
         return f"dated {observed_at - now:.0f} s ahead of this attester's clock (max_future_skew {skew:g} s)"
-    if observed_at < now - max_age:
-        return f"{now - observed_at:.0f} s old (max_age {max_age:g} s)"
+    if observed_at < now - max_observation_age:
+        return f"{now - observed_at:.0f} s old (max_observation_age {max_observation_age:g} s)"
     return None
 
 
