@@ -119,7 +119,7 @@ class Bench:
         submission = build_submission(
             task,
             is_approved=True,
-            tp_signature=task.sign(self.keys[0]),
+            tp_signature=task.sign(self.keys[0], self.avs.address, self.avs.chain_id),
             attestation_center=self.avs.address,
             chain_id=self.avs.chain_id,
             members=members,

@@ -97,6 +97,7 @@ class Network:
         self.anvil = local.anvil
         self.anvil_version = self.anvil.rpc("web3_clientVersion")
         self.center = local.avs.address
+        self.chain_id = local.avs.chain_id
 
         say(f"registering {self.operators} operators (equal stakes of {STAKE // TOKEN} tokens)")
         local.add_operators(self.keys, [STAKE] * self.operators)

@@ -118,7 +118,7 @@ def kept_up(phase: Phase) -> bool:
 
 class LoadGenerator:
     """Sends the tasks of each phase and follows them; ``net`` is the bench's ``Network``
-    (``throughput.py``): its aggregator, anvil, AttestationCenter, performer and CPU snapshots."""
+    (``throughput.py``): its aggregator, anvil, AttestationCenter and chain, performer and CPU snapshots."""
 
     def __init__(self, net: Any, run_id: str, drain_timeout: float):
         self.net = net
@@ -218,7 +218,7 @@ class LoadGenerator:
         self.counter += 1
         proof = f"throughput {self.run_id} task {self.counter}"
         task = TaskInfo(proof, hashlib.sha256(proof.encode()).digest(), self.net.performer, DEFINITION)
-        return task, task.sign(self.net.performer_key), task.task_hash()
+        return task, task.sign(self.net.performer_key, self.net.center, self.net.chain_id), task.task_hash()
 
     async def _send(self, track: Track, params: list) -> None:
         try:

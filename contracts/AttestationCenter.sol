@@ -129,7 +129,7 @@ contract AttestationCenter is CenterStorage, Proxy {
 
         bytes32 taskHash_ = ProtocolHashes.taskHash(task);
         if (_tasks[taskHash_].taskNumber != 0) revert TaskAlreadySubmitted(taskHash_);
-        _checkPerformerSignature(taskHash_, task.taskPerformer, submission.tpSignature);
+        bool performerBound = _checkPerformerSignature(taskHash_, task.taskPerformer, submission.tpSignature);
         if (!_accounts[task.taskPerformer].active) revert PerformerNotActive(task.taskPerformer);
         if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
 
@@ -156,7 +156,8 @@ contract AttestationCenter is CenterStorage, Proxy {
             taskNumber: taskNumber,
             submittedAtBlock: uint40(block.number),
             isApproved: submission.isApproved,
-            supermajority: _isSupermajority(signedPower, set.totalPower)
+            supermajority: _isSupermajority(signedPower, set.totalPower),
+            performerBound: performerBound
         });
         _recordTask(globals, setId, uint40(taskNumber), fees.attester);
         if (fees.performer != 0 && submission.isApproved) _accounts[task.taskPerformer].credit += fees.performer;
@@ -311,7 +312,17 @@ contract AttestationCenter is CenterStorage, Proxy {
         return Fees(uint96(attester), uint128(performer), uint128(aggregator));
     }
 
-    function _checkPerformerSignature(bytes32 digest, address performer, bytes calldata signature) internal pure {
+    /// @dev The performer's ECDSA signature, raw (no EIP-191 prefix), over the domain-bound digest
+    ///      (`ProtocolHashes.performerHash`, what our performers sign: one recovery on the happy path)
+    ///      or else over the bare taskHash (what Othentic performers sign). Returns whether it was the
+    ///      bound digest: only then can the task cost its performer a slash (PenaltyManager), as a bare
+    ///      signature may have been made for another center or chain. A refusal names the address the
+    ///      signature recovers to over the bound digest (zero when it recovers to nothing).
+    function _checkPerformerSignature(bytes32 taskHash_, address performer, bytes calldata signature)
+        internal
+        view
+        returns (bool bound)
+    {
         if (signature.length != 65) revert InvalidPerformerSignature(performer, address(0));
         bytes32 r = bytes32(signature[0:32]);
         bytes32 s = bytes32(signature[32:64]);
@@ -319,8 +330,11 @@ contract AttestationCenter is CenterStorage, Proxy {
         unchecked {
             if (v < 27) v += 27; // Othentic's Go performers add 27, others send 0 or 1
         }
-        (address recovered, ECDSA.RecoverError error_,) = ECDSA.tryRecover(digest, v, r, s);
-        if (error_ != ECDSA.RecoverError.NoError || recovered != performer) {
+        bytes32 boundDigest = ProtocolHashes.performerHash(taskHash_, address(this), block.chainid);
+        (address recovered, ECDSA.RecoverError error_,) = ECDSA.tryRecover(boundDigest, v, r, s);
+        if (error_ == ECDSA.RecoverError.NoError && recovered == performer) return true;
+        (address bare, ECDSA.RecoverError bareError,) = ECDSA.tryRecover(taskHash_, v, r, s);
+        if (bareError != ECDSA.RecoverError.NoError || bare != performer) {
             revert InvalidPerformerSignature(performer, recovered);
         }
     }

@@ -48,6 +48,14 @@ contract BLSVerifier {
         return ProtocolHashes.voteHash(task, attestationCenter, chainId, isApproved);
     }
 
+    function performerHash(bytes32 taskHash_, address attestationCenter, uint256 chainId)
+        external
+        pure
+        returns (bytes32)
+    {
+        return ProtocolHashes.performerHash(taskHash_, attestationCenter, chainId);
+    }
+
     function popHash(
         address operator,
         address registry,

@@ -93,6 +93,7 @@ contract TaskDefinitions is OperatorSets {
         terms.submittedAtBlock = stored.submittedAtBlock;
         terms.isApproved = stored.isApproved;
         terms.supermajority = stored.supermajority;
+        terms.performerBound = stored.performerBound;
         PenaltyTerms memory inForce = _termsAt(task.taskDefinitionId, stored.taskNumber);
         terms.disputePeriodBlocks = inForce.disputePeriodBlocks;
         terms.penalties = PenaltyConfig({

@@ -106,6 +106,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint40 submittedAtBlock;
         bool isApproved;
         bool supermajority; // the landed side carried more than two thirds of the voting power
+        bool performerBound; // the performer signed the domain-bound digest, not the bare taskHash
     }
 
     /// @dev One entry of a definition's penalty history: the settings that judge the tasks numbered

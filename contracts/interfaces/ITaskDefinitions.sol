@@ -46,6 +46,9 @@ interface ITaskDefinitionsTypes {
         uint40 submittedAtBlock;
         bool isApproved;
         bool supermajority; // the landed side carried more than two thirds of the voting power
+        /// @dev The performer signed the domain-bound digest (`ProtocolHashes.performerHash`), so the
+        ///      task was sent to this center on this chain; false for a bare (Othentic) taskHash signature.
+        bool performerBound;
         uint64 disputePeriodBlocks;
         PenaltyConfig penalties;
     }

@@ -17,11 +17,24 @@ struct TaskInfo {
 library ProtocolHashes {
     /// @notice Domain tag of proof-of-possession digests: a registration signature is never a vote.
     bytes32 internal constant POP_DOMAIN = keccak256("othentic-py.bls.proof-of-possession.v1");
+    /// @notice Domain tag of the domain-bound performer digest: it is never a taskHash nor a vote.
+    bytes32 internal constant PERFORMER_DOMAIN = keccak256("othentic-py.ecdsa.performer-task.v1");
 
     /// @notice Othentic's taskHash: keccak256(abi.encode(proofOfTask, data, performer, taskDefinitionId)).
-    ///         The performer signs it with ECDSA, raw (no EIP-191 prefix).
+    ///         Othentic performers sign it with ECDSA, raw (no EIP-191 prefix); ours sign `performerHash`.
     function taskHash(TaskInfo calldata task) internal pure returns (bytes32) {
         return keccak256(abi.encode(task.proofOfTask, task.data, task.taskPerformer, task.taskDefinitionId));
+    }
+
+    /// @notice The domain-bound performer digest: the taskHash tied to one attestation center on one
+    ///         chain. Our performers sign it with ECDSA, raw like the taskHash (no EIP-191 prefix); a
+    ///         signature over it verifies nowhere else (docs/decisions/0007-performer-signature-domain.md).
+    function performerHash(bytes32 taskHash_, address attestationCenter, uint256 chainId)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(PERFORMER_DOMAIN, chainId, attestationCenter, taskHash_));
     }
 
     /// @notice The digest attesters BLS-sign, bound to this contract, this chain and the side.

@@ -22,7 +22,7 @@ from eth_utils import to_checksum_address
 from othentic_offchain.crypto.bls import KeyPair, aggregate_g2, aggregate_signatures
 from othentic_offchain.crypto.bn254 import G1Point, G2Point
 from othentic_offchain.crypto.ecdsa import sign_task_hash
-from othentic_offchain.crypto.hashes import task_hash, vote_hash
+from othentic_offchain.crypto.hashes import performer_hash, task_hash, vote_hash
 
 UINT96_MAX = 2**96 - 1
 UINT128_MAX = 2**128 - 1
@@ -58,8 +58,12 @@ class TaskInfo:
         return cls(proof_of_task, bytes(data), performer, int(definition_id))
 
     def task_hash(self) -> bytes:
-        """What the performer signs (ECDSA, raw digest) and the replay key on-chain."""
+        """The replay key on-chain, and what an Othentic performer signs (ECDSA, raw digest)."""
         return task_hash(self.proof_of_task, self.data, self.performer, self.task_definition_id)
+
+    def performer_hash(self, attestation_center: str, chain_id: int) -> bytes:
+        """What our performers sign: the taskHash bound to one center on one chain."""
+        return performer_hash(self.task_hash(), attestation_center, chain_id)
 
     def vote_hash(self, attestation_center: str, chain_id: int, is_approved: bool) -> bytes:
         """What attesters BLS-sign: bound to one center, one chain and one side."""
@@ -73,8 +77,15 @@ class TaskInfo:
             is_approved,
         )
 
-    def sign(self, performer_private_key: str | bytes) -> bytes:
-        """The performer's 65-byte signature over :meth:`task_hash`."""
+    def sign(self, performer_private_key: str | bytes, attestation_center: str, chain_id: int) -> bytes:
+        """The performer's 65-byte signature over :meth:`performer_hash`: the form every signer of
+        this package uses. It lands on this center of this chain only, and only it lets a rejected
+        task be reported against its performer."""
+        return sign_task_hash(performer_private_key, self.performer_hash(attestation_center, chain_id))
+
+    def sign_bare(self, performer_private_key: str | bytes) -> bytes:
+        """An Othentic performer's signature, over the bare :meth:`task_hash`: accepted everywhere
+        (it names no center), so it can never cost its signer a slash."""
         return sign_task_hash(performer_private_key, self.task_hash())
 
 

@@ -35,6 +35,43 @@ def rpc_call(url: str, method: str, params, timeout: float = 30.0):
         raise click.ClickException(f"cannot reach the aggregator at {url}: {exc.reason}") from exc
 
 
+def _signing_domain(
+    aggregator: str, deployment: str | None, center: str | None, chain_id: int | None
+) -> tuple[str, int]:
+    """The center and chain a performer signature is bound to: given, from the deployment file, or
+    else the aggregator's; a pinned one must be the one the aggregator serves."""
+    from eth_utils import is_address, to_checksum_address
+
+    from othentic_offchain.chain.deploy import DeploymentNotFound, DeploymentRecord
+
+    pinned: tuple[str, int] | None = None
+    if center is not None or chain_id is not None:
+        if center is None or chain_id is None:
+            raise click.UsageError("give --attestation-center and --chain-id together")
+        if not is_address(center):
+            raise click.BadParameter(f"{center!r} is not an address", param_hint="--attestation-center")
+        pinned = (to_checksum_address(center), chain_id)
+    elif deployment:
+        try:
+            record = DeploymentRecord.load(deployment)
+        except DeploymentNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+        pinned = (to_checksum_address(record.attestation_center), int(record.chain_id))
+    health = rpc_call(aggregator, "health", [])
+    try:
+        served = (to_checksum_address(health["attestationCenter"]), int(health["chainId"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise click.ClickException(
+            f"the aggregator at {aggregator} does not say which center it serves: {exc}"
+        ) from exc
+    if pinned is not None and pinned != served:
+        raise click.ClickException(
+            f"the aggregator at {aggregator} serves the attestation center {served[0]} on chain {served[1]}, "
+            f"not {pinned[0]} on chain {pinned[1]}: nothing was signed"
+        )
+    return served
+
+
 def _aggregator_option(func):
     return click.option(
         "--aggregator",
@@ -66,6 +103,22 @@ def task_group() -> None:
 @click.option(
     "--wait", "wait_seconds", type=float, default=0, help="Wait up to this many seconds for the task to land."
 )
+@click.option(
+    "--deployment",
+    envvar="OTHENTIC_DEPLOYMENT",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Deployment file naming the attestation center and chain the signature is bound to "
+    "[env OTHENTIC_DEPLOYMENT; default: the center and chain the aggregator serves].",
+)
+@click.option(
+    "--attestation-center",
+    default=None,
+    help="Bind the signature to this attestation center (with --chain-id), instead of --deployment.",
+)
+@click.option(
+    "--chain-id", type=int, default=None, help="Bind the signature to this chain (with --attestation-center)."
+)
 def send(
     aggregator,
     private_key,
@@ -77,8 +130,15 @@ def send(
     hash_proof,
     definition_id,
     wait_seconds,
+    deployment,
+    attestation_center,
+    chain_id,
 ):
-    """Sign a task as its performer and send it to the aggregator (`sendTask`). Prints the task hash."""
+    """Sign a task as its performer and send it to the aggregator (`sendTask`). Prints the task hash.
+
+    The signature is bound to one attestation center on one chain (it lands nowhere else): the
+    deployment file's, the one given, or else the one the aggregator serves. When one is given and
+    the aggregator serves another, nothing is signed."""
     from eth_account import Account
 
     if sum(x is not None and x is not False for x in (data_hex, data_text, hash_proof or None)) > 1:
@@ -96,7 +156,9 @@ def send(
     key = load_key(private_key, keystore, password_file)
     performer = Account.from_key(key).address
     task = TaskInfo(proof_of_task, data, performer, definition_id)
-    params = [proof_of_task, "0x" + data.hex(), definition_id, performer, "0x" + task.sign(key).hex()]
+    center, chain = _signing_domain(aggregator, deployment, attestation_center, chain_id)
+    signature = task.sign(key, center, chain)
+    params = [proof_of_task, "0x" + data.hex(), definition_id, performer, "0x" + signature.hex()]
     task_hash = rpc_call(aggregator, "sendTask", params)
     console().print(f"Sent task {task_hash} (definition {definition_id}, performer {performer}).")
     if wait_seconds:

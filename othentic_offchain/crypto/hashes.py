@@ -1,7 +1,7 @@
 """The protocol's hashes (docs/crypto.md, "The protocol's messages"), defined once for Python.
 
-Their Solidity twins live in ``contracts/libraries/ProtocolHashes.sol`` (task, vote and
-proof-of-possession hashes) and ``contracts/libraries/BN254.sol`` (gamma);
+Their Solidity twins live in ``contracts/libraries/ProtocolHashes.sol`` (task, performer, vote
+and proof-of-possession hashes) and ``contracts/libraries/BN254.sol`` (gamma);
 ``tests/vectors/bls_vectors.json`` holds them together.
 """
 
@@ -16,11 +16,14 @@ TASK_TYPES = ["string", "bytes", "address", "uint16"]
 VOTE_TYPES = ["string", "bytes", "address", "uint16", "address", "uint256", "bool"]
 POP_TYPES = ["bytes32", "address", "address", "uint256", "uint256[2]", "uint256[4]"]
 ROUND_TYPES = ["bytes32", "address", "uint256", "uint16", "uint64"]
+PERFORMER_TYPES = ["bytes32", "uint256", "address", "bytes32"]
 
 #: Domain tag of proof-of-possession messages, so a registration signature is never a vote.
 POP_DOMAIN = keccak(b"othentic-py.bls.proof-of-possession.v1")
 #: Domain tag of a performer's round message, so a round signature is never a vote or a registration.
 ROUND_DOMAIN = keccak(b"othentic-py.bls.performer-round.v1")
+#: Domain tag of the domain-bound performer digest, so that it is never a taskHash nor a vote.
+PERFORMER_DOMAIN = keccak(b"othentic-py.ecdsa.performer-task.v1")
 
 
 def _address(value: str | bytes) -> bytes:
@@ -42,8 +45,20 @@ def encode_task(proof_of_task: str, data: bytes, performer: str | bytes, task_de
 
 
 def task_hash(proof_of_task: str, data: bytes, performer: str | bytes, task_definition_id: int) -> bytes:
-    """Othentic's ``taskHash``: what the performer signs with ECDSA (raw digest, no EIP-191 prefix)."""
+    """Othentic's ``taskHash``: the replay key on-chain, and what Othentic performers ECDSA-sign (raw
+    digest, no EIP-191 prefix); ours sign :func:`performer_hash` of it."""
     return keccak(encode_task(proof_of_task, data, performer, task_definition_id))
+
+
+def performer_hash(task_hash_: bytes, attestation_center: str | bytes, chain_id: int) -> bytes:
+    """The domain-bound performer digest: ``keccak256(abi.encode(PERFORMER_DOMAIN, chainId,
+    attestationCenter, taskHash))``. Our performers ECDSA-sign it (raw digest, no EIP-191 prefix); a
+    signature over it is valid on one attestation center of one chain only."""
+    if len(task_hash_) != 32:
+        raise ValueError(f"task hash must be 32 bytes, got {len(task_hash_)}")
+    return keccak(
+        encode(PERFORMER_TYPES, [PERFORMER_DOMAIN, int(chain_id), _address(attestation_center), bytes(task_hash_)])
+    )
 
 
 def encode_vote(

@@ -117,7 +117,8 @@ class Net:
         return TaskInfo(proof, data, performer.address, definition_id)
 
     def sign_performer(self, task: TaskInfo, performer: Operator) -> bytes:
-        return task.sign(performer.account.private_key)
+        """The performer's signature bound to this center and chain, as our performers sign."""
+        return task.sign(performer.account.private_key, self.center.address, CHAIN_ID)
 
     def members(self, definition_id: int = 0) -> list[int]:
         ids, _ = self.center.taskDefinitionMembers(definition_id)

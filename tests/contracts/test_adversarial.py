@@ -246,20 +246,59 @@ def test_votes_signed_for_another_chain_id_fail(net4, reverts_with):
         submit(net4, task, other_chain, ops[0])
 
 
-def test_a_submission_replayed_on_another_attestation_center_fails(net4, project, accounts, key_pool, reverts_with):
-    """Same operators, same keys, same performer signature on a second deployment: only the vote
-    digest (which names the center) differs, and that is enough."""
-    ops = net4.operators
+def _twin_network(net4, project, accounts, key_pool):
+    """A second AVS where net4's operators are operators too, with the same accounts and keys."""
     other = deploy_network(project, accounts, key_pool)
-    for op in ops:
+    for op in net4.operators:
         other.register(MIN_STAKE, keys=op.keys, account=op.account)
-    assert [op.id for op in other.operators] == [op.id for op in ops]
+    assert [op.id for op in other.operators] == [op.id for op in net4.operators]
+    return other
+
+
+def test_a_submission_replayed_on_another_attestation_center_fails(net4, project, accounts, key_pool, reverts_with):
+    """Same operators, same keys, same performer signature (a bare one, valid on any center) on a
+    second deployment: only the vote digest (which names the center) differs, and that is enough."""
+    ops = net4.operators
+    other = _twin_network(net4, project, accounts, key_pool)
     task = net4.task(ops[0])
-    original = net4.submission(task)
+    original = net4.submission(task, tp_signature=task.sign_bare(ops[0].account.private_key))
     with reverts_with(other.center.InvalidAggregateSignature):
         submit(other, task, original, ops[0])
     submit(net4, task, original, ops[0])  # where it was meant to go, it lands
     submit(other, task, other.submission(task), ops[0])  # and the other center takes its own votes
+
+
+def test_a_performer_signature_bound_to_one_center_is_refused_by_another(net4, project, accounts, key_pool, reverts_with):
+    """The other AVS's own operators vote (a valid aggregate signature there), but the performer
+    signed for net4's center: the task cannot land on the other one at all."""
+    ops = net4.operators
+    other = _twin_network(net4, project, accounts, key_pool)
+    task = net4.task(ops[0])
+    signature = net4.sign_performer(task, ops[0])
+    replayed = other.submission(task, ops[1:], approve=False, tp_signature=signature)
+    recovered = recover_task_signer(task.performer_hash(other.center.address, CHAIN_ID), signature)
+    with reverts_with(other.center.InvalidPerformerSignature, ops[0].address, recovered):
+        submit(other, task, replayed, ops[1])
+    submit(net4, task, net4.submission(task, tp_signature=signature), ops[1])  # where it was meant to go
+
+
+def test_a_bare_performer_signature_replayed_on_another_center_costs_its_performer_nothing(
+    net4, project, accounts, key_pool, reverts_with
+):
+    """The finding: a bare taskHash signature names no center, so colluding operators of another AVS
+    can land it there as a rejection with more than two thirds of the power; the record says the
+    signature was not bound, and the performer cannot be reported for it."""
+    ops = net4.operators
+    other = _twin_network(net4, project, accounts, key_pool)
+    task = net4.task(ops[0])
+    bare = task.sign_bare(ops[0].account.private_key)
+    submit(net4, task, net4.submission(task, tp_signature=bare), ops[1])
+    submit(other, task, other.submission(task, ops[1:], approve=False, tp_signature=bare), ops[1])
+    terms = other.center.taskPenaltyTerms(task.abi())
+    assert (terms.isApproved, terms.supermajority, terms.performerBound) == (False, True, False)
+    with reverts_with(other.penalties.PerformerSignatureNotBound, task.task_hash()):
+        other.penalties.reportRejectedTask(task.abi(), sender=other.new_account(), skip_trace=True)
+    assert other.center.getOperator(ops[0].id).stake == MIN_STAKE
 
 
 def test_approve_votes_cannot_be_submitted_as_a_rejection(net4, reverts_with):
@@ -293,7 +332,7 @@ def test_an_aggregator_cannot_change_the_task_after_the_performer_signed(net4, r
     task = net4.task(performer, data=b"price=100")
     signature = net4.sign_performer(task, performer)
     tampered = dataclasses.replace(task, data=b"price=999")
-    recovered = recover_task_signer(tampered.task_hash(), signature)
+    recovered = recover_task_signer(tampered.performer_hash(net4.center.address, CHAIN_ID), signature)
     assert recovered != performer.address
     with reverts_with(net4.center.InvalidPerformerSignature, performer.address, recovered):
         submit(net4, tampered, net4.submission(tampered, tp_signature=signature), aggregator)
@@ -304,7 +343,7 @@ def test_an_aggregator_cannot_claim_the_performer_reward_by_naming_itself(net4, 
     task = net4.task(performer)
     signature = net4.sign_performer(task, performer)
     stolen = dataclasses.replace(task, performer=aggregator.address)
-    recovered = recover_task_signer(stolen.task_hash(), signature)
+    recovered = recover_task_signer(stolen.performer_hash(net4.center.address, CHAIN_ID), signature)
     with reverts_with(net4.center.InvalidPerformerSignature, aggregator.address, recovered):
         submit(net4, stolen, net4.submission(stolen, tp_signature=signature), aggregator)
 
@@ -318,7 +357,8 @@ def test_a_malleated_high_s_performer_signature_is_refused(net4, reverts_with):
     r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
     malleated = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
     twin = eth_keys.Signature(malleated[:64] + bytes([malleated[64] - 27]))
-    assert twin.recover_public_key_from_msg_hash(task.task_hash()).to_checksum_address() == performer.address
+    signed = task.performer_hash(net4.center.address, CHAIN_ID)
+    assert twin.recover_public_key_from_msg_hash(signed).to_checksum_address() == performer.address
     with reverts_with(net4.center.InvalidPerformerSignature, performer.address, ZERO_ADDRESS):
         submit(net4, task, net4.submission(task, tp_signature=malleated), performer)
 

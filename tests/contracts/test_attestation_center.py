@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from othentic_offchain.chain.types import TaskSubmission
-from othentic_offchain.crypto import G2Point, KeyPair, aggregate_signatures
+from othentic_offchain.crypto import G2Point, KeyPair, aggregate_signatures, recover_task_signer
 from othentic_offchain.crypto.bn254 import P
 from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN
 
@@ -432,7 +432,7 @@ def test_submitTask_reverts_InvalidPerformerSignature_on_a_64_byte_signature(net
 def test_submitTask_reverts_InvalidPerformerSignature_naming_the_key_that_signed(net4, reverts_with):
     performer, other = net4.operators[:2]
     task = net4.task(performer)
-    forged = task.sign(other.account.private_key)
+    forged = task.sign(other.account.private_key, net4.center.address, CHAIN_ID)
     with reverts_with(net4.center.InvalidPerformerSignature, performer.address, other.address):
         submit(net4, task, net4.submission(task, tp_signature=forged), other)
 
@@ -450,6 +450,40 @@ def test_submitTask_accepts_performer_signatures_with_v_as_0_or_1(net4):
         raw = signature[:64] + bytes([v])
         receipt = submit(net4, task, net4.submission(task, tp_signature=raw), performer)
         assert receipt.events.filter(net4.center.TaskSubmitted)[0].performer == performer.address
+
+
+def test_submitTask_accepts_an_Othentic_performer_signature_over_the_bare_taskHash(net4):
+    performer, aggregator = net4.operators[:2]
+    task = net4.task(performer)
+    bare = task.sign_bare(performer.account.private_key)
+    receipt = submit(net4, task, net4.submission(task, tp_signature=bare), aggregator)
+    assert receipt.events.filter(net4.center.TaskSubmitted)[0].performer == performer.address
+    assert net4.center.taskRecord(task.task_hash()).taskNumber == 1
+    assert not net4.center.taskPenaltyTerms(task.abi()).performerBound
+
+
+def test_submitTask_records_a_signature_bound_to_this_center_and_chain_as_bound(net4):
+    performer, aggregator = net4.operators[:2]
+    task = net4.task(performer)
+    submit(net4, task, net4.submission(task), aggregator)  # net4 signs the bound digest
+    assert net4.center.taskPenaltyTerms(task.abi()).performerBound
+
+
+@pytest.mark.parametrize(
+    "center, chain_id",
+    [("0x" + "42" * 20, CHAIN_ID), (None, 1)],
+    ids=["another center", "another chain"],
+)
+def test_submitTask_reverts_InvalidPerformerSignature_on_a_signature_bound_elsewhere(net4, reverts_with, center, chain_id):
+    """A bound signature is valid on the center and chain it names only; the revert names the
+    address it recovers to over this center's bound digest (an unrelated one)."""
+    performer, aggregator = net4.operators[:2]
+    task = net4.task(performer)
+    elsewhere = task.sign(performer.account.private_key, center or net4.center.address, chain_id)
+    recovered = recover_task_signer(task.performer_hash(net4.center.address, CHAIN_ID), elsewhere)
+    assert recovered != performer.address
+    with reverts_with(net4.center.InvalidPerformerSignature, performer.address, recovered):
+        submit(net4, task, net4.submission(task, tp_signature=elsewhere), aggregator)
 
 
 def test_submitTask_reverts_PerformerNotActive_when_the_performer_left(net4, reverts_with):

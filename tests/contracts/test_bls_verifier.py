@@ -17,6 +17,7 @@ from othentic_offchain.crypto import (
     aggregate_g2,
     aggregate_signatures,
     hash_to_g1,
+    performer_hash,
     verify_aggregate,
 )
 from othentic_offchain.crypto.bn254 import P
@@ -74,6 +75,18 @@ def test_voteHash_matches_every_vector(verifier, vectors):
         task = (case["proof_of_task"], case["data"], case["performer"], case["task_definition_id"])
         result = verifier.voteHash(task, case["attestation_center"], case["chain_id"], case["is_approved"])
         assert "0x" + bytes(result).hex() == case["vote_hash"], case
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    task_hash=st.binary(min_size=32, max_size=32),
+    center=st.binary(min_size=20, max_size=20),
+    chain_id=st.integers(0, 2**256 - 1),
+)
+def test_performerHash_agrees_with_python(verifier, task_hash, center, chain_id):
+    center_address = "0x" + center.hex()
+    expected = performer_hash(task_hash, center_address, chain_id)
+    assert bytes(verifier.performerHash(task_hash, center_address, chain_id)) == expected
 
 
 def test_popHash_matches_every_vector(verifier, vectors):

@@ -660,7 +660,7 @@ def make_machine(world: World, chain, reverts_with):
             submission = build_submission(
                 task,
                 is_approved=approve,
-                tp_signature=task.sign(performer.account.private_key),
+                tp_signature=task.sign(performer.account.private_key, center.address, CHAIN_ID),
                 attestation_center=center.address,
                 chain_id=CHAIN_ID,
                 members=[op.id for op in members],

@@ -385,6 +385,30 @@ def test_second_report_of_the_same_rejected_task_reverts_already_punished(pn, re
         pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
 
 
+def test_a_rejected_task_signed_over_the_bare_taskHash_lands_but_cannot_be_reported(pn, reverts_with):
+    """An Othentic-style signature names no center and no chain: it may have been replayed here from
+    another AVS, so the task lands (and is recorded as not bound) but costs its performer nothing."""
+    performer = pn.operators[2]
+    task = pn.task(performer)
+    bare = task.sign_bare(performer.account.private_key)
+    pn.submit(task, approve=False, signers=pn.operators[:3], tp_signature=bare)
+    terms = pn.center.taskPenaltyTerms(task.abi())
+    assert (terms.taskNumber, terms.isApproved, terms.supermajority, terms.performerBound) == (1, False, True, False)
+    with reverts_with(pn.penalties.PerformerSignatureNotBound, task.task_hash()):
+        pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
+    assert stake_of(pn, performer) == STAKE
+    assert not pn.penalties.isPunished(REJECTED, task.task_hash(), performer.address)
+
+
+def test_attesters_of_a_bare_signed_task_are_still_punishable(pn):
+    """Only the performer's offence needs a bound signature: the attesters' votes name the center."""
+    task = pn.task(pn.operators[0])
+    pn.submit(task, tp_signature=task.sign_bare(pn.operators[0].account.private_key))
+    offender = pn.operators[1]
+    report_double(pn, offender, task, sender=pn.new_account())
+    assert stake_of(pn, offender) == STAKE - slashed_amount(STAKE)
+
+
 # --- the task must have landed, within the dispute period -----------------------------------------
 
 
@@ -845,6 +869,7 @@ def test_taskPenaltyTerms_reads_the_record_and_the_settings_a_task_landed_under(
     terms = pn.center.taskPenaltyTerms(never.abi())
     assert bytes(terms.taskHash) == never.task_hash()
     assert (terms.taskNumber, terms.submittedAtBlock, terms.isApproved, terms.supermajority) == (0, 0, False, False)
+    assert not terms.performerBound
     assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (0, PenaltyConfig(False, False, False, 0, 0))
 
     approved, receipt = land(pn, signers=pn.operators[:3])
@@ -853,7 +878,7 @@ def test_taskPenaltyTerms_reads_the_record_and_the_settings_a_task_landed_under(
     terms = pn.center.taskPenaltyTerms(approved.abi())
     assert bytes(terms.taskHash) == approved.task_hash()
     assert (terms.taskNumber, terms.submittedAtBlock, terms.isApproved) == (1, receipt.block_number, True)
-    assert terms.supermajority
+    assert terms.supermajority and terms.performerBound
     assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (DISPUTE, DEFINITION_0.penalties)
     terms = pn.center.taskPenaltyTerms(rejected.abi())
     assert (terms.taskNumber, terms.isApproved, terms.supermajority) == (2, False, False)

@@ -265,7 +265,11 @@ class Network:
             digest = hashlib.sha256(proof.encode()).digest()
             data = digest if approve else hashlib.sha256(digest).digest()
         task = TaskInfo(proof, data, Account.from_key(key).address, definition_id)
-        return task, task.sign(key)
+        return task, self.sign(task, key)
+
+    def sign(self, task: TaskInfo, key: str) -> bytes:
+        """The performer's signature bound to this deployment's center and chain, as ours sign."""
+        return task.sign(key, self.record.attestation_center, self.record.chain_id)
 
     @staticmethod
     def send_task_params(task: TaskInfo, signature: bytes) -> list:

@@ -35,7 +35,7 @@ def test_bad_send_task_calls_get_an_error_that_names_the_problem_and_nothing_is_
 
     # A signature by someone else than performerAddress.
     task, _ = net.task(GENERIC, tag="wrong-signer")
-    forged = task.sign(net.keys[5])
+    forged = net.sign(task, net.keys[5])
     error = _refused(
         net.rpc("sendTask", net.send_task_params(task, forged)),
         INVALID_SIGNATURE,

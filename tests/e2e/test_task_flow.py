@@ -50,6 +50,16 @@ def test_approved_task_lands_task_submitted_and_pays_every_attester_the_performe
     assert {v["operatorId"] for v in status["votes"] if v["side"] == "approve"} == set(net.ids)
 
 
+def test_an_othentic_performer_signature_over_the_bare_task_hash_lands_and_is_recorded_as_not_bound(net: Network):
+    task, _ = net.task(GENERIC, approve=True, tag="bare-signature")
+    task_hash = net.send(task, task.sign_bare(net.performer_key))
+
+    (landing,) = net.wait_landed([task_hash])[task_hash]
+    assert landing.approved and landing.performer == net.performer_account
+    terms = net.avs.center.functions.taskPenaltyTerms(task.abi()).call()
+    assert terms[1] == landing.task_number and terms[5] is False  # taskNumber, performerBound
+
+
 def test_rejected_task_lands_task_rejected_without_paying_the_performer(net: Network):
     before = net.claimable()
     task, signature = net.task(NO_FILTER, approve=False, tag="reject")

@@ -31,7 +31,7 @@ from eth_utils import to_checksum_address
 
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import UnknownDefinition
-from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, WrongTaskSigner, check_performer_signature
 from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, InvalidParams, JsonRpcServer
 from othentic_offchain.nodes.aggregator.config import (
     BUSY,
@@ -131,7 +131,7 @@ class AggregatorApi:
             self._refused()
             raise ApplicationError(
                 UNSUPPORTED_SIGNATURE_TYPE,
-                'signatureType "bls" is not supported: sign taskHash with the performer\'s '
+                'signatureType "bls" is not supported: sign the task with the performer\'s '
                 'ECDSA key (signatureType "ecdsa")',
                 {"signatureType": signatureType},
             )
@@ -144,8 +144,22 @@ class AggregatorApi:
             )
         task = TaskInfo(proofOfTask, data, performerAddress, taskDefinitionId)
         task_hash = task.task_hash()
+        center = to_checksum_address(node.config.deployment.attestation_center)
         try:
-            recovered = recover_task_signer(task_hash, signature)
+            check_performer_signature(task_hash, signature, task.performer, center, node.chain_id)
+        except WrongTaskSigner as exc:
+            self._refused()
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                str(exc),
+                {
+                    "taskHash": hex_or_none(task_hash),
+                    "performerHash": hex_or_none(task.performer_hash(center, node.chain_id)),
+                    "performer": task.performer,
+                    "recovered": exc.recovered,
+                    "recoveredBare": exc.recovered_bare,
+                },
+            ) from None
         except InvalidTaskSignature as exc:
             self._refused()
             raise ApplicationError(
@@ -153,15 +167,6 @@ class AggregatorApi:
                 f"signature is not a valid signature of taskHash: {exc}",
                 {"taskHash": hex_or_none(task_hash)},
             ) from None
-        if recovered != task.performer:
-            self._refused()
-            raise ApplicationError(
-                INVALID_SIGNATURE,
-                f"signature recovers to {recovered}, not to performerAddress "
-                f"{task.performer} (the performer signs the raw taskHash {hex_or_none(task_hash)}, "
-                "without the EIP-191 prefix)",
-                {"taskHash": hex_or_none(task_hash), "performer": task.performer, "recovered": recovered},
-            )
         db = node.require_db()
         if node.is_processing(task_hash) or await db.get(task_hash) is not None:
             self.metrics.outcomes.labels(outcome="duplicate").inc()

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from othentic_offchain import safejson
 from othentic_offchain.avs.models import describe_validation_error
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, recover_task_signer
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, check_performer_signature
 from othentic_offchain.nodes.attester.votes import StoredVote
 from othentic_offchain.nodes.common.protocol import AttestRequest, Vote
 
@@ -64,15 +64,10 @@ def check_request(attest: AttestRequest, task: TaskInfo, attestation_center: str
             f"taskHash 0x{attest.task_hash.hex()} is not the hash of the task (0x{computed.hex()})",
         )
     try:
-        signer = recover_task_signer(computed, attest.performer_signature)
+        # Bound to this center and chain (ours) or over the bare taskHash (Othentic's), as on-chain.
+        check_performer_signature(computed, attest.performer_signature, task.performer, attestation_center, chain_id)
     except InvalidTaskSignature as exc:
         raise Refusal(400, "bad_performer_signature", f"performerSignature: {exc}") from None
-    if signer != task.performer:
-        raise Refusal(
-            400,
-            "bad_performer_signature",
-            f"performerSignature recovers to {signer}, not to the task's performer {task.performer}",
-        )
 
 
 def vote_of(stored: StoredVote) -> Vote:

@@ -249,7 +249,9 @@ class PerformerNode(NodeLifecycle):
             ms=round((time.perf_counter() - asked) * 1000, 1),
         )
 
-        outcome.signature = task.sign(config.ecdsa_key)
+        # Bound to this deployment's center and chain: it lands nowhere else, so nobody can replay it
+        # on another AVS where this address is an operator (docs/decisions/0007-performer-signature-domain.md).
+        outcome.signature = task.sign(config.ecdsa_key, config.deployment.attestation_center, self.chain_id)
         self.log.step("task.signed", outcome.task_hash)
 
         sent = time.perf_counter()

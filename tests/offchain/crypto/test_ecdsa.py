@@ -1,4 +1,5 @@
-"""othentic_offchain.crypto.ecdsa: the performer's raw ECDSA signature over taskHash."""
+"""othentic_offchain.crypto.ecdsa: the performer's raw ECDSA signature, over the domain-bound digest or
+the bare taskHash."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from eth_account import Account
 from eth_keys import keys
 from eth_utils import keccak
 
-from othentic_offchain.crypto import InvalidTaskSignature, recover_task_signer, sign_task_hash, task_hash
+from othentic_offchain.crypto import (
+    InvalidTaskSignature,
+    WrongTaskSigner,
+    check_performer_signature,
+    performer_hash,
+    recover_task_signer,
+    sign_task_hash,
+    task_hash,
+)
 
 # Anvil's first two test accounts.
 PRIVATE_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -109,3 +118,45 @@ def test_high_s_signature_is_refused_although_it_recovers(signature):
     with pytest.raises(InvalidTaskSignature, match=r"high s \(s > secp256k1n/2\)"):
         recover_task_signer(DIGEST, twin)
     assert recover_task_signer(DIGEST, signature) == ADDRESS
+
+
+# --- check_performer_signature: the bound digest or the bare taskHash ------------------------------
+
+CENTER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+CHAIN_ID = 31337
+
+
+def test_a_signature_over_the_bound_digest_checks_as_bound():
+    bound = sign_task_hash(PRIVATE_KEY, performer_hash(DIGEST, CENTER, CHAIN_ID))
+    assert check_performer_signature(DIGEST, bound, ADDRESS, CENTER, CHAIN_ID) is True
+
+
+def test_a_signature_over_the_bare_task_hash_checks_as_not_bound(signature):
+    assert check_performer_signature(DIGEST, signature, ADDRESS.lower(), CENTER, CHAIN_ID) is False
+
+
+@pytest.mark.parametrize(
+    "center, chain_id", [("0x" + "42" * 20, CHAIN_ID), (CENTER, 1)], ids=["another center", "another chain"]
+)
+def test_a_signature_bound_elsewhere_is_refused_naming_both_recoveries(center, chain_id):
+    elsewhere = sign_task_hash(PRIVATE_KEY, performer_hash(DIGEST, center, chain_id))
+    with pytest.raises(WrongTaskSigner) as refused:
+        check_performer_signature(DIGEST, elsewhere, ADDRESS, CENTER, CHAIN_ID)
+    error = refused.value
+    assert error.performer == ADDRESS
+    assert error.recovered == recover_task_signer(performer_hash(DIGEST, CENTER, CHAIN_ID), elsewhere)
+    assert error.recovered_bare == recover_task_signer(DIGEST, elsewhere)
+    assert ADDRESS not in (error.recovered, error.recovered_bare)
+    assert "domain-bound" in str(error) and isinstance(error, InvalidTaskSignature)
+
+
+def test_another_keys_bound_signature_is_refused_naming_that_key():
+    other = sign_task_hash(OTHER_KEY, performer_hash(DIGEST, CENTER, CHAIN_ID))
+    with pytest.raises(WrongTaskSigner) as refused:
+        check_performer_signature(DIGEST, other, ADDRESS, CENTER, CHAIN_ID)
+    assert refused.value.recovered == Account.from_key(OTHER_KEY).address
+
+
+def test_a_malformed_signature_is_refused_before_any_recovery(signature):
+    with pytest.raises(InvalidTaskSignature, match="65 bytes"):
+        check_performer_signature(DIGEST, signature[:64], ADDRESS, CENTER, CHAIN_ID)

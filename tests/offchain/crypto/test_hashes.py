@@ -9,10 +9,22 @@ from __future__ import annotations
 import pytest
 from eth_abi import encode
 from eth_utils import keccak, to_canonical_address
+from hypothesis import given
+from hypothesis import strategies as st
 
-from othentic_offchain.crypto import G1Point, G2Point, gamma, hash_to_g1, pop_hash, round_hash, task_hash, vote_hash
+from othentic_offchain.crypto import (
+    G1Point,
+    G2Point,
+    gamma,
+    hash_to_g1,
+    performer_hash,
+    pop_hash,
+    round_hash,
+    task_hash,
+    vote_hash,
+)
 from othentic_offchain.crypto.bn254 import R
-from othentic_offchain.crypto.hashes import POP_DOMAIN, ROUND_DOMAIN, encode_task, encode_vote
+from othentic_offchain.crypto.hashes import PERFORMER_DOMAIN, POP_DOMAIN, ROUND_DOMAIN, encode_task, encode_vote
 
 PERFORMER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 CENTER = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -83,6 +95,46 @@ def test_task_definition_id_must_fit_uint16(task_definition_id):
 @pytest.mark.parametrize("task_definition_id", [0, 2**16 - 1])
 def test_task_definition_id_bounds_are_accepted(task_definition_id):
     assert len(task_hash("QmProof", b"", PERFORMER, task_definition_id)) == 32
+
+
+# --- the domain-bound performer digest --------------------------------------------------------
+
+BOUND = (task_hash(*TASK), CENTER, 31337)
+
+
+def test_performer_domain_is_the_keccak_of_its_tag():
+    assert PERFORMER_DOMAIN == keccak(b"othentic-py.ecdsa.performer-task.v1")
+
+
+def test_performer_hash_encodes_the_domain_chain_center_and_task_hash():
+    expected = keccak(
+        encode(["bytes32", "uint256", "address", "bytes32"], [PERFORMER_DOMAIN, 31337, CENTER, task_hash(*TASK)])
+    )
+    assert performer_hash(*BOUND) == expected
+
+
+@pytest.mark.parametrize(
+    "index, other",
+    [(0, b"\x00" * 32), (1, PERFORMER), (2, 1)],
+    ids=["taskHash", "attestationCenter", "chainId"],
+)
+def test_performer_hash_depends_on_every_field(index, other):
+    changed = list(BOUND)
+    changed[index] = other
+    assert performer_hash(*changed) != performer_hash(*BOUND)
+
+
+@given(task=st.binary(min_size=32, max_size=32), chain_id=st.integers(0, 2**256 - 1))
+def test_performer_hash_is_never_its_task_hash_nor_a_vote_hash(task, chain_id):
+    bound = performer_hash(task, CENTER, chain_id)
+    assert bound != task
+    assert bound not in (vote_hash(*VOTE), task_hash(*TASK))
+
+
+@pytest.mark.parametrize("digest", [b"", b"\x01" * 31, b"\x01" * 33])
+def test_performer_hash_takes_a_32_byte_task_hash_only(digest):
+    with pytest.raises(ValueError, match="32 bytes"):
+        performer_hash(digest, CENTER, 1)
 
 
 # --- proof of possession ----------------------------------------------------------------------

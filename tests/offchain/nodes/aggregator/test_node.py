@@ -99,7 +99,11 @@ class Net:
         task = TaskInfo(
             f"bafkrei-{tag}-{self.counter[0]:05d}", keccak(text=tag)[:8], Account.from_key(key).address, definition
         )
-        return task, task.sign(key)
+        return task, self.sign(task, key)
+
+    def sign(self, task: TaskInfo, key: str) -> bytes:
+        """The performer's signature bound to this deployment's center and chain (ours)."""
+        return task.sign(key, self.avs.address, self.avs.chain_id)
 
     def landings(self, task_hash: bytes) -> list[tuple[bool, int]]:
         """Every TaskSubmitted/TaskRejected event of ``task_hash``: (approved, task number)."""
@@ -365,6 +369,33 @@ def test_approved_task_lands_with_task_submitted_event_and_task_record(net: Net,
     assert (number, approved) == (status["taskNumber"], True)
     receipt = net.w3.eth.get_transaction_receipt(status["txHash"])
     assert receipt["status"] == 1 and receipt["from"] == net.aggregator
+
+
+def test_an_othentic_bare_taskhash_signature_lands_next_to_a_bound_one_and_is_recorded_as_not_bound(
+    net: Net, tmp_path: Path
+):
+    """Othentic performers sign the bare taskHash: the aggregator, the attesters and the center all
+    take it; the on-chain record says which form the performer used."""
+    bound_task, bound = net.new_task("bound-form")
+    bare_task, _ = net.new_task("bare-form")
+    bare = bare_task.sign_bare(net.keys[PERFORMER])
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            hashes = [await send(node, bound_task, bound), await send(node, bare_task, bare)]
+            return await wait_finished(node, hashes)
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    statuses = run(scenario())
+    assert [s["status"] for s in statuses.values()] == ["landed", "landed"], statuses
+    terms = net.avs.center.functions.taskPenaltyTerms
+    assert terms(bound_task.abi()).call()[5] is True  # performerBound
+    assert terms(bare_task.abi()).call()[5] is False
 
 
 def test_rejected_task_lands_with_task_rejected_event(net: Net, tmp_path: Path):
@@ -656,10 +687,23 @@ def refused(net: Net, tmp_path: Path, body: Any) -> dict:
 
 def test_send_task_with_a_signature_of_another_key_is_refused(net: Net, tmp_path: Path):
     task, _ = net.new_task("wrong-signer")
-    forged = task.sign(net.keys[5])
+    forged = net.sign(task, net.keys[5])
     error = refused(net, tmp_path, params(task, forged))
     assert error["code"] == INVALID_SIGNATURE
     assert "recovers to" in error["message"] and error["data"]["recovered"] == Account.from_key(net.keys[5]).address
+
+
+@pytest.mark.parametrize("elsewhere", ["another center", "another chain"])
+def test_send_task_with_a_signature_bound_to_another_center_or_chain_is_refused(
+    net: Net, tmp_path: Path, elsewhere: str
+):
+    task, _ = net.new_task("bound-elsewhere")
+    center, chain_id = ("0x" + "42" * 20, net.avs.chain_id) if elsewhere == "another center" else (net.avs.address, 1)
+    signature = task.sign(net.keys[PERFORMER], center, chain_id)
+    error = refused(net, tmp_path, params(task, signature))
+    assert error["code"] == INVALID_SIGNATURE and "domain-bound" in error["message"]
+    assert error["data"]["performer"] == task.performer
+    assert task.performer not in (error["data"]["recovered"], error["data"]["recoveredBare"])
 
 
 def test_send_task_with_an_unrecoverable_signature_is_refused(net: Net, tmp_path: Path):
@@ -680,7 +724,7 @@ def test_send_task_with_a_high_s_signature_is_refused_as_invalid_params(net: Net
 def test_send_task_with_data_too_large_for_a_transaction_is_refused(net: Net, tmp_path: Path):
     key = net.keys[PERFORMER]
     task = TaskInfo("bafkrei-large-data", b"\x01" * (MAX_TASK_DATA_BYTES + 1), Account.from_key(key).address, 0)
-    error = refused(net, tmp_path, params(task, task.sign(key)))
+    error = refused(net, tmp_path, params(task, net.sign(task, key)))
     assert error["code"] == INVALID_PARAMS
     assert "'data'" in error["message"] and f"the limit is {MAX_TASK_DATA_BYTES}" in error["message"]
 
@@ -704,7 +748,7 @@ def test_send_task_for_an_expired_definition_is_refused(net: Net, tmp_path: Path
 def test_send_task_from_a_performer_who_is_not_an_operator_is_refused(net: Net, tmp_path: Path):
     stranger = "0x" + keccak(text="not an operator").hex()
     task = TaskInfo("bafkrei-stranger", b"\x01", Account.from_key(stranger).address, 0)
-    error = refused(net, tmp_path, params(task, task.sign(stranger)))
+    error = refused(net, tmp_path, params(task, net.sign(task, stranger)))
     assert error["code"] == PERFORMER_NOT_ACTIVE
 
 
@@ -735,7 +779,7 @@ def test_send_task_with_a_malformed_param_is_refused_naming_it(
 
 def test_send_task_with_an_oversized_proof_of_task_is_refused(net: Net, tmp_path: Path):
     task = TaskInfo("Q" * 1025, b"", Account.from_key(net.keys[PERFORMER]).address, 0)
-    error = refused(net, tmp_path, params(task, task.sign(net.keys[PERFORMER])))
+    error = refused(net, tmp_path, params(task, net.sign(task, net.keys[PERFORMER])))
     assert error["code"] == INVALID_PARAMS
     assert "proofOfTask" in error["message"] and "1025 characters, the limit is 1024" in error["message"]
 

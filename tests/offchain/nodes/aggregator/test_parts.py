@@ -116,7 +116,7 @@ def test_submit_task_calldata_is_what_web3_encodes():
     submission = build_submission(
         task,
         is_approved=True,
-        tp_signature=task.sign(PERFORMER_KEY),
+        tp_signature=task.sign(PERFORMER_KEY, CENTER, 31337),
         attestation_center=CENTER,
         chain_id=31337,
         members=[1, 2, 3],
@@ -135,7 +135,7 @@ def test_the_largest_task_data_keeps_submit_task_under_the_mempool_limit():
     submission = build_submission(
         task,
         is_approved=True,
-        tp_signature=task.sign(PERFORMER_KEY),
+        tp_signature=task.sign(PERFORMER_KEY, CENTER, 31337),
         attestation_center=CENTER,
         chain_id=31337,
         members=list(range(1, 503)),

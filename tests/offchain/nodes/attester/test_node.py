@@ -32,8 +32,9 @@ from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, cl
 # -- helpers local to these tests ---------------------------------------------------------------------
 
 
-def sign_task(task: TaskInfo, key: str) -> bytes:
-    return task.sign(key)
+def sign_task(devnet: Devnet, task: TaskInfo, key: str) -> bytes:
+    """The performer's signature bound to the devnet's center and chain, as our performers sign."""
+    return task.sign(key, devnet.center, devnet.chain_id)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def attest_body(
     body = {
         "task": wire_task(task).to_wire(),
         "taskHash": "0x" + task.task_hash().hex(),
-        "performerSignature": "0x" + sign_task(task, performer.key).hex(),
+        "performerSignature": "0x" + sign_task(devnet, task, performer.key).hex(),
         "attestationCenter": devnet.center,
         "chainId": devnet.chain_id,
     }
@@ -309,8 +310,26 @@ def test_a_task_hash_that_is_not_the_tasks_is_refused(devnet, attester, performe
 def test_a_signature_by_someone_else_than_the_performer_is_refused(devnet, attester, performer, operator):
     body = attest_body(devnet, performer, unique_proof())
     task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], performer.address, 0)
-    body["performerSignature"] = "0x" + sign_task(task, operator.key).hex()
+    body["performerSignature"] = "0x" + sign_task(devnet, task, operator.key).hex()
     assert_refused(post(attester, body), 400, "bad_performer_signature", operator.address, performer.address)
+
+
+def test_an_othentic_performer_signature_over_the_bare_task_hash_gets_a_vote(devnet, attester, operator, performer):
+    body = attest_body(devnet, performer, unique_proof())
+    task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], performer.address, 0)
+    body["performerSignature"] = "0x" + task.sign_bare(performer.key).hex()
+    answer = post(attester, body)
+    assert answer.status_code == 200, answer.text
+    assert_vote_verifies(devnet, operator, body, answer.json())
+
+
+@pytest.mark.parametrize("elsewhere", ["another center", "another chain"])
+def test_a_performer_signature_bound_to_another_center_or_chain_is_refused(devnet, attester, performer, elsewhere):
+    body = attest_body(devnet, performer, unique_proof())
+    task = TaskInfo(body["task"]["proofOfTask"], body["task"]["data"], performer.address, 0)
+    center, chain_id = ("0x" + "42" * 20, devnet.chain_id) if elsewhere == "another center" else (devnet.center, 1)
+    body["performerSignature"] = "0x" + task.sign(performer.key, center, chain_id).hex()
+    assert_refused(post(attester, body), 400, "bad_performer_signature", "domain-bound", performer.address)
 
 
 def test_a_malformed_performer_signature_is_refused(devnet, attester, performer):

@@ -156,7 +156,9 @@ def trigger(node: PerformerNode, body: Any = None) -> requests.Response:
 # -- on demand ----------------------------------------------------------------------------------------
 
 
-def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(performer_factory, aggregator, alice):
+def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(
+    devnet, performer_factory, aggregator, alice
+):
     fake = aggregator()
     node = performer_factory(alice, fake.url)
     answer = trigger(node, {"params": {"pair": "ETHUSDT"}})
@@ -176,7 +178,10 @@ def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(perfor
     assert signature.startswith("0x") and len(bytes.fromhex(signature[2:])) == 65
 
     task = TaskInfo(proof, data, performer, definition)
-    assert recover_task_signer(task.task_hash(), bytes.fromhex(signature[2:])) == alice.address
+    # Signed over the digest bound to the deployment's center and chain, not the bare taskHash.
+    bound = task.performer_hash(devnet.center, devnet.chain_id)
+    assert recover_task_signer(bound, bytes.fromhex(signature[2:])) == alice.address
+    assert recover_task_signer(task.task_hash(), bytes.fromhex(signature[2:])) != alice.address
     body = answer.json()
     assert body["taskHash"] == "0x" + task.task_hash().hex()
     assert body["aggregator"] is True
