@@ -7,11 +7,13 @@ import json
 import time
 
 import pytest
+from eth_abi import encode
 from eth_account import Account
+from eth_utils import keccak
 from pydantic import ValidationError
 
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, P2P_MESSAGE_TAG
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, AUTH_TYPES, P2P_MESSAGE_TAG, auth_digest
 from othentic_offchain.nodes.common.protocol import (
     MESSAGE_MAX_AGE,
     SIGNATURE_HEADER,
@@ -154,3 +156,8 @@ def test_clip_keeps_short_text_and_cuts_long_text_saying_its_length():
     assert clip("bafkrei") == "bafkrei"
     cut = clip("x" * 5000)
     assert cut.startswith("x" * 120) and cut.endswith("(5000 characters)") and len(cut) < 160
+
+
+def test_the_auth_digest_is_keccak_of_the_abi_encoding_the_docs_give():
+    expected = keccak(encode(AUTH_TYPES, [P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000]))
+    assert auth_digest(P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000) == expected
