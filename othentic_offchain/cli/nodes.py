@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import json
 
 import click
@@ -140,6 +141,26 @@ def _performer_config(
     )
 
 
+def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Checksummed addresses, or a ``BadParameter`` naming the bad one."""
+    from eth_utils import is_address, to_checksum_address
+
+    for value in values:
+        if not is_address(value):
+            raise click.BadParameter(f"{value!r} is not an address (0x and 40 hex digits)")
+    return tuple(to_checksum_address(value) for value in values)
+
+
+def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
+    """IP addresses or networks (CIDR), or a ``BadParameter`` naming the bad one."""
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+    return values
+
+
 @node_group.command("attester")
 @chain_options
 @key_options
@@ -177,6 +198,22 @@ def _performer_config(
     default=None,
     help="Publish this URL on-chain as the attester's endpoint at start (costs a transaction if it changed).",
 )
+@click.option(
+    "--trusted-aggregator",
+    "trusted_aggregators",
+    multiple=True,
+    metavar="ADDRESS",
+    callback=lambda _ctx, _param, values: _addresses(values),
+    help="Answer only vote requests and messages signed by this operator address. Repeatable "
+    "[default: any active operator].",
+)
+@click.option(
+    "--allow-performer-as-aggregator",
+    is_flag=True,
+    default=False,
+    help="Answer a vote request signed by the task's own performer (off: a performer asking first "
+    "would fix this attester's side before the real aggregator asks).",
+)
 @functools.partial(_performer_options, standalone=False)
 @_log_option
 def attester(
@@ -194,6 +231,8 @@ def attester(
     db_path,
     service_timeout,
     publish_endpoint,
+    trusted_aggregators,
+    allow_performer_as_aggregator,
     definition,
     execution_service,
     aggregator,
@@ -235,6 +274,8 @@ def attester(
         db_path=db_path,  # None: a fixed file per chain and operator (AttesterConfig.votes_path)
         service_timeout=service_timeout,
         name=f"attester-{operator_id}",
+        aggregators=trusted_aggregators,
+        allow_performer_as_aggregator=allow_performer_as_aggregator,
     )
     performer_config = None
     if definition is not None:
@@ -397,6 +438,15 @@ def performer(
     show_default=True,
     help="Seconds a task may collect votes before it fails with no_quorum.",
 )
+@click.option(
+    "--trusted-client",
+    "trusted_clients",
+    multiple=True,
+    metavar="ADDRESS|NETWORK",
+    callback=lambda _ctx, _param, values: _networks(values),
+    help="A client IP address or network (CIDR) that may call sendCustomMessage unsigned; "
+    "anyone else signs it as an active operator. Repeatable [default: loopback only].",
+)
 @_log_option
 def aggregator(
     rpc,
@@ -412,6 +462,7 @@ def aggregator(
     delay_ms,
     vote_timeout,
     task_timeout,
+    trusted_clients,
     log_level,
 ):
     """Collect attesters' votes on each task and submit the aggregate on-chain.
@@ -441,6 +492,8 @@ def aggregator(
         vote_timeout=vote_timeout,
         task_timeout=task_timeout,
     )
+    if trusted_clients:
+        config.trusted_clients = trusted_clients
 
     click.echo(f"aggregator records its tasks in {config.store_path}")
 

@@ -11,10 +11,17 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def http_json(url: str, body: Any = None, *, raw: bytes | None = None, timeout: float = 30.0) -> tuple[int, Any]:
+def http_json(
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> tuple[int, Any]:
     """POST ``body`` as JSON (or the ``raw`` bytes), or GET without either; (status, parsed JSON)."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, payload = response.status, response.read()

@@ -43,10 +43,12 @@ from othentic_offchain.chain.build import find_project_root
 from othentic_offchain.chain.client import AvsContracts
 from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG
 from othentic_offchain.devnet.anvil import Anvil
 from othentic_offchain.devnet.network import LocalNetwork, operator_keys
 from othentic_offchain.devnet.processes import Supervisor, othentic_command
 from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError
+from othentic_offchain.nodes.common.protocol import auth_headers
 from tests.devnet.ape_deploy import ape_deploy
 from tests.e2e.e2e_http import http_json
 
@@ -325,9 +327,18 @@ class Network:
     def attest_directly(
         self, operator_id: int, task: TaskInfo, signature: bytes, timeout: float = 30.0
     ) -> tuple[int, dict]:
+        """Ask one attester for its vote as the aggregator would (signed with its operator key)."""
+        headers = auth_headers(
+            self.keys[AGGREGATOR],
+            ATTEST_REQUEST_TAG,
+            self.record.chain_id,
+            self.record.attestation_center,
+            task.task_hash(),
+        )
         return http_json(
             self.attester_url(operator_id) + "/attester/v1/attest",
             self.attest_request(task, signature),
+            headers=headers,
             timeout=timeout,
         )
 

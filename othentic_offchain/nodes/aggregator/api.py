@@ -4,10 +4,13 @@
   -> the taskHash (0x-hex). The task is checked (formats, the performer's signature, the
   definition, the performer's registration), stored, and only then answered; everything after
   runs in the background. Sending a known task again answers the same hash and does nothing.
-* ``sendCustomMessage(data)`` -> how many attesters took the message (``POST /p2p/message``).
-  Anyone may call it, so it is bounded (see :class:`~othentic_offchain.nodes.aggregator.config.AggregatorConfig`):
-  the data's size, one call per HTTP request, a rate per client address and overall; the
-  attesters come from the cached chain view, so a call costs no chain read of its own.
+* ``sendCustomMessage(data[, taskDefinitionId, signer, signature, timestamp])`` -> how many
+  attesters took the message (``POST /p2p/message``, signed with this node's operator key).
+  Signed by an active operator, or unsigned from a trusted client address only
+  (:mod:`~othentic_offchain.nodes.aggregator.messages`), and bounded (see
+  :class:`~othentic_offchain.nodes.aggregator.config.AggregatorConfig`): the data's size, one call
+  per HTTP request, a rate per caller and overall; the signer's status and the attesters come
+  from the cached chain view, so a call costs no chain read of its own.
 * ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, error.
 * ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
 
@@ -22,17 +25,19 @@ import contextlib
 import contextvars
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import UnknownDefinition
+from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
 from othentic_offchain.crypto.ecdsa import InvalidTaskSignature, WrongTaskSigner, check_performer_signature
-from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, InvalidParams, JsonRpcServer
+from othentic_offchain.jsonrpc import INVALID_PARAMS, ApplicationError, JsonRpcServer
 from othentic_offchain.nodes.aggregator.config import (
     BUSY,
     CHAIN_UNAVAILABLE,
@@ -45,7 +50,7 @@ from othentic_offchain.nodes.aggregator.config import (
     UNSUPPORTED_SIGNATURE_TYPE,
     WRONG_CHAIN,
 )
-from othentic_offchain.nodes.aggregator.limits import FanOutLimiter
+from othentic_offchain.nodes.aggregator.messages import MessageGate
 from othentic_offchain.nodes.aggregator.params import (
     SEND_CUSTOM_MESSAGE_PARAMS,
     TASK_STATUS_PARAMS,
@@ -57,6 +62,7 @@ from othentic_offchain.nodes.common.protocol import (
     MESSAGE_PATH,
     METRICS_PATH,
     AnswerTooLarge,
+    auth_headers,
     read_capped,
 )
 
@@ -81,13 +87,7 @@ class AggregatorApi:
     def __init__(self, node: AggregatorNode):
         self.node = node
         self.metrics = node.counters
-        config = node.config
-        self.message_limiter = FanOutLimiter(
-            config.message_rate_per_client,
-            config.message_burst_per_client,
-            config.message_rate_total,
-            config.message_burst_total,
-        )
+        self.messages = MessageGate(node)
 
     def install(self, rpc: JsonRpcServer, app: web.Application) -> None:
         """Register the methods on ``rpc`` and the routes on ``app``."""
@@ -238,19 +238,32 @@ class AggregatorApi:
 
     # --- sendCustomMessage ----------------------------------------------------------------------
 
-    async def send_custom_message(self, data: bytes) -> int:
-        """Forward ``{"data": ...}`` to every attester's ``/p2p/message`` at once (bounded: see the module)."""
+    async def send_custom_message(
+        self,
+        data: bytes,
+        taskDefinitionId: int | None,
+        signer: str | None,
+        signature: bytes | None,
+        timestamp: int | None,
+    ) -> int:
+        """Forward ``{"data": ...}`` to every attester's ``/p2p/message`` at once, signed by this
+        node (admitted and bounded: see the module)."""
         node = self.node
-        self._admit_message(data)
+        caller = await self._admit_message(data, taskDefinitionId, signer, signature, timestamp)
         urls = await self._attester_urls()
         body = json.dumps({"data": hex_or_none(data)}).encode()
+        chain = node.require_chain()
+        headers = {
+            "Content-Type": "application/json",
+            **auth_headers(
+                node.config.ecdsa_key, P2P_MESSAGE_TAG, node.chain_id, chain.address, keccak(body), int(time.time())
+            ),
+        }
         session = node.http()
 
         async def deliver(url: str) -> bool:
             try:
-                async with session.post(
-                    url + MESSAGE_PATH, data=body, headers={"Content-Type": "application/json"}
-                ) as response:
+                async with session.post(url + MESSAGE_PATH, data=body, headers=headers) as response:
                     await read_capped(response)  # an attester answering gigabytes is cut off
                     return 200 <= response.status < 300
             except (TimeoutError, aiohttp.ClientError, AnswerTooLarge):
@@ -258,16 +271,14 @@ class AggregatorApi:
 
         results = await asyncio.gather(*(deliver(u) for u in urls))
         delivered = sum(results)
-        node.log.step("message.forwarded", attesters=len(urls), delivered=delivered, bytes=len(data))
+        node.log.step("message.forwarded", attesters=len(urls), delivered=delivered, bytes=len(data), caller=caller)
         return delivered
 
-    def _admit_message(self, data: bytes) -> None:
+    async def _admit_message(
+        self, data: bytes, definition: int | None, signer: str | None, signature: bytes | None, timestamp: int | None
+    ) -> str:
+        """Who the caller is, if its call may go ahead: one per HTTP request, then the gate."""
         config = self.node.config
-        if len(data) > config.max_message_bytes:
-            raise InvalidParams(
-                f"data is {len(data)} bytes, the limit is {config.max_message_bytes}",
-                {"limit": config.max_message_bytes},
-            )
         request = _REQUEST.get()
         client = request.client if request is not None else "-"
         if request is not None:
@@ -279,13 +290,7 @@ class AggregatorApi:
                     f"at most {config.messages_per_request} sendCustomMessage call(s) per request",
                     {"limit": config.messages_per_request},
                 )
-        over = self.message_limiter.allow(client)
-        if over is not None:
-            self.node.log.step("message.refused", level=logging.WARNING, client=client, reason=over)
-            who = "from this client" if over == "client" else "from all clients together"
-            raise ApplicationError(
-                RATE_LIMITED, f"too many custom messages {who}: retry later", {"retry": True, "limit": over}
-            )
+        return await self.messages.admit(client, data, definition, signer, signature, timestamp)
 
     async def _attester_urls(self) -> list[str]:
         node = self.node

@@ -2,7 +2,9 @@
 
 An :class:`~othentic_offchain.nodes.common.protocol.AttestRequest` goes to every member of the
 definition's operator set that has not voted yet (URLs from
-:class:`~othentic_offchain.nodes.aggregator.discovery.AttesterDirectory`). Each answer is checked
+:class:`~othentic_offchain.nodes.aggregator.discovery.AttesterDirectory`), signed once per task
+with the aggregator's operator key (:func:`~othentic_offchain.nodes.common.protocol.auth_headers`:
+attesters answer only active operators). Each answer is checked
 (the task hash, the operator id, a point on the curve other than infinity) and stored; powers are
 the members' stakes. As soon as one side holds the contract's threshold, the collector waits
 ``delay`` for more votes if configured, then returns the side. Attesters that time out or answer
@@ -19,6 +21,7 @@ import logging
 import aiohttp
 
 from othentic_offchain.chain.view import ChainView, DefinitionView
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG
 from othentic_offchain.crypto.bn254 import InvalidPoint
 from othentic_offchain.nodes.aggregator.config import AggregatorConfig
 from othentic_offchain.nodes.aggregator.discovery import AttesterDirectory
@@ -31,6 +34,7 @@ from othentic_offchain.nodes.common.protocol import (
     AnswerTooLarge,
     AttestRequest,
     Vote,
+    auth_headers,
     read_capped,
     wire_task,
 )
@@ -91,6 +95,10 @@ class VoteCollector:
                 chain_id=self.chain.chain_id,
             )
             work.request_body = json.dumps(request.to_wire(), separators=(",", ":")).encode()
+            signed = auth_headers(
+                self.config.ecdsa_key, ATTEST_REQUEST_TAG, self.chain.chain_id, self.chain.address, work.task_hash
+            )
+            work.request_headers = {**_JSON, **signed}
         return work.request_body
 
     async def collect(self, work: TaskWork, definition: DefinitionView, deadline: float) -> bool | None:
@@ -184,7 +192,7 @@ class VoteCollector:
         try:
             async with (
                 slots,
-                self.session.post(url + ATTEST_PATH, data=work.request_body, headers=_JSON) as response,
+                self.session.post(url + ATTEST_PATH, data=work.request_body, headers=work.request_headers) as response,
             ):
                 status = response.status
                 raw = await read_capped(response)

@@ -10,7 +10,12 @@ from eth_account import Account
 
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.nodes.common.paths import node_db_path
-from othentic_offchain.nodes.common.protocol import VOTE_TIMEOUT
+from othentic_offchain.nodes.common.protocol import (
+    MAX_MESSAGE_DATA_BYTES,
+    MAX_PROOF_OF_TASK_LENGTH,
+    MESSAGE_MAX_AGE,
+    VOTE_TIMEOUT,
+)
 
 # Application error codes of the aggregator's JSON-RPC (-32000..-32099).
 INVALID_SIGNATURE = -32001  #: the signature does not recover to performerAddress
@@ -22,6 +27,8 @@ UNSUPPORTED_SIGNATURE_TYPE = -32006  #: signatureType "bls": performers sign wit
 UNKNOWN_TASK = -32010  #: taskStatus of a hash this aggregator never accepted
 BUSY = -32029  #: too many tasks open: retry later
 RATE_LIMITED = -32030  #: sendCustomMessage too often (from this client, or from everyone): retry later
+UNAUTHENTICATED = -32031  #: sendCustomMessage unsigned from an untrusted address, or a bad or stale signature
+NOT_AN_OPERATOR = -32032  #: sendCustomMessage signed by an account that is not an active operator
 CHAIN_UNAVAILABLE = -32050  #: the RPC endpoint failed while checking the task: retry later
 
 
@@ -42,8 +49,13 @@ class AggregatorConfig:
     ``sendCustomMessage`` reaches every attester, so it is bounded: ``max_message_bytes`` of data,
     ``messages_per_request`` calls in one HTTP request (a batch), and token buckets per client
     address (``message_rate_per_client`` a second, bursts of ``message_burst_per_client``) and for
-    everyone together (``message_rate_total``, ``message_burst_total``). Callers are not
-    authenticated: anyone who reaches the port may send within these limits.
+    everyone together (``message_rate_total``, ``message_burst_total``). Callers authenticate:
+    a call is signed by an active operator (``signer``, ``signature``, ``timestamp`` at most
+    ``message_max_age`` seconds from this node's clock), and is then limited per signer; only a
+    client whose address is in ``trusted_clients`` (addresses or networks; default: loopback, so
+    a local execution service keeps working) may send Othentic's unsigned form, limited per
+    address. A signed call's signature is recovered only within ``message_auth_rate_per_client``
+    (``message_auth_burst_per_client``) per client address, so that garbage cannot burn CPU.
     """
 
     rpc_url: str
@@ -56,19 +68,23 @@ class AggregatorConfig:
     delay: float = 0.0
     vote_timeout: float = VOTE_TIMEOUT
     task_timeout: float = 60.0
-    max_proof_length: int = 1024
+    max_proof_length: int = MAX_PROOF_OF_TASK_LENGTH
     max_concurrent_tasks: int = 256
     max_open_tasks: int = 100_000
     max_connections: int = 512
     max_requests_per_attester: int = 16
     max_request_bytes: int = 1 << 20
     max_batch: int = 100
-    max_message_bytes: int = 16 * 1024
+    max_message_bytes: int = MAX_MESSAGE_DATA_BYTES
     messages_per_request: int = 1
     message_rate_per_client: float = 1.0
     message_burst_per_client: float = 5.0
     message_rate_total: float = 10.0
     message_burst_total: float = 20.0
+    trusted_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    message_max_age: float = MESSAGE_MAX_AGE
+    message_auth_rate_per_client: float = 20.0
+    message_auth_burst_per_client: float = 40.0
     submit_retries: int = 3
     retry_interval: float = 0.5
     receipt_timeout: float = 120.0

@@ -14,14 +14,11 @@ from eth_utils import is_checksum_address, to_checksum_address
 
 from othentic_offchain.crypto.ecdsa import check_low_s
 from othentic_offchain.jsonrpc import Param, as_hex_bytes, as_int, as_str
+from othentic_offchain.nodes.common.protocol import MAX_TASK_DATA_BYTES
 
 UINT16_MAX = 2**16 - 1
 SIGNATURE_LENGTH = 65  # r, s, v
 TASK_HASH_LENGTH = 32
-#: The largest task ``data``: geth and most mempools refuse transactions over 128 KiB; the rest of
-#: submitTask's calldata (proofOfTask, signatures, the signers' G2 key, non-signer ids) and the
-#: transaction's envelope fit in the 32 KiB left.
-MAX_TASK_DATA_BYTES = 96 * 1024
 
 
 def parse_proof_of_task(limit: int) -> Callable[[Any], str]:
@@ -105,5 +102,21 @@ def send_task_params(max_proof_length: int) -> list[Param]:
     ]
 
 
-SEND_CUSTOM_MESSAGE_PARAMS = [Param("data", as_hex_bytes)]
+def parse_timestamp(value: Any) -> int:
+    number = as_int(value)
+    if not 0 < number < 2**63:
+        raise ValueError(f"expected unix seconds, got {number}")
+    return number
+
+
+#: ``sendCustomMessage``: Othentic's ``(data, taskDefinitionId)``, then the optional signature of an
+#: active operator (``signer``, ``signature``, ``timestamp``: see
+#: :mod:`othentic_offchain.nodes.aggregator.messages`).
+SEND_CUSTOM_MESSAGE_PARAMS = [
+    Param("data", as_hex_bytes),
+    Param("taskDefinitionId", parse_definition_id, default=None, aliases=("taskDefinitionID",)),
+    Param("signer", parse_address, default=None),
+    Param("signature", parse_signature, default=None),
+    Param("timestamp", parse_timestamp, default=None),
+]
 TASK_STATUS_PARAMS = [Param("taskHash", parse_task_hash)]

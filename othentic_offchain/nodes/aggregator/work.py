@@ -27,6 +27,7 @@ class TaskWork:
     bad: set[int] = field(default_factory=set)  # signatures found invalid by bisection
     refused: set[int] = field(default_factory=set)  # attesters that refused the request (4xx)
     request_body: bytes = b""
+    request_headers: dict[str, str] = field(default_factory=dict)  # the body's content type and signature
 
     def powers(self, members: Mapping[int, int]) -> tuple[int, int]:
         """``(approve, reject)`` voting power of the votes of current members."""

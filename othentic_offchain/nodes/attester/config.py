@@ -26,7 +26,15 @@ class AttesterConfig:
     ``validation_url`` the base URL of its Validation Service (or the full ``/task/validate`` URL).
     ``db_path`` defaults to ``$XDG_DATA_HOME/othentic/attester-<chain id>-<address>.sqlite3``
     (whatever the working folder): keep it across restarts, it is what stops the node from ever
-    signing the other side of a task it voted on."""
+    signing the other side of a task it voted on.
+
+    Who may ask: only requests signed by an active operator (see
+    :mod:`othentic_offchain.nodes.common.protocol`), and of those only the ``aggregators`` listed
+    when the list is not empty; never the task's own performer unless
+    ``allow_performer_as_aggregator`` (a performer asking early would fix this attester's side
+    before the task reaches the real aggregator). ``peer_rate``/``peer_burst`` bound requests per
+    client address before any signature is checked, ``signer_rate``/``signer_burst`` per signer
+    (requests a second, bursts saved up)."""
 
     rpc_url: str
     deployment: DeploymentRecord
@@ -39,6 +47,12 @@ class AttesterConfig:
     service_timeout: float = SERVICE_TIMEOUT
     chain_refresh: float = 0.5
     name: str = "attester"
+    aggregators: tuple[str, ...] = ()
+    allow_performer_as_aggregator: bool = False
+    peer_rate: float = 1000.0
+    peer_burst: float = 2000.0
+    signer_rate: float = 500.0
+    signer_burst: float = 1000.0
 
     @property
     def address(self) -> str:

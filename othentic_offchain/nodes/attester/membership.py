@@ -48,19 +48,19 @@ class Membership:
             if now - self._last_forced_refresh < self.config.chain_refresh:
                 raise
             self._last_forced_refresh = now
-            await self._chain_call(chain.refresh(force=True))
+            await self.chain_call(chain.refresh(force=True))
             return await self._read(chain, definition_id)
 
     async def _read(self, chain: ChainView, definition_id: int) -> int:
         try:
-            definition = await self._chain_call(chain.definition(definition_id))
+            definition = await self.chain_call(chain.definition(definition_id))
         except UnknownDefinition:
             raise Refusal(
                 404,
                 "unknown_definition",
                 f"task definition {definition_id} does not exist on {self.attestation_center}",
             ) from None
-        operator_id = await self._chain_call(chain.operator_id_of(self.address))
+        operator_id = await self.chain_call(chain.operator_id_of(self.address))
         self.operator_id = operator_id or None
         if not operator_id:
             raise Refusal(409, "not_an_attester", f"{self.address} is not a registered operator")
@@ -70,7 +70,7 @@ class Membership:
                 "not_an_attester",
                 f"operator {operator_id} is not an active attester of task definition {definition_id}",
             )
-        operator = await self._chain_call(chain.operator(operator_id))
+        operator = await self.chain_call(chain.operator(operator_id))
         if not operator.active:
             raise Refusal(409, "not_an_attester", f"operator {operator_id} is not active")
         if operator.public.g2 != self.config.bls.public.g2:
@@ -82,7 +82,8 @@ class Membership:
             )
         return operator_id
 
-    async def _chain_call(self, awaitable: Awaitable[T]) -> T:
+    async def chain_call(self, awaitable: Awaitable[T]) -> T:
+        """``awaitable``'s result; a failed read becomes a ``chain_unavailable`` refusal."""
         try:
             return await awaitable
         except (UnknownDefinition, Refusal):

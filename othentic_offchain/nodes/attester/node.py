@@ -11,13 +11,21 @@ answered from that record, without asking the service again, after a restart too
 racing on one task share one in-process lock, and the store's atomic insert settles races between
 processes sharing the file.
 
-What it promises the aggregator: a vote only for a task it can check, i.e. a request for ITS
-attestation center and chain, whose ``taskHash`` matches the task, signed by the task's performer,
+What it promises the aggregator: a vote only for a task it can check, i.e. a request signed by an
+active operator other than the task's performer (:mod:`.gate`), for ITS attestation center and
+chain, whose ``taskHash`` matches the task, signed by the task's performer, an active operator,
 of a definition that exists and lists this operator as an active attester. Each refusal has a
 stable code (:class:`~.protocol.ErrorBody`):
 
 =====  =========================  ==========================================================
+429    ``rate_limited``           too many requests from this address, or by this signer
+413    ``too_large``              the body, ``proofOfTask`` or ``data`` is over its limit (named)
 400    ``bad_request``            not JSON, or a field missing or mistyped (named)
+401    ``unauthenticated``        the signature headers are missing, malformed, stale or not
+                                  the claimed signer's
+403    ``not_an_aggregator``      the signer is not an active operator (or not on the allowlist)
+403    ``aggregator_is_performer`` the signer is the task's own performer
+409    ``performer_not_active``   the task's performer is not an active operator
 400    ``wrong_center``           the request names another attestation center
 400    ``wrong_chain``            the request names another chain id
 400    ``task_hash_mismatch``     ``taskHash`` is not the hash of the task
@@ -40,8 +48,12 @@ its vote could no longer count, and one on the losing side would be an incorrect
 The request checks live in :mod:`.checks`, the chain checks in :mod:`.membership`, the
 configuration in :mod:`.config`.
 
-Also: ``POST /p2p/message`` relays a custom message to the Validation Service's own
-``/p2p/message`` and answers what it answered; ``GET /health``; ``GET /metrics``.
+Nothing of a refused request is recorded, and its task is not logged (the ``task.received`` line
+comes after the admission checks, with a long ``proofOfTask`` cut short).
+
+Also: ``POST /p2p/message`` relays a custom message, signed by an active operator with a fresh
+timestamp (the same admission checks and codes, but the performer's), to the Validation Service's
+own ``/p2p/message`` and answers what it answered; ``GET /health``; ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -55,15 +67,17 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from eth_utils import to_checksum_address
+from eth_utils import keccak, to_checksum_address
 
 from othentic_offchain.avs.clients import ServiceError, ServiceUnavailable, ValidationClient
 from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, P2P_MESSAGE_TAG
 from othentic_offchain.nodes.attester.checks import Refusal, check_request, parse_attest, side, vote_of
 from othentic_offchain.nodes.attester.config import AttesterConfig
+from othentic_offchain.nodes.attester.gate import Gate
 from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.votes import StoredVote, VoteStore
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
@@ -71,10 +85,13 @@ from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
 from othentic_offchain.nodes.common.protocol import (
     ATTEST_PATH,
     HEALTH_PATH,
+    MAX_ATTEST_BODY_BYTES,
+    MAX_MESSAGE_BODY_BYTES,
     MESSAGE_PATH,
     METRICS_PATH,
     AttestRequest,
     Vote,
+    clip,
     error_response,
     task_info,
 )
@@ -99,6 +116,7 @@ class AttesterNode(NodeLifecycle):
         self.chain_id = int(config.deployment.chain_id)
         self.url: str | None = None
         self._membership = Membership(config, self.attestation_center)
+        self._gate = Gate(config, self._membership.chain_call)
 
         self.metrics = NodeMetrics(config.name)
         self.votes_signed = self.metrics.counter(
@@ -219,15 +237,15 @@ class AttesterNode(NodeLifecycle):
         self.metrics.in_flight.inc()
         task_hash: bytes | None = None
         try:
-            attest = parse_attest(await request.read())
+            attest, task, signer = await self._admit_attest(request)
             task_hash = attest.task_hash
-            task = task_info(attest.task)
             self.log.step(
                 "task.received",
                 task_hash,
                 definition=task.task_definition_id,
                 performer=task.performer,
-                proof_of_task=task.proof_of_task,
+                aggregator=signer,
+                proof_of_task=clip(task.proof_of_task),
             )
             vote, replayed = await self._vote(attest, task)
         except Refusal as refusal:
@@ -256,6 +274,22 @@ class AttesterNode(NodeLifecycle):
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return web.json_response(vote.to_wire())
+
+    async def _admit_attest(self, request: web.Request) -> tuple[AttestRequest, TaskInfo, str]:
+        """The request, its task and its signer, once it passed the gate (:mod:`.gate`)."""
+        gate = self._gate
+        gate.admit_peer(request)
+        attest = parse_attest(await gate.read_body(request, MAX_ATTEST_BODY_BYTES))
+        gate.check_fields(attest)
+        view = self._view()
+        # The digest is bound to the center and chain the request names: one naming another
+        # deployment is then refused as such (wrong_center, wrong_chain) by check_request.
+        signer = await gate.admit_signer(
+            request.headers, view, ATTEST_REQUEST_TAG, attest.chain_id, attest.attestation_center, attest.task_hash
+        )
+        task = task_info(attest.task)
+        await gate.check_performer(view, signer, task.performer)
+        return attest, task, signer
 
     async def _vote(self, attest: AttestRequest, task: TaskInfo) -> tuple[Vote, bool]:
         """Check the request, then answer the recorded vote or decide, sign and record a new one."""
@@ -338,11 +372,33 @@ class AttesterNode(NodeLifecycle):
     # -- POST /p2p/message ------------------------------------------------------------------------
 
     async def _handle_message(self, request: web.Request) -> web.Response:
-        """Relay a custom message to the Validation Service and answer what it answered."""
-        body = await request.read()
+        """Relay a custom message signed by an active operator to the Validation Service and answer
+        what it answered."""
         url = self.config.service_base_url + MESSAGE_PATH
         if self._http is None:
             return self._error_response(503, "service_unavailable", "the attester is not started")
+        try:
+            self._gate.admit_peer(request)
+            body = await self._gate.read_body(request, MAX_MESSAGE_BODY_BYTES)
+            signer = await self._gate.admit_signer(
+                request.headers,
+                self._view(),
+                P2P_MESSAGE_TAG,
+                self.chain_id,
+                self.attestation_center,
+                keccak(body),
+                timed=True,
+            )
+        except Refusal as refusal:
+            self.refusals.labels(reason=refusal.code).inc()
+            self.log.step(
+                "message.refused",
+                level=logging.WARNING,
+                reason=refusal.code,
+                status=refusal.status,
+                message=refusal.message,
+            )
+            return self._error_response(refusal.status, refusal.code, refusal.message)
         try:
             async with self._http.post(
                 url,
@@ -357,7 +413,7 @@ class AttesterNode(NodeLifecycle):
             return self._message_failed(url, f"no answer within {self.config.service_timeout:g} s")
         except aiohttp.ClientError as exc:
             return self._message_failed(url, f"{type(exc).__name__}: {exc}")
-        self.log.step("message.relayed", status=status, bytes=len(body))
+        self.log.step("message.relayed", status=status, bytes=len(body), signer=signer)
         return web.Response(status=status, body=payload, headers={"Content-Type": content_type})
 
     def _message_failed(self, url: str, reason: str) -> web.Response:

@@ -13,20 +13,41 @@ the vote it recorded, never with the other side.
 Custom messages reach every attester's service through ``POST {attester}/p2p/message``, the same
 body as the services' own endpoint (``{"data": "0x..."}``).
 
+Both requests are authenticated: the aggregator signs them with its operator's ECDSA key and sends
+the signature in HTTP headers (:func:`auth_headers` builds them, :func:`authenticate` checks them;
+the digest is :func:`othentic_offchain.crypto.auth.auth_digest`):
+
+    X-Othentic-Signer:    0x... (the signing operator's address)
+    X-Othentic-Signature: 0x... (65 bytes r || s || v over the digest)
+    X-Othentic-Timestamp: unix seconds (relayed messages only: at most MESSAGE_MAX_AGE away)
+
+An attest request's subject is its ``taskHash`` and it carries no timestamp: a replayed request
+for a task the attester voted on is answered from its vote record, and one for a task it has not
+voted on yet asks for a vote that signer asked for anyway. A relayed message's subject is the
+keccak of the body, and its timestamp bounds replays (a message is delivered again each time).
+
+Every field is bounded (:data:`MAX_PROOF_OF_TASK_LENGTH`, :data:`MAX_TASK_DATA_BYTES`, the body
+limits), so that what an attester records and logs per request is small.
+
 Uint256 words (BLS points) travel as 0x-hex strings: JSON numbers above 2**53 break many parsers.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import aiohttp
 from aiohttp import web
+from eth_account import Account
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from othentic_offchain.avs.models import Address, HexBytes, Task, _WireModel
 from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.crypto.auth import auth_digest, recover_auth_signer, sign_auth
 from othentic_offchain.crypto.bn254 import G1Point
+from othentic_offchain.crypto.ecdsa import InvalidTaskSignature
 
 ATTEST_PATH = "/attester/v1/attest"
 MESSAGE_PATH = "/p2p/message"
@@ -43,6 +64,115 @@ VOTE_TIMEOUT = SERVICE_TIMEOUT + 5.0
 #: The largest answer the aggregator reads from an attester (a vote is about 300 bytes, an error a
 #: few hundred): a hostile attester streaming gigabytes is cut off here.
 MAX_ANSWER_BYTES = 64 * 1024
+
+
+#: The longest ``proofOfTask`` (characters), for the aggregator's ``sendTask`` (its default
+#: ``max_proof_length``) and for the attester: a CID is under 100 characters and a URL to a proof
+#: rarely over a few hundred, while every vote record and log line holds the proof.
+MAX_PROOF_OF_TASK_LENGTH = 1024
+#: The largest task ``data``: geth and most mempools refuse transactions over 128 KiB; the rest of
+#: submitTask's calldata (proofOfTask, signatures, the signers' G2 key, non-signer ids) and the
+#: transaction's envelope fit in the 32 KiB left.
+MAX_TASK_DATA_BYTES = 96 * 1024
+#: The largest attest request body an attester reads: the data as hex, the proof with every
+#: character JSON-escaped, and room for the other fields.
+MAX_ATTEST_BODY_BYTES = 2 * MAX_TASK_DATA_BYTES + 6 * MAX_PROOF_OF_TASK_LENGTH + 4096
+#: The largest custom message ``data`` (the aggregator's default ``max_message_bytes``).
+MAX_MESSAGE_DATA_BYTES = 16 * 1024
+#: The largest relayed message body an attester reads (the data as hex, and room).
+MAX_MESSAGE_BODY_BYTES = 2 * MAX_MESSAGE_DATA_BYTES + 1024
+
+SIGNER_HEADER = "X-Othentic-Signer"
+SIGNATURE_HEADER = "X-Othentic-Signature"
+TIMESTAMP_HEADER = "X-Othentic-Timestamp"
+#: How far (seconds, either way) a signed timestamp may be from the receiver's clock.
+MESSAGE_MAX_AGE = 60
+
+
+class Unauthenticated(ValueError):
+    """A request whose signature is missing, malformed, stale or not its claimed signer's."""
+
+
+def auth_headers(
+    private_key: str, tag: bytes, chain_id: int, attestation_center: str, subject: bytes, timestamp: int = 0
+) -> dict[str, str]:
+    """The headers that authenticate one request as signed by ``private_key``'s account."""
+    signature = sign_auth(private_key, auth_digest(tag, chain_id, attestation_center, subject, timestamp))
+    headers = {SIGNER_HEADER: Account.from_key(private_key).address, SIGNATURE_HEADER: "0x" + signature.hex()}
+    if timestamp:
+        headers[TIMESTAMP_HEADER] = str(timestamp)
+    return headers
+
+
+def check_signer(claimed: Any, signature: Any, digest: bytes) -> str:
+    """The ``claimed`` address, checksummed, if ``signature`` (0x-hex or bytes) over ``digest`` is
+    its; :class:`Unauthenticated` saying what is wrong otherwise."""
+    if not claimed or not signature:
+        raise Unauthenticated("the request is not signed: an active operator's signer and signature are required")
+    if not isinstance(claimed, str) or len(claimed) != 42 or not claimed.startswith("0x"):
+        raise Unauthenticated(f"the signer must be an address (0x and 40 hex digits), got {str(claimed)[:60]!r}")
+    try:
+        bytes.fromhex(claimed[2:])
+    except ValueError:
+        raise Unauthenticated(f"the signer must be an address (0x and 40 hex digits), got {claimed!r}") from None
+    if isinstance(signature, str):
+        if len(signature) > 200 or not signature.startswith(("0x", "0X")):
+            raise Unauthenticated("the signature must be 65 bytes as 0x-hex")
+        try:
+            signature = bytes.fromhex(signature[2:])
+        except ValueError:
+            raise Unauthenticated("the signature must be 65 bytes as 0x-hex") from None
+    try:
+        recovered = recover_auth_signer(digest, bytes(signature))
+    except InvalidTaskSignature as exc:
+        raise Unauthenticated(f"bad signature: {exc}") from None
+    if recovered.lower() != claimed.lower():  # the claim's case (EIP-55 or not) does not matter
+        raise Unauthenticated(
+            f"the signature recovers to {recovered}, not to the signer {claimed} "
+            "(sign the request digest of docs/architecture.md with the signer's key)"
+        )
+    return recovered
+
+
+def check_timestamp(timestamp: Any, max_age: float = MESSAGE_MAX_AGE, now: float | None = None) -> int:
+    """``timestamp`` (unix seconds) if it is at most ``max_age`` seconds from now; :class:`Unauthenticated` else."""
+    if isinstance(timestamp, str) and timestamp.isdigit() and len(timestamp) <= 20:
+        timestamp = int(timestamp)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+        raise Unauthenticated("a signed request needs a timestamp (unix seconds, an integer)")
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > max_age:
+        raise Unauthenticated(
+            f"the timestamp {timestamp} is {now - timestamp:+.0f} s from this node's clock, "
+            f"the limit is {max_age:g} s: sign again now (and check the clocks)"
+        )
+    return timestamp
+
+
+def authenticate(
+    headers: Mapping[str, str],
+    tag: bytes,
+    chain_id: int,
+    attestation_center: str,
+    subject: bytes,
+    *,
+    timed: bool = False,
+    max_age: float = MESSAGE_MAX_AGE,
+) -> str:
+    """The signer of a request whose :func:`auth_headers` are ``headers``; :class:`Unauthenticated`
+    when they are missing or wrong. ``timed``: the request must carry a fresh timestamp."""
+    if not headers.get(SIGNER_HEADER) or not headers.get(SIGNATURE_HEADER):
+        raise Unauthenticated(
+            f"the request is not signed: an active operator's {SIGNER_HEADER} and {SIGNATURE_HEADER} headers are required"
+        )
+    timestamp = check_timestamp(headers.get(TIMESTAMP_HEADER), max_age) if timed else 0
+    digest = auth_digest(tag, chain_id, attestation_center, subject, timestamp)
+    return check_signer(headers.get(SIGNER_HEADER), headers.get(SIGNATURE_HEADER), digest)
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """``text`` cut to ``limit`` characters for a log line (the length is said)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class AnswerTooLarge(ValueError):
@@ -119,7 +249,7 @@ class AttestRequest(_WireModel):
         alias="performerSignature", description="The performer's 65-byte ECDSA signature over taskHash"
     )
     attestation_center: Address = Field(alias="attestationCenter")
-    chain_id: Annotated[int, BeforeValidator(_no_bool)] = Field(alias="chainId", ge=1)
+    chain_id: Annotated[int, BeforeValidator(_no_bool)] = Field(alias="chainId", ge=1, lt=2**256)
 
 
 class Vote(_WireModel):

@@ -94,3 +94,24 @@ def test_the_nodes_library_configs_default_to_the_same_fixed_files(tmp_path, mon
     assert attester.votes_path == node_db_path(None, "attester", 31337, ADDRESS)
     assert aggregator.store_path == node_db_path(None, "aggregator", 31337, ADDRESS)
     assert attester.votes_path.is_absolute() and aggregator.store_path.is_absolute()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            ["node", "attester", "--validation-service", "http://x", "--trusted-aggregator", "0x1234"],
+            "'0x1234' is not an address",
+        ),
+        (["node", "aggregator", "--trusted-client", "localhost"], "'localhost' is not an IP address or network"),
+    ],
+    ids=["attester-aggregator-address", "aggregator-trusted-client"],
+)
+def test_who_a_node_trusts_is_checked_before_it_connects(args, fragment):
+    from click.testing import CliRunner
+
+    from othentic_offchain.cli import cli
+
+    result = CliRunner().invoke(cli, [*args, "--rpc", "http://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import time
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -18,15 +20,17 @@ import aiohttp
 import pytest
 import requests
 from aiohttp import web
+from eth_utils import keccak
 
 from othentic_offchain.avs import Avs, ServiceRunner, Task, build_services_app
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, KeyPair, PrecompileBackend, verify
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, P2P_MESSAGE_TAG
 from othentic_offchain.crypto.ecdsa import SECP256K1_N
 from othentic_offchain.nodes.attester.checks import Refusal
 from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
-from othentic_offchain.nodes.common.protocol import ATTEST_PATH, wire_task
+from othentic_offchain.nodes.common.protocol import ATTEST_PATH, auth_headers, wire_task
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 
 # -- helpers local to these tests ---------------------------------------------------------------------
@@ -103,8 +107,16 @@ def operator(devnet) -> Operator:
 
 @pytest.fixture(scope="module")
 def performer(devnet) -> Operator:
-    """Whoever performed the tasks: the attester checks the signature, not the registration."""
-    return devnet.new_operator()
+    """Whoever performed the tasks: an active operator (the attester refuses tasks of others)."""
+    return devnet.register()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def aggregator(devnet) -> Operator:
+    """The active operator that signs the requests :func:`post` sends (its key is :data:`SIGNER`)."""
+    operator = devnet.register()
+    SIGNER["key"] = operator.key
+    return operator
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +165,37 @@ def attest_body(
     return body
 
 
-def post(node: AttesterNode, body: Any, path: str = ATTEST_PATH) -> requests.Response:
-    if isinstance(body, (bytes, str)):
-        return requests.post(
-            node.url + path, data=body, headers={"Content-Type": "application/json"}, timeout=HTTP_TIMEOUT
-        )
-    return requests.post(node.url + path, json=body, timeout=HTTP_TIMEOUT)
+#: The key :func:`post` signs with by default (the ``aggregator`` fixture's).
+SIGNER: dict[str, str] = {}
+
+
+def attest_headers(body: Any, key: str) -> dict[str, str]:
+    """The headers an aggregator signing with ``key`` sends with ``body`` (none if it has no usable taskHash)."""
+    if not isinstance(body, dict) or not isinstance(body.get("taskHash"), str) or len(body["taskHash"]) != 66:
+        return {}
+    center, chain_id = body.get("attestationCenter"), body.get("chainId")
+    if not isinstance(center, str) or not isinstance(chain_id, int):
+        return {}
+    return auth_headers(key, ATTEST_REQUEST_TAG, chain_id, center, bytes.fromhex(body["taskHash"][2:]))
+
+
+def message_headers(node: AttesterNode, raw: bytes, key: str, timestamp: int | None = None) -> dict[str, str]:
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return auth_headers(key, P2P_MESSAGE_TAG, node.chain_id, node.attestation_center, keccak(raw), stamp)
+
+
+def post(
+    node: AttesterNode, body: Any, path: str = ATTEST_PATH, *, key: str | None = "default", timestamp: int | None = None
+) -> requests.Response:
+    """POST ``body`` (a dict as JSON, or raw bytes) signed with ``key`` (default :data:`SIGNER`; None: unsigned)."""
+    if key == "default":
+        key = SIGNER["key"]
+    raw = body.encode() if isinstance(body, str) else body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        signed = attest_headers(body, key) if path == ATTEST_PATH else message_headers(node, raw, key, timestamp)
+        headers.update(signed)
+    return requests.post(node.url + path, data=raw, headers=headers, timeout=HTTP_TIMEOUT)
 
 
 def assert_vote_verifies(devnet: Devnet, operator: Operator, body: dict, vote: dict) -> None:
@@ -251,7 +288,8 @@ def test_racing_requests_for_one_task_all_carry_the_one_recorded_vote(loop, devn
         async with aiohttp.ClientSession() as session:
 
             async def one() -> tuple[int, dict]:
-                async with session.post(attester.url + ATTEST_PATH, json=body) as answer:
+                headers = attest_headers(body, SIGNER["key"])
+                async with session.post(attester.url + ATTEST_PATH, json=body, headers=headers) as answer:
                     return answer.status, await answer.json()
 
             return await asyncio.gather(*(one() for _ in range(8)))
@@ -514,7 +552,7 @@ def test_a_chain_failure_names_the_rpc_url_by_scheme_and_host_only(loop, devnet,
         raise ConnectionError(f"HTTPSConnectionPool: Max retries exceeded with url {secret_url} (/v3/SECRETAPIKEY0123)")
 
     with pytest.raises(Refusal) as refused:
-        loop.run(membership._chain_call(failing_read()))
+        loop.run(membership.chain_call(failing_read()))
     assert refused.value.code == "chain_unavailable"
     assert "https://rpc.example.com:8443" in refused.value.message
     assert "SECRETAPIKEY0123" not in refused.value.message and "hunter22" not in refused.value.message

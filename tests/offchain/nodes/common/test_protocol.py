@@ -4,12 +4,32 @@ every node gives (no network, no chain)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import keccak
 from pydantic import ValidationError
 
 from othentic_offchain.chain.types import TaskInfo
-from othentic_offchain.nodes.common.protocol import AttestRequest, ErrorBody, Vote, error_response, task_info, wire_task
+from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, AUTH_TYPES, P2P_MESSAGE_TAG, auth_digest
+from othentic_offchain.nodes.common.protocol import (
+    MESSAGE_MAX_AGE,
+    SIGNATURE_HEADER,
+    SIGNER_HEADER,
+    TIMESTAMP_HEADER,
+    AttestRequest,
+    ErrorBody,
+    Unauthenticated,
+    Vote,
+    auth_headers,
+    authenticate,
+    clip,
+    error_response,
+    task_info,
+    wire_task,
+)
 
 PERFORMER = "0x" + "11" * 20
 CENTER = "0x" + "22" * 20
@@ -43,6 +63,8 @@ def test_an_attest_request_refuses_a_boolean_chain_id():
     assert AttestRequest.model_validate(body).chain_id == 31337
     with pytest.raises(ValidationError, match="boolean"):
         AttestRequest.model_validate({**body, "chainId": True})
+    with pytest.raises(ValidationError, match="chainId"):  # signed digests encode it as a uint256
+        AttestRequest.model_validate({**body, "chainId": 2**256})
 
 
 def test_vote_signature_words_travel_as_hex():
@@ -73,3 +95,69 @@ def test_the_aggregator_waits_for_a_vote_longer_than_the_attester_waits_for_its_
     assert cli_default(attester, "service_timeout") == service
     assert cli_default(aggregator, "vote_timeout") == vote
     assert default(AggregatorConfig, "task_timeout") > vote
+
+
+# -- signed requests ----------------------------------------------------------------------------------
+
+KEY = "0x" + "42" * 32
+SUBJECT = bytes(range(32))
+
+
+def test_signed_headers_authenticate_their_signer():
+    headers = auth_headers(KEY, ATTEST_REQUEST_TAG, 31337, CENTER, SUBJECT)
+    assert authenticate(headers, ATTEST_REQUEST_TAG, 31337, CENTER, SUBJECT) == Account.from_key(KEY).address
+    assert TIMESTAMP_HEADER not in headers
+
+
+@pytest.mark.parametrize(
+    ("tag", "chain_id", "center", "subject"),
+    [
+        (P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT),
+        (ATTEST_REQUEST_TAG, 1, CENTER, SUBJECT),
+        (ATTEST_REQUEST_TAG, 31337, PERFORMER, SUBJECT),
+        (ATTEST_REQUEST_TAG, 31337, CENTER, bytes(32)),
+    ],
+    ids=["another-kind", "another-chain", "another-center", "another-subject"],
+)
+def test_a_signature_does_not_carry_over_to_another_kind_chain_center_or_subject(tag, chain_id, center, subject):
+    headers = auth_headers(KEY, ATTEST_REQUEST_TAG, 31337, CENTER, SUBJECT)
+    with pytest.raises(Unauthenticated, match="recovers to"):
+        authenticate(headers, tag, chain_id, center, subject)
+
+
+def test_a_timed_request_needs_a_fresh_timestamp():
+    now = int(time.time())
+    fresh = auth_headers(KEY, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, now)
+    assert authenticate(fresh, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, timed=True)
+    stale = auth_headers(KEY, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, now - MESSAGE_MAX_AGE - 5)
+    with pytest.raises(Unauthenticated, match="the limit is 60 s"):
+        authenticate(stale, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, timed=True)
+    untimed = auth_headers(KEY, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT)
+    with pytest.raises(Unauthenticated, match="needs a timestamp"):
+        authenticate(untimed, P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, timed=True)
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        ({}, "not signed"),
+        ({SIGNER_HEADER: "0x1234", SIGNATURE_HEADER: "0x" + "00" * 65}, "must be an address"),
+        ({SIGNER_HEADER: CENTER, SIGNATURE_HEADER: "zz"}, "65 bytes as 0x-hex"),
+        ({SIGNER_HEADER: CENTER, SIGNATURE_HEADER: "0x" + "00" * 64}, "65 bytes"),
+    ],
+    ids=["missing", "bad-signer", "not-hex", "short"],
+)
+def test_malformed_signature_headers_are_unauthenticated(headers, fragment):
+    with pytest.raises(Unauthenticated, match=fragment):
+        authenticate(headers, ATTEST_REQUEST_TAG, 31337, CENTER, SUBJECT)
+
+
+def test_clip_keeps_short_text_and_cuts_long_text_saying_its_length():
+    assert clip("bafkrei") == "bafkrei"
+    cut = clip("x" * 5000)
+    assert cut.startswith("x" * 120) and cut.endswith("(5000 characters)") and len(cut) < 160
+
+
+def test_the_auth_digest_is_keccak_of_the_abi_encoding_the_docs_give():
+    expected = keccak(encode(AUTH_TYPES, [P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000]))
+    assert auth_digest(P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000) == expected

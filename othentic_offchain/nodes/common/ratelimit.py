@@ -1,7 +1,10 @@
-"""Rate limits of the aggregator's anonymous fan-out methods (``sendCustomMessage``).
+"""Token buckets: how often a caller (a client address, a signer) may ask for something costly.
 
-One call fans out to every attester, so its cost is paid many times over: a token bucket per
-client address and one for everyone together bound how often it may happen, whoever asks.
+The aggregator bounds ``sendCustomMessage`` (one call fans out to every attester) per caller and
+for everyone together; the attester bounds attest requests and relayed messages per client
+address (before a signature is checked: garbage cannot burn CPU in ecrecover without bound) and
+per authenticated signer. :class:`KeyedLimiter` keeps a bucket per key for the ``max_clients``
+most recently seen keys, and optionally one shared by all.
 """
 
 from __future__ import annotations
@@ -29,22 +32,23 @@ class TokenBucket:
         return False
 
 
-class FanOutLimiter:
-    """A bucket per client (the ``max_clients`` most recently seen) and one shared by all."""
+class KeyedLimiter:
+    """A bucket per client (the ``max_clients`` most recently seen) and one shared by all
+    (``total_rate`` ``None``: no shared bucket)."""
 
     def __init__(
         self,
         per_client_rate: float,
         per_client_burst: float,
-        total_rate: float,
-        total_burst: float,
+        total_rate: float | None = None,
+        total_burst: float = 0.0,
         *,
         max_clients: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.per_client = (per_client_rate, per_client_burst)
         self.clock = clock
-        self.total = TokenBucket(total_rate, total_burst, clock())
+        self.total = TokenBucket(total_rate, total_burst, clock()) if total_rate is not None else None
         self.max_clients = max_clients
         self.clients: OrderedDict[str, TokenBucket] = OrderedDict()
 
@@ -61,7 +65,7 @@ class FanOutLimiter:
             self.clients.move_to_end(client)
         if not bucket.take(now):
             return "client"
-        if not self.total.take(now):
+        if self.total is not None and not self.total.take(now):
             bucket.tokens += 1  # not this client's fault: give its token back
             return "everyone"
         return None
