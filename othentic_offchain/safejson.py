@@ -6,6 +6,10 @@ process instead of raising. :func:`loads` measures the nesting first, outside st
 linear pass done in C (a regular expression, ``bytes.translate``, ``itertools.accumulate``), and
 refuses a too deep document with :class:`JsonTooDeep`, a ``ValueError`` like every other parse
 error, so the callers' "not JSON" answer covers it.
+
+It also refuses ``NaN``, ``Infinity`` and ``-Infinity``, which ``json.loads`` takes although they
+are not JSON (RFC 8259): a peer's ``NaN`` would otherwise travel on as a float that ``json.dumps``
+writes back out as ``NaN``, an answer strict parsers cannot read (:class:`JsonNotStandard`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import re
 from itertools import accumulate, count
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "JsonTooDeep", "json_depth", "loads"]
+__all__ = ["MAX_JSON_DEPTH", "JsonNotStandard", "JsonTooDeep", "json_depth", "loads"]
 
 #: Deepest nesting of arrays and objects accepted from a peer; far beyond any message of the
 #: protocol, far below the interpreter's recursion limit.
@@ -35,6 +39,14 @@ class JsonTooDeep(ValueError):
     """A JSON document nested deeper than the limit."""
 
 
+class JsonNotStandard(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: constants Python's parser accepts and JSON has not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonNotStandard(f"{name} is not valid JSON")
+
+
 def json_depth(data: bytes | bytearray | str) -> int:
     """The deepest nesting of arrays and objects in ``data`` (strings are not looked into)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
@@ -47,13 +59,15 @@ def json_depth(data: bytes | bytearray | str) -> int:
 
 
 def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_JSON_DEPTH, **kwargs: Any) -> Any:
-    """``json.loads(data, **kwargs)``, refusing documents nested deeper than ``max_depth``."""
+    """``json.loads(data, **kwargs)``, refusing documents nested deeper than ``max_depth`` and the
+    non-standard constants (unless ``parse_constant`` is given)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
     # Fast path: fewer opening brackets than the limit cannot nest deeper than it.
     if raw.count(b"[") + raw.count(b"{") > max_depth:
         depth = json_depth(raw)
         if depth > max_depth:
             raise JsonTooDeep(f"JSON nested {depth} levels deep, the limit is {max_depth}")
+    kwargs.setdefault("parse_constant", _refuse_constant)
     try:
         return json.loads(data, **kwargs)
     except RecursionError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -28,9 +29,29 @@ def test_deep_nesting_is_refused_with_a_clear_error():
 
 
 def test_brackets_inside_strings_do_not_count():
-    text = json.dumps({"a": "[" * 10_000, "b": ["\\\"[[", {"c": "]]]"}]})
+    text = json.dumps({"a": "[" * 10_000, "b": ['\\"[[', {"c": "]]]"}]})
     assert safejson.json_depth(text) == 3
     assert safejson.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"id": -Infinity}', '{"a": [1, NaN]}'])
+def test_non_standard_constants_are_refused_as_not_json(text):
+    with pytest.raises(safejson.JsonNotStandard, match="is not valid JSON"):
+        safejson.loads(text)
+    with pytest.raises(ValueError):  # the callers' "not JSON" answer
+        safejson.loads(text.encode())
+
+
+def test_a_caller_may_still_choose_what_the_constants_mean():
+    assert safejson.loads("[NaN]", parse_constant=lambda name: name) == ["NaN"]
+
+
+def test_the_json_rpc_server_answers_nan_with_a_parse_error_not_an_echo():
+    from othentic_offchain.jsonrpc import JsonRpcServer
+
+    answer = asyncio.run(JsonRpcServer().dispatch(b'{"jsonrpc": "2.0", "method": "m", "id": NaN}'))
+    assert answer["error"]["code"] == -32700 and "NaN is not valid JSON" in answer["error"]["message"]
+    assert answer["id"] is None
 
 
 json_values = st.recursive(
