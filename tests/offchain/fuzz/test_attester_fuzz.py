@@ -1,0 +1,165 @@
+"""The attester's routes fuzzed: ``POST /attester/v1/attest`` and ``/p2p/message``, ``GET /health``
+and ``/metrics``. Bad input gets a 4xx ``ErrorBody`` (the attest route) or the Validation Service's
+envelope relayed (the message route), never a 5xx; the node keeps serving.
+
+Whether a well-formed request is accepted is not the point here (who may ask for a vote is decided
+elsewhere): a mutated request is either refused with a 4xx or answered with a vote.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from othentic_offchain.avs import Avs, ServiceRunner, Task, build_validation_app
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
+from othentic_offchain.nodes.common.protocol import ATTEST_PATH, MESSAGE_PATH, AttestRequest, Vote, wire_task
+from tests.offchain.fuzz.fuzz_harness import (
+    FUZZ,
+    assert_envelope_error,
+    assert_error_body,
+    content_types,
+    deep_bodies,
+    duplicate_keys,
+    malformed_json,
+    mutated,
+    other_methods,
+    send,
+    send_raw,
+    wrong_values,
+)
+
+#: aiohttp's default ``client_max_size``, which the attester's app keeps.
+BODY_LIMIT = 1024**2
+
+#: The attester's app is built in its node module without ``node_app``: aiohttp's own refusals come
+#: out as text pages, and a body over the limit raises inside the attest handler's catch-all.
+NOT_A_NODE_APP = "the attester's app is web.Application(), not node_app(): aiohttp refusals are text pages"
+
+
+@pytest.fixture(scope="module")
+def service(loop):
+    avs = Avs("fuzz", timeout=10)
+
+    @avs.validate()
+    async def approve(_task: Task) -> bool:
+        return True
+
+    @avs.on_message
+    async def take(_data: bytes) -> None:
+        return None
+
+    runner = ServiceRunner(build_validation_app(avs))
+    url = loop.run(runner.start())
+    yield url
+    loop.run(runner.stop())
+
+
+@pytest.fixture(scope="module")
+def attester(loop, devnet, service, tmp_path_factory):
+    operator = devnet.register()
+    node = AttesterNode(
+        AttesterConfig(
+            rpc_url=devnet.anvil.rpc_url,
+            deployment=devnet.record,
+            ecdsa_key=operator.key,
+            bls=operator.keys,
+            validation_url=service,
+            db_path=tmp_path_factory.mktemp("attester") / "votes.sqlite3",
+        )
+    )
+    loop.run(node.start())
+    yield node
+    loop.run(node.stop())
+
+
+@pytest.fixture
+def url(attester):
+    yield attester.url
+    health = send(attester.url + "/health", method="GET", content_type=None)
+    assert health.status == 200 and health.json["status"] == "ok", health
+    metrics = send(attester.url + "/metrics", method="GET", content_type=None)
+    assert metrics.status == 200 and b"othentic_attester" in metrics.body, metrics
+
+
+@pytest.fixture(scope="module")
+def valid_request(devnet) -> dict:
+    """A well-formed attest request for this attester's center and chain, signed by its performer."""
+    performer = devnet.new_operator()
+    task = TaskInfo("bafkrei-fuzz-attest", b"price=42", performer.address, 0)
+    return {
+        "task": wire_task(task).to_wire(),
+        "taskHash": "0x" + task.task_hash().hex(),
+        "performerSignature": "0x" + task.sign(performer.key).hex(),
+        "attestationCenter": devnet.center,
+        "chainId": devnet.chain_id,
+    }
+
+
+def assert_refused_or_voted(answer) -> None:
+    if answer.status == 200:
+        Vote.model_validate(answer.json)
+    else:
+        assert_error_body(answer)
+
+
+@FUZZ
+@given(
+    body=st.one_of(malformed_json, deep_bodies, wrong_values.map(lambda v: json.dumps(v).encode())), kind=content_types
+)
+def test_an_attest_body_that_is_not_an_attest_request_is_a_bad_request(url, body, kind):
+    answer = send(url + ATTEST_PATH, body, content_type=kind)
+    assert assert_error_body(answer, statuses=range(400, 401))["error"] == "bad_request"
+
+
+@FUZZ
+@given(data=st.data())
+def test_an_attest_request_with_a_field_wrong_or_missing_is_refused_or_voted(url, valid_request, data):
+    body = data.draw(mutated(AttestRequest, valid_request))
+    assert_refused_or_voted(send(url + ATTEST_PATH, json.dumps(body).encode()))
+
+
+@FUZZ
+@given(
+    key=st.sampled_from(["task", "taskHash", "performerSignature", "attestationCenter", "chainId"]), first=wrong_values
+)
+def test_an_attest_request_with_a_duplicate_key_is_judged_by_its_last_value(url, valid_request, key, first):
+    assert_refused_or_voted(send(url + ATTEST_PATH, duplicate_keys(valid_request, key, first)))
+
+
+@FUZZ
+@given(body=st.one_of(malformed_json, deep_bodies, st.builds(lambda v: json.dumps({"data": v}).encode(), wrong_values)))
+def test_a_message_that_is_not_hex_data_is_refused_with_the_services_envelope(url, body):
+    assert_envelope_error(send(url + MESSAGE_PATH, body))
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_A_NODE_APP)
+@pytest.mark.parametrize("path", [ATTEST_PATH, MESSAGE_PATH])
+def test_a_body_over_the_limit_is_refused_with_413_and_an_error_body(url, path):
+    assert_error_body(send(url + path, b" " * (BODY_LIMIT + 1)), statuses=range(413, 414))
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_A_NODE_APP)
+@FUZZ
+@given(method=other_methods.filter(lambda m: m != "POST"), path=st.sampled_from([ATTEST_PATH, MESSAGE_PATH]))
+def test_another_http_method_on_a_post_route_is_an_error_body(url, method, path):
+    assert_error_body(send(url + path, b"{}", method=method))
+
+
+@pytest.mark.xfail(strict=True, reason=NOT_A_NODE_APP)
+@FUZZ
+@given(method=other_methods, path=st.sampled_from(["/", "/attester/v1", "/attester/v1/attest/x", "/rpc"]))
+def test_an_unknown_route_is_an_error_body(url, method, path):
+    assert_error_body(send(url + path, b"{}", method=method))
+
+
+@pytest.mark.parametrize("path", [ATTEST_PATH, MESSAGE_PATH])
+def test_a_truncated_body_is_refused_or_dropped_and_the_node_keeps_serving(url, path):
+    host = url.removeprefix("http://")
+    head = f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100".encode()
+    answer = send_raw(url, head, b'{"task": {"proofOfTask": "')
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
