@@ -140,6 +140,25 @@ def assert_rpc_error(answer: Any, codes: frozenset[int] = CLIENT_ERROR_CODES) ->
     return code
 
 
+#: What :func:`strict_json` answers for bytes that are not JSON.
+NOT_JSON: Any = object()
+
+
+def strict_json(raw: bytes) -> Any:
+    """``raw`` as RFC 8259 JSON (UTF-8, no ``NaN``, no lone surrogate), or :data:`NOT_JSON` (also
+    when it nests too deep for this process to tell): the oracle of what a server should parse."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate does not encode
+    except (ValueError, RecursionError):
+        return NOT_JSON
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 # -- strategies -------------------------------------------------------------------------------------
 
 #: Numbers a field of any kind may receive: out of every range, of the wrong kind, edge values.
