@@ -137,6 +137,7 @@ def test_get_of_an_unknown_cid_is_404_with_a_json_message(store):
     [
         ("not-a-cid", "invalid_cid"),
         (HELLO_V0[:-1] + "0", "invalid_cid"),
+        ("z", "invalid_cid"),  # a multibase prefix alone: was a 500 (IndexError)
         (str(CID("base32", 1, "dag-cbor", multihash.digest(HELLO, "sha2-256"))), "unsupported_cid"),
     ],
 )
@@ -218,8 +219,12 @@ def test_chunked_upload_is_cut_off_once_it_passes_the_limit(store):
     chunk = b"c" * 700
     request = (
         b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
-        + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        + b"%x\r\n" % len(chunk)
+        + chunk
+        + b"\r\n"
+        + b"%x\r\n" % len(chunk)
+        + chunk
+        + b"\r\n"
         # the stream stays open: a server waiting for the end would never answer
     )
 
@@ -285,10 +290,7 @@ def test_serve_proofs_serves_until_cancelled_then_releases_the_port(store):
 
 
 def test_expect_100_continue_with_an_oversized_length_gets_413_instead_of_continue(store):
-    request = (
-        b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
-        b"Content-Length: 5000\r\n\r\n"
-    )
+    request = b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"
 
     async def scenario(session, url):
         return await raw_http(url, request)
@@ -298,10 +300,7 @@ def test_expect_100_continue_with_an_oversized_length_gets_413_instead_of_contin
 
 
 def test_expect_100_continue_within_the_limit_is_told_to_continue(store):
-    request = (
-        b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
-        b"Content-Length: 12\r\n\r\n"
-    )
+    request = b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 12\r\n\r\n"
 
     async def scenario(session, url):
         host, port = url.removeprefix("http://").split(":")
