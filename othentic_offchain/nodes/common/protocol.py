@@ -22,8 +22,6 @@ as an :class:`ErrorBody` too, never as aiohttp's text page.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import aiohttp
@@ -33,6 +31,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from othentic_offchain.avs.models import Address, HexBytes, Task, _WireModel
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto.bn254 import G1Point
+from othentic_offchain.httpguard import json_errors
 
 ATTEST_PATH = "/attester/v1/attest"
 MESSAGE_PATH = "/p2p/message"
@@ -153,41 +152,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> web.Re
     return web.json_response({**ErrorBody(error=code, message=message).to_wire(), **extra}, status=status)
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-
-logger = logging.getLogger("othentic.http")
-
-
-@web.middleware
-async def error_bodies(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """aiohttp's own refusals and a handler's escaped exception, answered as an :class:`ErrorBody`."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
-        if exc.status == 404:
-            message = f"no route {request.method} {request.path}"
-        elif exc.status == 405:
-            allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
-            message = f"method {request.method} not allowed on {request.path}; use {' or '.join(allowed) or 'another'}"
-        elif exc.status == 413:
-            message = f"request body too large: the limit is {request.client_max_size} bytes"
-        else:
-            message = exc.text or exc.reason
-        response = error_response(exc.status, code, message)
-        if "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except Exception as exc:  # a bug: still a JSON answer, and the traceback in the log
-        logger.exception("%s %s: the handler failed", request.method, request.path)
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
-
-
 def node_app(**kwargs: Any) -> web.Application:
     """A node's ``web.Application`` (``kwargs`` as aiohttp takes them), answering every refusal
-    as an :class:`ErrorBody` (:func:`error_bodies`)."""
-    return web.Application(middlewares=[error_bodies], **kwargs)
+    as an :class:`ErrorBody` (:func:`othentic_offchain.httpguard.json_errors`)."""
+    return web.Application(middlewares=[json_errors], **kwargs)

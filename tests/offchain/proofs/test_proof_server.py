@@ -315,3 +315,17 @@ def test_expect_100_continue_within_the_limit_is_told_to_continue(store):
     interim, final = run_against(store, scenario)
     assert interim.startswith(b"HTTP/1.1 100") and final.startswith(b"HTTP/1.1 201")
     assert store.get(HELLO_V1_RAW) == HELLO
+
+
+@pytest.mark.parametrize(
+    "method, path, status, code",
+    [("GET", "/proofs", 405, "method_not_allowed"), ("DELETE", "/ipfs/x", 405, "method_not_allowed")]
+    + [("GET", "/", 404, "not_found"), ("POST", "/ipfs", 404, "not_found")],
+)
+def test_a_method_or_route_the_server_lacks_is_a_json_error(store, method, path, status, code):
+    async def scenario(session, url):
+        async with session.request(method, f"{url}{path}") as r:
+            return r.status, r.content_type, await r.json(content_type=None)
+
+    answered, content_type, answer = run_against(store, scenario)
+    assert (answered, content_type, answer["error"]) == (status, "application/json", code) and answer["message"]
