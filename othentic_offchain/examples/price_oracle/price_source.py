@@ -2,6 +2,9 @@
 
     python -m othentic_offchain.examples.price_oracle.price_source --port 4200
     GET /price/ETH-USD  ->  {"pair": "ETH-USD", "price": "3150.42", "timestamp": 1764080000}
+    GET /price/DOGE-USD ->  404 {"error": "unknown_pair", "message": "unknown pair DOGE-USD; known: [...]"}
+
+Every refusal, an unknown route or method included, is JSON ``{"error", "message"}``.
 
 The price is a smooth function of time (two slow sine waves around a base price), so two
 observations a moment apart differ by far less than a percent, as two honest exchanges would,
@@ -17,6 +20,8 @@ import time
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from aiohttp import web
+
+from othentic_offchain.httpguard import json_errors
 
 BASES = {"ETH-USD": 3150.0, "BTC-USD": 97000.0, "SOL-USD": 240.0}
 
@@ -37,13 +42,14 @@ def build_app(clock=time.time) -> web.Application:
         try:
             value = price_at(pair, now)
         except KeyError:
-            return web.json_response({"error": f"unknown pair {pair}; known: {sorted(BASES)}"}, status=404)
+            message = f"unknown pair {pair}; known: {sorted(BASES)}"
+            return web.json_response({"error": "unknown_pair", "message": message}, status=404)
         return web.json_response({"pair": pair, "price": str(value), "timestamp": int(now)})
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "pairs": sorted(BASES)})
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app.router.add_get("/price/{pair}", price)
     app.router.add_get("/health", health)
     return app
