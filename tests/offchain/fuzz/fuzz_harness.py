@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from othentic_offchain.jsonrpc import APPLICATION_MAX, APPLICATION_MIN
 from othentic_offchain.jsonrpc.errors import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
+from othentic_offchain.safejson import MAX_JSON_DEPTH
 
 #: Every example is answered within this many seconds, or the test fails (a hang is a finding).
 ANSWER_TIMEOUT = 20.0
@@ -31,7 +32,7 @@ ANSWER_TIMEOUT = 20.0
 #: The fuzz profile: reproducible (derandomized, no example database), no deadline (a request
 #: crosses threads and sockets), fixtures reused across examples (the servers are the point).
 FUZZ = settings(
-    max_examples=40,
+    max_examples=150,
     deadline=None,
     derandomize=True,
     database=None,
@@ -105,6 +106,32 @@ def send_raw(url: str, head: bytes, body: bytes = b"") -> bytes:
     return bytes(answer)
 
 
+def assert_refused_or_closed(url: str, head: bytes, body: bytes = b"") -> None:
+    """A hand-made request the server cannot take (not HTTP, or its body cut short) is answered
+    with a 4xx status line or the connection is closed; either way within the timeout."""
+    answer = send_raw(url, head, body)
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 4", b"HTTP/1.0 4")), answer
+
+
+#: Bytes where a request head should be: random, a broken request line, broken headers.
+garbage_heads = st.one_of(
+    st.binary(min_size=1, max_size=200).filter(lambda b: b"\r\n\r\n" not in b),
+    st.sampled_from(
+        [
+            b"GET",
+            b"POST / HTTP/9.9",
+            b"POST / HTTP/1.1\r\nContent-Length: -1",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip",
+            b"POST / HTTP/1.1\r\nHost: a\x00b",
+            b"POST / HTTP/1.1\r\n" + b"X: " + b"y" * 20_000,
+            b"\xff\xfe / HTTP/1.1",
+        ]
+    ),
+)
+
+
 def assert_error_body(answer: Answer, *, statuses: range = range(400, 500)) -> dict[str, Any]:
     """A node's (or the proof server's) error: JSON ``{"error": code, "message": text}``."""
     assert answer.status in statuses, answer
@@ -145,14 +172,24 @@ NOT_JSON: Any = object()
 
 
 def strict_json(raw: bytes) -> Any:
-    """``raw`` as RFC 8259 JSON (UTF-8, no ``NaN``, no lone surrogate), or :data:`NOT_JSON` (also
-    when it nests too deep for this process to tell): the oracle of what a server should parse."""
+    """``raw`` as RFC 8259 JSON (UTF-8, no ``NaN``, no lone surrogate) nested at most
+    ``MAX_JSON_DEPTH`` deep, or :data:`NOT_JSON`: the oracle of what a server should parse."""
     try:
         value = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
         json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate does not encode
     except (ValueError, RecursionError):
         return NOT_JSON
-    return value
+    return value if _depth(value) <= MAX_JSON_DEPTH else NOT_JSON
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _not_json(name: str) -> Any:

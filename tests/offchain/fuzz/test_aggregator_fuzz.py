@@ -19,16 +19,17 @@ from tests.offchain.fuzz.fuzz_harness import (
     NOT_JSON,
     Answer,
     assert_error_body,
+    assert_refused_or_closed,
     assert_rpc_error,
     content_types,
     deep_bodies,
     duplicate_keys,
+    garbage_heads,
     json_scalars,
     malformed_json,
     other_methods,
     rpc_requests,
     send,
-    send_raw,
     strict_json,
     wrong_values,
 )
@@ -196,5 +197,10 @@ def test_a_post_to_a_get_route_is_an_error_body(url, route):
 def test_a_truncated_body_is_refused_or_dropped_and_the_node_keeps_serving(url):
     host = url.removeprefix("http://")
     head = f"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 100".encode()
-    answer = send_raw(url, head, b'{"jsonrpc":"2.0",')
-    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
+    assert_refused_or_closed(url, head, b'{"jsonrpc":"2.0",')
+
+
+@FUZZ
+@given(head=garbage_heads)
+def test_bytes_that_are_not_an_http_request_are_refused_or_closed(url, head):
+    assert_refused_or_closed(url, head)
