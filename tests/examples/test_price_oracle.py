@@ -175,12 +175,8 @@ def _oracle(store, source_url: str, **config) -> Avs:
 
 
 def _task(result, performer: str = STRANGER, data: bytes | None = None, proof: str | None = None) -> Task:
-    return Task(
-        proof_of_task=proof or result.proof_of_task,
-        data=result.data if data is None else data,
-        task_definition_id=DEFINITION,
-        performer=performer,
-    )
+    return Task(proof_of_task=proof or result.proof_of_task, data=result.data if data is None else data,
+                task_definition_id=DEFINITION, performer=performer)
 
 
 def test_execute_stores_the_observation_and_submits_it_as_data(tmp_path):
@@ -200,12 +196,7 @@ def test_execute_stores_the_observation_and_submits_it_as_data(tmp_path):
     assert result.task_definition_id == DEFINITION
     assert result.proof_of_task.startswith("bafkrei") and on_disk
     assert {k: stored[k] for k in ("pair", "price", "units", "observedAt", "source")} == {
-        "pair": "SOL-USD",
-        "price": price,
-        "units": UNITS,
-        "observedAt": int(T0),
-        "source": source,
-    }
+        "pair": "SOL-USD", "price": price, "units": UNITS, "observedAt": int(T0), "source": source}
     # The nonce keeps two observations of one price in one second two distinct tasks.
     assert again.data == result.data and again.proof_of_task != result.proof_of_task
 
@@ -278,19 +269,15 @@ def test_validate_rejects_data_that_does_not_match_the_stored_proof(tmp_path):
     assert run(scenario()) == [False, False, False, True]
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"\x01" * 95,
-        encode(["bytes32", "uint256", "uint64"], [b"\xff".ljust(32, b"\0"), 1, 2]),
-        # 96 bytes whose last word does not fit observedAt's uint64: PriceOracleLogic's abi.decode
-        # would revert on it, so attesters must reject it (and not fail to answer, which leaves a lying
-        # performer unpunished by the rejected-task penalty).
-        encode(["bytes32", "uint256", "uint256"], [pair_id("ETH-USD"), 1, 2**64]),
-    ],
-    ids=["empty", "95-bytes", "pair-not-utf8", "time-beyond-uint64"],
-)
+@pytest.mark.parametrize("data", [
+    b"",
+    b"\x01" * 95,
+    encode(["bytes32", "uint256", "uint64"], [b"\xff".ljust(32, b"\0"), 1, 2]),
+    # 96 bytes whose last word does not fit observedAt's uint64: PriceOracleLogic's abi.decode
+    # would revert on it, so attesters must reject it (and not fail to answer, which leaves a lying
+    # performer unpunished by the rejected-task penalty).
+    encode(["bytes32", "uint256", "uint256"], [pair_id("ETH-USD"), 1, 2**64]),
+], ids=["empty", "95-bytes", "pair-not-utf8", "time-beyond-uint64"])
 def test_validate_rejects_malformed_data_without_reading_the_proof(tmp_path, data):
     async def scenario():
         async with proof_store(tmp_path) as store:

@@ -29,7 +29,7 @@ def test_deep_nesting_is_refused_with_a_clear_error():
 
 
 def test_brackets_inside_strings_do_not_count():
-    text = json.dumps({"a": "[" * 10_000, "b": ['\\"[[', {"c": "]]]"}]})
+    text = json.dumps({"a": "[" * 10_000, "b": ["\\\"[[", {"c": "]]]"}]})
     assert safejson.json_depth(text) == 3
     assert safejson.loads(text) == json.loads(text)
 

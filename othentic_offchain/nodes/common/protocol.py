@@ -15,9 +15,10 @@ body as the services' own endpoint (``{"data": "0x..."}``).
 
 Uint256 words (BLS points) travel as 0x-hex strings: JSON numbers above 2**53 break many parsers.
 
-Every node's app is made by :func:`node_app`: what aiohttp itself refuses (an unknown route, another
-HTTP method, a body over the app's ``client_max_size``) and what a handler lets escape is answered
-as an :class:`ErrorBody` too, never as aiohttp's text page.
+A node's app is made by :func:`node_app` (the attester's is not yet: docs/decisions/0007): what
+aiohttp itself refuses (an unknown route, another HTTP method, a body over the app's
+``client_max_size``) and what a handler lets escape is answered as an :class:`ErrorBody` too,
+never as aiohttp's text page.
 """
 
 from __future__ import annotations

@@ -219,12 +219,8 @@ def test_chunked_upload_is_cut_off_once_it_passes_the_limit(store):
     chunk = b"c" * 700
     request = (
         b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        + b"%x\r\n" % len(chunk)
-        + chunk
-        + b"\r\n"
-        + b"%x\r\n" % len(chunk)
-        + chunk
-        + b"\r\n"
+        + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+        + b"%x\r\n" % len(chunk) + chunk + b"\r\n"
         # the stream stays open: a server waiting for the end would never answer
     )
 
@@ -290,7 +286,10 @@ def test_serve_proofs_serves_until_cancelled_then_releases_the_port(store):
 
 
 def test_expect_100_continue_with_an_oversized_length_gets_413_instead_of_continue(store):
-    request = b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n"
+    request = (
+        b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 5000\r\n\r\n"
+    )
 
     async def scenario(session, url):
         return await raw_http(url, request)
@@ -300,7 +299,10 @@ def test_expect_100_continue_with_an_oversized_length_gets_413_instead_of_contin
 
 
 def test_expect_100_continue_within_the_limit_is_told_to_continue(store):
-    request = b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 12\r\n\r\n"
+    request = (
+        b"POST /proofs HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 12\r\n\r\n"
+    )
 
     async def scenario(session, url):
         host, port = url.removeprefix("http://").split(":")
