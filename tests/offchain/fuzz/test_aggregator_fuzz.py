@@ -148,21 +148,33 @@ def test_a_call_with_a_duplicate_key_is_answered_by_its_last_value(url, key, fir
 
 
 @pytest.fixture(scope="module")
-def signed_task(devnet):
-    """A well-formed sendTask call's params: a registered performer's signed task."""
+def valid_params(devnet, aggregator) -> dict[str, list]:
+    """Well-formed params of every method the aggregator registers (a registered performer's
+    signed task for sendTask), by position, in the order the method declares them."""
     performer = devnet.register()
     task = TaskInfo("bafkrei-fuzz", b"\x01\x02", performer.address, 0)
-    return [task.proof_of_task, "0x0102", 0, performer.address, "0x" + task.sign(performer.key).hex()]
+    signature = "0x" + task.sign(performer.key).hex()
+    valid = {
+        "sendTask": [task.proof_of_task, "0x0102", 0, performer.address, signature, "ecdsa", devnet.chain_id],
+        "sendCustomMessage": ["0x01"],
+        "taskStatus": ["0x" + task.task_hash().hex()],
+        "health": [],
+    }
+    declared = aggregator.rpc.methods
+    assert set(declared) == set(valid), "a new method: give it well-formed params here"
+    assert all(len(valid[name]) == len(method.params) for name, method in declared.items())
+    return valid
 
 
 @FUZZ
-@given(position=st.integers(0, 6), value=wrong_values, named=st.booleans())
-def test_send_task_with_one_wrong_param_is_refused_with_a_client_error(url, signed_task, position, value, named):
-    params: list[Any] = [*signed_task, "ecdsa", None]
-    params[position] = value
-    names = ["proofOfTask", "data", "taskDefinitionId", "performerAddress", "signature", "signatureType"]
-    sent: Any = dict(zip([*names, "targetChainId"], params)) if named else params
-    answer = send(url + "/", json.dumps({"jsonrpc": "2.0", "method": "sendTask", "params": sent, "id": 1}).encode())
+@given(data=st.data(), value=wrong_values, named=st.booleans())
+def test_a_call_with_one_param_wrong_is_refused_with_a_client_error(url, aggregator, valid_params, data, value, named):
+    name = data.draw(st.sampled_from(sorted(m for m in valid_params if valid_params[m])))
+    declared = [param.name for param in aggregator.rpc.methods[name].params]
+    params: list[Any] = list(valid_params[name])
+    params[data.draw(st.integers(0, len(params) - 1))] = value
+    sent: Any = dict(zip(declared, params)) if named else params
+    answer = send(url + "/", json.dumps({"jsonrpc": "2.0", "method": name, "params": sent, "id": 1}).encode())
     check_rpc_answer(answer)
 
 

@@ -133,9 +133,13 @@ def test_an_attest_request_with_a_duplicate_key_is_judged_by_its_last_value(url,
 
 
 @FUZZ
-@given(body=st.one_of(malformed_json, deep_bodies, st.builds(lambda v: json.dumps({"data": v}).encode(), wrong_values)))
-def test_a_message_that_is_not_hex_data_is_refused_with_the_services_envelope(url, body):
-    assert_envelope_error(send(url + MESSAGE_PATH, body))
+@given(
+    body=st.one_of(malformed_json, deep_bodies, st.builds(lambda v: json.dumps({"data": v}).encode(), wrong_values)),
+    kind=content_types,
+)
+def test_a_message_that_is_not_hex_data_is_refused_with_the_services_envelope(url, body, kind):
+    # the attester relays the body and its content type: the service's refusal comes back
+    assert_envelope_error(send(url + MESSAGE_PATH, body, content_type=kind))
 
 
 @pytest.mark.xfail(strict=True, reason=NOT_A_NODE_APP)
