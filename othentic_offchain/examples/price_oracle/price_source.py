@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from aiohttp import web
 
+from othentic_offchain.avs.runner import serve
 from othentic_offchain.httpguard import json_errors
 
 BASES = {"ETH-USD": 3150.0, "BTC-USD": 97000.0, "SOL-USD": 240.0}
@@ -61,20 +62,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args()
 
-    async def run():
-        runner = web.AppRunner(build_app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
-        await site.start()
-        port = runner.addresses[0][1]  # the bound port when --port 0
-        print(f"price source listening on http://{args.host}:{port}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+    def ready(url: str) -> None:  # the bound port when --port 0
+        print(f"price source listening on {url}", flush=True)
 
     try:
-        asyncio.run(run())
+        asyncio.run(serve(build_app(), args.host, args.port, ready=ready))
     except KeyboardInterrupt:
         pass
 
