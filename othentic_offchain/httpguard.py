@@ -16,6 +16,11 @@ The guard adds:
   and a local reverse proxy, share 127.0.0.1, and their pooled keep-alive connections would hit
   the cap; a remote address is what the cap is for.
 
+:func:`json_errors` is the answer half: a middleware that turns what aiohttp refuses by itself (an
+unknown route, another HTTP method, a body over ``client_max_size``) and an exception a handler let
+escape into JSON ``{"error": code, "message": text}``, the nodes' and the proof server's error
+shape, instead of aiohttp's text pages.
+
 :class:`RepeatFilter` is the log half (installed by ``configure_logging``): the same line more
 than ``burst`` times in ``window`` seconds is dropped, and the next one that passes says how many
 were.
@@ -29,13 +34,14 @@ import ipaddress
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-__all__ = ["DEFAULT_LIMITS", "ConnectionLimits", "GuardedAppRunner", "RepeatFilter"]
+__all__ = ["DEFAULT_LIMITS", "ConnectionLimits", "GuardedAppRunner", "RepeatFilter", "json_errors"]
 
 logger = logging.getLogger("othentic.http")
 
@@ -133,6 +139,40 @@ class GuardedAppRunner(web.AppRunner):
                         self.limits.body_timeout,
                     )
                     handler.force_close()
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+@web.middleware
+async def json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own refusals (4xx) and a handler's escaped exception (500) as JSON
+    ``{"error": code, "message": text}``; the codes are ``not_found``, ``method_not_allowed``
+    (with ``Allow``), ``too_large``, ``bad_request`` for any other 4xx, ``internal_error``."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal_error")
+        if exc.status == 404:
+            message = f"no route {request.method} {request.path}"
+        elif exc.status == 405:
+            allowed = sorted(getattr(exc, "allowed_methods", ()) or ())
+            message = f"method {request.method} not allowed on {request.path}; use {' or '.join(allowed) or 'another'}"
+        elif exc.status == 413:
+            message = f"request body too large: the limit is {request.client_max_size} bytes"
+        else:
+            message = exc.text or exc.reason
+        response = web.json_response({"error": code, "message": message}, status=exc.status)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception as exc:  # a bug: still a JSON answer, and the traceback in the log
+        logger.exception("%s %s: the handler failed", request.method, request.path)
+        return web.json_response({"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}, status=500)
 
 
 def _is_loopback(address: str) -> bool:

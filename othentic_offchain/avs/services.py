@@ -309,7 +309,7 @@ async def _read_json(request: web.Request, *, empty_means: dict[str, Any] | None
             return dict(empty_means)
         raise _bad_request("request body is empty; expected a JSON object")
     try:
-        body = safejson.loads(raw, parse_constant=_reject_constant)
+        body = safejson.loads(raw)
     except UnicodeDecodeError:
         raise _bad_request("request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -326,10 +326,6 @@ def _parse(model: type[M], body: dict[str, Any], what: str) -> M:
         return model.model_validate(body)
     except ValidationError as exc:
         raise _bad_request(f"invalid {what}: {describe_validation_error(exc)}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _json_type(value: Any) -> str:

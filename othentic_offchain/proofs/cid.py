@@ -120,7 +120,9 @@ def compute_cid_v0(content: bytes, *, max_size: int | None = CHUNK_SIZE) -> str:
 def _decode(text: str) -> CID:
     try:
         return CID.decode(text)
-    except (ValueError, KeyError) as exc:  # multibase/multihash/multicodec errors derive from these
+    # multibase/multihash/multicodec errors derive from ValueError or KeyError; a multibase prefix
+    # with nothing after it ("z", "0") raises IndexError
+    except (ValueError, KeyError, IndexError) as exc:
         raise InvalidCid(f"not a CID: {text!r} ({exc})") from exc
 
 

@@ -8,7 +8,8 @@
 * ``GET /health``: ``{"status": "ok", "maxSize": n}``.
 
 Because reads use the gateway path, the same client code fetches from this server and from any
-public IPFS gateway. Errors are JSON ``{"error": <code>, "message": <text>}``.
+public IPFS gateway. Errors are JSON ``{"error": <code>, "message": <text>}``, aiohttp's own refusals
+(an unknown route, another method) included.
 
 Uploads are read as a stream and cut off as soon as they pass the store's limit, and a declared
 ``Content-Length`` over the limit is refused before any of the body is read, so a client cannot
@@ -26,7 +27,7 @@ from aiohttp import web
 # aiohttp's own handler (private, but aiohttp is pinned): what to do for every other Expect case
 from aiohttp.web_urldispatcher import _default_expect_handler as _default_expect
 
-from othentic_offchain.httpguard import GuardedAppRunner
+from othentic_offchain.httpguard import GuardedAppRunner, json_errors
 from othentic_offchain.proofs.cid import CHUNK_SIZE, compute_cid_v0, ensure_supported
 from othentic_offchain.proofs.errors import (
     CidMismatch,
@@ -141,7 +142,7 @@ def build_proof_app(store: LocalProofStore) -> web.Application:
     ``client_max_size`` is set to the store's limit as a second guard, for any handler that might
     one day read the body whole; the upload handler streams and does not rely on it.
     """
-    app = web.Application(client_max_size=max(store.max_size, 1))
+    app = web.Application(client_max_size=max(store.max_size, 1), middlewares=[json_errors])
     app[STORE_KEY] = store
     app.router.add_post("/proofs", _post_proof, expect_handler=_expect_upload)
     app.router.add_get("/ipfs/{cid}", _get_proof)

@@ -119,7 +119,8 @@ def test_the_price_source_answers_the_price_of_its_clock_and_404s_unknown_pairs(
     assert first == {"pair": "ETH-USD", "price": str(price_at("ETH-USD", T0)), "timestamp": int(T0)}
     assert later == {"pair": "ETH-USD", "price": str(price_at("ETH-USD", T0 + 120)), "timestamp": int(T0) + 120}
     assert later["price"] != first["price"]
-    assert "DOGE-USD" in unknown["error"] and "ETH-USD" in unknown["error"]
+    assert unknown["error"] == "unknown_pair"
+    assert "DOGE-USD" in unknown["message"] and "ETH-USD" in unknown["message"]
     assert health == {"status": "ok", "pairs": sorted(BASES)}
 
 

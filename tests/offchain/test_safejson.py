@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -31,6 +32,58 @@ def test_brackets_inside_strings_do_not_count():
     text = json.dumps({"a": "[" * 10_000, "b": ["\\\"[[", {"c": "]]]"}]})
     assert safejson.json_depth(text) == 3
     assert safejson.loads(text) == json.loads(text)
+
+
+@pytest.mark.parametrize("text", ["NaN", "[Infinity]", '{"id": -Infinity}', '{"a": [1, NaN]}'])
+def test_non_standard_constants_are_refused_as_not_json(text):
+    with pytest.raises(safejson.JsonNotStandard, match="is not valid JSON"):
+        safejson.loads(text)
+    with pytest.raises(ValueError):  # the callers' "not JSON" answer
+        safejson.loads(text.encode())
+
+
+@pytest.mark.parametrize("text", [b'"\\ud800"', b'["a\\uDFFF"]', b'{"\\udbff": 1}', '["\ud800"]'])
+def test_a_lone_surrogate_is_refused_as_not_json(text):
+    with pytest.raises(safejson.JsonNotStandard, match="lone UTF-16 surrogate"):
+        safejson.loads(text)
+
+
+@pytest.mark.parametrize("raw", [b'"\xed\xa0\x80"', b'{"a": "\xff"}', '["é"]'.encode("utf-16")])
+def test_bytes_that_are_not_utf8_are_refused(raw):
+    with pytest.raises(UnicodeDecodeError):
+        safejson.loads(raw)
+
+
+def test_surrogate_pairs_escaped_backslashes_and_a_byte_order_mark_are_json():
+    assert safejson.loads(b'"\\ud83d\\ude00"') == "\U0001f600"
+    assert safejson.loads(b'"\\\\ud800"') == "\\ud800"
+    assert safejson.loads(b"\xef\xbb\xbf[1]") == [1]
+
+
+def test_a_surrogate_proof_of_task_is_a_parse_error_not_an_internal_error_of_the_method():
+    from othentic_offchain.chain.types import TaskInfo
+    from othentic_offchain.jsonrpc import JsonRpcServer, Param, as_str
+
+    server = JsonRpcServer()
+
+    @server.method("hash", [Param("proofOfTask", as_str)])
+    async def task_hash(proofOfTask: str) -> str:  # what sendTask does first with it
+        return TaskInfo(proofOfTask, b"", "0x" + "11" * 20, 0).task_hash().hex()
+
+    answer = asyncio.run(server.dispatch(b'{"jsonrpc": "2.0", "method": "hash", "params": ["\\ud800"], "id": 1}'))
+    assert answer["error"]["code"] == -32700, answer
+
+
+def test_a_caller_may_still_choose_what_the_constants_mean():
+    assert safejson.loads("[NaN]", parse_constant=lambda name: name) == ["NaN"]
+
+
+def test_the_json_rpc_server_answers_nan_with_a_parse_error_not_an_echo():
+    from othentic_offchain.jsonrpc import JsonRpcServer
+
+    answer = asyncio.run(JsonRpcServer().dispatch(b'{"jsonrpc": "2.0", "method": "m", "id": NaN}'))
+    assert answer["error"]["code"] == -32700 and "NaN is not valid JSON" in answer["error"]["message"]
+    assert answer["id"] is None
 
 
 json_values = st.recursive(

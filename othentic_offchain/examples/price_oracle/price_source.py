@@ -2,6 +2,9 @@
 
     python -m othentic_offchain.examples.price_oracle.price_source --port 4200
     GET /price/ETH-USD  ->  {"pair": "ETH-USD", "price": "3150.42", "timestamp": 1764080000}
+    GET /price/DOGE-USD ->  404 {"error": "unknown_pair", "message": "unknown pair DOGE-USD; known: [...]"}
+
+Every refusal, an unknown route or method included, is JSON ``{"error", "message"}``.
 
 The price is a smooth function of time (two slow sine waves around a base price), so two
 observations a moment apart differ by far less than a percent, as two honest exchanges would,
@@ -17,6 +20,9 @@ import time
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from aiohttp import web
+
+from othentic_offchain.avs.runner import serve
+from othentic_offchain.httpguard import json_errors
 
 BASES = {"ETH-USD": 3150.0, "BTC-USD": 97000.0, "SOL-USD": 240.0}
 
@@ -37,13 +43,14 @@ def build_app(clock=time.time) -> web.Application:
         try:
             value = price_at(pair, now)
         except KeyError:
-            return web.json_response({"error": f"unknown pair {pair}; known: {sorted(BASES)}"}, status=404)
+            message = f"unknown pair {pair}; known: {sorted(BASES)}"
+            return web.json_response({"error": "unknown_pair", "message": message}, status=404)
         return web.json_response({"pair": pair, "price": str(value), "timestamp": int(now)})
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "pairs": sorted(BASES)})
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app.router.add_get("/price/{pair}", price)
     app.router.add_get("/health", health)
     return app
@@ -55,20 +62,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4200)
     args = parser.parse_args()
 
-    async def run():
-        runner = web.AppRunner(build_app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, args.host, args.port)
-        await site.start()
-        port = runner.addresses[0][1]  # the bound port when --port 0
-        print(f"price source listening on http://{args.host}:{port}", flush=True)
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
+    def ready(url: str) -> None:  # the bound port when --port 0
+        print(f"price source listening on {url}", flush=True)
 
     try:
-        asyncio.run(run())
+        asyncio.run(serve(build_app(), args.host, args.port, ready=ready))
     except KeyboardInterrupt:
         pass
 

@@ -58,6 +58,7 @@ from othentic_offchain.nodes.aggregator.submit import Submitter
 from othentic_offchain.nodes.aggregator.work import Recollect, Retry, TaskWork
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
+from othentic_offchain.nodes.common.protocol import node_app
 
 __all__ = ["AggregatorNode"]
 
@@ -90,7 +91,7 @@ class AggregatorNode(NodeLifecycle):
         self.rpc = JsonRpcServer(
             max_request_bytes=config.max_request_bytes, max_batch=config.max_batch, name=config.name
         )
-        self.app = web.Application()
+        self.app = node_app()
         self.api = AggregatorApi(self)
         self.api.install(self.rpc, self.app)
 

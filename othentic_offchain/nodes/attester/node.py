@@ -93,6 +93,7 @@ from othentic_offchain.nodes.common.protocol import (
     Vote,
     clip,
     error_response,
+    node_app,
     task_info,
 )
 from othentic_offchain.nodes.common.redact import redact_url, scrub_urls
@@ -137,7 +138,7 @@ class AttesterNode(NodeLifecycle):
         self.votes_recorded.set_function(self._recorded_count)
         self.log = TaskLog(config.name, self.metrics)
 
-        self.app = web.Application()
+        self.app = node_app()
         self.app.router.add_post(ATTEST_PATH, self._handle_attest)
         self.app.router.add_post(MESSAGE_PATH, self._handle_message)
         self.app.router.add_get(HEALTH_PATH, self._handle_health)
@@ -259,6 +260,8 @@ class AttesterNode(NodeLifecycle):
                 message=refusal.message,
             )
             return self._error_response(refusal.status, refusal.code, refusal.message)
+        except web.HTTPException:  # aiohttp's own refusals: node_app answers them as an ErrorBody
+            raise
         except Exception as exc:  # a bug or a closed vote record: still a JSON answer, never a vote
             self.log.failure("internal_error", task_hash, error=f"{type(exc).__name__}: {exc}")
             return self._error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")

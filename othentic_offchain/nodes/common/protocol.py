@@ -30,6 +30,11 @@ Every field is bounded (:data:`MAX_PROOF_OF_TASK_LENGTH`, :data:`MAX_TASK_DATA_B
 limits), so that what an attester records and logs per request is small.
 
 Uint256 words (BLS points) travel as 0x-hex strings: JSON numbers above 2**53 break many parsers.
+
+A node's app is made by :func:`node_app`: what
+aiohttp itself refuses (an unknown route, another HTTP method, a body over the app's
+``client_max_size``) and what a handler lets escape is answered as an :class:`ErrorBody` too,
+never as aiohttp's text page.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto.auth import auth_digest, recover_auth_signer, sign_auth
 from othentic_offchain.crypto.bn254 import G1Point
 from othentic_offchain.crypto.ecdsa import InvalidTaskSignature
+from othentic_offchain.httpguard import json_errors
 
 ATTEST_PATH = "/attester/v1/attest"
 MESSAGE_PATH = "/p2p/message"
@@ -275,3 +281,9 @@ class ErrorBody(_WireModel):
 def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
     """A node's non-2xx HTTP answer: an :class:`ErrorBody`, plus ``extra`` members if given."""
     return web.json_response({**ErrorBody(error=code, message=message).to_wire(), **extra}, status=status)
+
+
+def node_app(**kwargs: Any) -> web.Application:
+    """A node's ``web.Application`` (``kwargs`` as aiohttp takes them), answering every refusal
+    as an :class:`ErrorBody` (:func:`othentic_offchain.httpguard.json_errors`)."""
+    return web.Application(middlewares=[json_errors], **kwargs)

@@ -61,7 +61,7 @@ from othentic_offchain.chain.view import ChainView
 from othentic_offchain.crypto.hashes import round_hash
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
-from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, error_response
+from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, error_response, node_app
 from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
 from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, ROUND_SIGNATURE_PARAM, PerformerConfig
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
@@ -101,7 +101,7 @@ class PerformerNode(NodeLifecycle):
         )
         self.log = TaskLog(config.name, self.metrics)
 
-        self.app = web.Application()
+        self.app = node_app()
         self.app.router.add_post(TRIGGER_PATH, self._handle_trigger)
         self.app.router.add_post(MESSAGE_PATH, self._handle_message)
         self.app.router.add_get(HEALTH_PATH, self._handle_health)

@@ -33,6 +33,7 @@ EMPTY_V1_RAW = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 # --- known answers ------------------------------------------------------------------------------
 
+
 def test_empty_file_has_the_cidv0_that_ipfs_add_prints():
     assert compute_cid_v0(b"") == EMPTY_V0
 
@@ -72,6 +73,7 @@ def test_known_cids_verify_against_their_content():
 
 # --- size limit -----------------------------------------------------------------------------------
 
+
 def test_compute_cid_refuses_content_over_one_chunk_by_default():
     with pytest.raises(ProofTooLarge) as info:
         compute_cid(b"\0" * (CHUNK_SIZE + 1))
@@ -97,6 +99,7 @@ def test_compute_cid_without_limit_names_large_content_by_its_hash():
 
 # --- other spellings of the same CID -----------------------------------------------------------
 
+
 def test_dag_pb_cidv1_spelling_of_a_cidv0_verifies():
     as_v1 = str(parse_cid(HELLO_V0).set(version=1, base="base32"))
     assert as_v1.startswith("bafybei")
@@ -111,6 +114,7 @@ def test_raw_cid_in_any_multibase_verifies(base):
 
 
 # --- what is refused ----------------------------------------------------------------------------
+
 
 def test_other_codec_is_unsupported_and_says_what_is():
     dag_cbor = str(CID("base32", 1, "dag-cbor", multihash.digest(HELLO, "sha2-256")))
@@ -174,6 +178,12 @@ def test_all_cid_errors_are_value_errors_and_proof_errors():
 def test_parse_cid_rejects_text_that_is_not_a_cid(text):
     with pytest.raises(InvalidCid):
         parse_cid(text)
+
+
+@pytest.mark.parametrize("prefix", ["z", "0", "f", "u", "m", "k", "9"])
+def test_parse_cid_rejects_a_multibase_prefix_with_nothing_after_it(prefix):
+    with pytest.raises(InvalidCid, match="not a CID"):
+        parse_cid(prefix)
 
 
 def test_parse_cid_rejects_non_text():

@@ -137,6 +137,7 @@ def test_get_of_an_unknown_cid_is_404_with_a_json_message(store):
     [
         ("not-a-cid", "invalid_cid"),
         (HELLO_V0[:-1] + "0", "invalid_cid"),
+        ("z", "invalid_cid"),  # a multibase prefix alone: was a 500 (IndexError)
         (str(CID("base32", 1, "dag-cbor", multihash.digest(HELLO, "sha2-256"))), "unsupported_cid"),
     ],
 )
@@ -316,3 +317,17 @@ def test_expect_100_continue_within_the_limit_is_told_to_continue(store):
     interim, final = run_against(store, scenario)
     assert interim.startswith(b"HTTP/1.1 100") and final.startswith(b"HTTP/1.1 201")
     assert store.get(HELLO_V1_RAW) == HELLO
+
+
+@pytest.mark.parametrize(
+    "method, path, status, code",
+    [("GET", "/proofs", 405, "method_not_allowed"), ("DELETE", "/ipfs/x", 405, "method_not_allowed")]
+    + [("GET", "/", 404, "not_found"), ("POST", "/ipfs", 404, "not_found")],
+)
+def test_a_method_or_route_the_server_lacks_is_a_json_error(store, method, path, status, code):
+    async def scenario(session, url):
+        async with session.request(method, f"{url}{path}") as r:
+            return r.status, r.content_type, await r.json(content_type=None)
+
+    answered, content_type, answer = run_against(store, scenario)
+    assert (answered, content_type, answer["error"]) == (status, "application/json", code) and answer["message"]

@@ -1,12 +1,15 @@
 """othentic_offchain.nodes.common.protocol: the aggregator-attester wire models and the error answer
-every node gives (no network, no chain)."""
+every node gives, aiohttp's own refusals included (no chain)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak
@@ -27,6 +30,7 @@ from othentic_offchain.nodes.common.protocol import (
     authenticate,
     clip,
     error_response,
+    node_app,
     task_info,
     wire_task,
 )
@@ -161,3 +165,51 @@ def test_clip_keeps_short_text_and_cuts_long_text_saying_its_length():
 def test_the_auth_digest_is_keccak_of_the_abi_encoding_the_docs_give():
     expected = keccak(encode(AUTH_TYPES, [P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000]))
     assert auth_digest(P2P_MESSAGE_TAG, 31337, CENTER, SUBJECT, 1_700_000_000) == expected
+
+
+def _node_app_answers(method: str, path: str, body: bytes = b"") -> tuple[int, dict, dict]:
+    """``method path`` against a node app with one POST route (which reads the body) and one route
+    that crashes; returns the status, the JSON body and the headers."""
+
+    async def read(request: web.Request) -> web.Response:
+        return web.json_response({"bytes": len(await request.read())})
+
+    async def crash(_request: web.Request) -> web.Response:
+        raise KeyError("the ledger is missing")
+
+    app = node_app(client_max_size=1024)
+    app.router.add_post("/read", read)
+    app.router.add_get("/crash", crash)
+
+    async def go() -> tuple[int, dict, dict]:
+        async with TestClient(TestServer(app)) as client:
+            async with client.request(method, path, data=body) as response:
+                assert response.content_type == "application/json"
+                return response.status, await response.json(), dict(response.headers)
+
+    return asyncio.run(go())
+
+
+def test_a_node_app_answers_an_unknown_route_with_a_not_found_error_body():
+    status, body, _ = _node_app_answers("GET", "/nope")
+    assert status == 404 and body == {"error": "not_found", "message": "no route GET /nope"}
+
+
+def test_a_node_app_answers_another_method_with_a_method_not_allowed_error_body_and_allow():
+    status, body, headers = _node_app_answers("PUT", "/read")
+    assert status == 405 and body["error"] == "method_not_allowed"
+    assert body["message"] == "method PUT not allowed on /read; use POST" and headers["Allow"] == "POST"
+
+
+def test_a_node_app_answers_a_body_over_its_limit_with_a_too_large_error_body():
+    status, body, _ = _node_app_answers("POST", "/read", b"x" * 1025)
+    assert status == 413 and body == {
+        "error": "too_large",
+        "message": "request body too large: the limit is 1024 bytes",
+    }
+    assert _node_app_answers("POST", "/read", b"x" * 1024)[:2] == (200, {"bytes": 1024})
+
+
+def test_a_node_app_answers_a_handler_crash_with_an_internal_error_body():
+    status, body, _ = _node_app_answers("GET", "/crash")
+    assert status == 500 and body == {"error": "internal_error", "message": "KeyError: 'the ledger is missing'"}
