@@ -81,6 +81,16 @@ def _performer_options(func, *, standalone: bool):
             show_default=True,
             help="Port of the performer's API (POST /performer/v1/trigger; 0: any free port).",
         ),
+        click.option(
+            "--trusted-client" if standalone else "--performer-trusted-client",
+            "performer_trusted_clients",
+            multiple=True,
+            metavar="ADDRESS|NETWORK",
+            callback=lambda _ctx, _param, values: _networks(values),
+            help="A client IP address or network (CIDR) that may trigger the performer's tasks and send it "
+            "unsigned custom messages; anyone else's messages must be signed by an active operator. "
+            "Repeatable [default: loopback only].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -104,7 +114,9 @@ def _performer_config(
     host,
     name,
     bls=None,
+    trusted_clients=(),
 ):
+    from othentic_offchain.nodes.common.ratelimit import LOOPBACK
     from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig
 
     if not execution_service:
@@ -138,6 +150,7 @@ def _performer_config(
         on_message=on_message,
         round_robin_period=round_robin_period,
         bls=bls,
+        trusted_clients=tuple(trusted_clients) or LOOPBACK,
     )
 
 
@@ -244,6 +257,7 @@ def attester(
     on_message,
     params_json,
     performer_port,
+    performer_trusted_clients,
     log_level,
 ):
     """Vote on tasks: validate each with the AVS's Validation Service, BLS-sign the vote, record it.
@@ -296,6 +310,7 @@ def attester(
             host,
             f"performer-{operator_id}",
             bls=keys,  # the performer signs its rounds with the operator's registered key
+            trusted_clients=performer_trusted_clients,
         )
 
     click.echo(f"attester {operator_id} records its votes in {config.votes_path}")
@@ -345,6 +360,7 @@ def performer(
     on_message,
     params_json,
     performer_port,
+    performer_trusted_clients,
     log_level,
 ):
     """Perform tasks: on each trigger (when elected), run the Execution Service, sign, send to the aggregator.
@@ -373,6 +389,7 @@ def performer(
         performer_port,
         host,
         "performer",
+        trusted_clients=performer_trusted_clients,
     )
 
     async def main():

@@ -16,6 +16,7 @@ from othentic_offchain.nodes.common.protocol import (
     MESSAGE_MAX_AGE,
     VOTE_TIMEOUT,
 )
+from othentic_offchain.nodes.common.ratelimit import LOOPBACK
 
 # Application error codes of the aggregator's JSON-RPC (-32000..-32099).
 INVALID_SIGNATURE = -32001  #: the signature does not recover to performerAddress
@@ -81,7 +82,7 @@ class AggregatorConfig:
     message_burst_per_client: float = 5.0
     message_rate_total: float = 10.0
     message_burst_total: float = 20.0
-    trusted_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    trusted_clients: tuple[str, ...] = LOOPBACK
     message_max_age: float = MESSAGE_MAX_AGE
     message_auth_rate_per_client: float = 20.0
     message_auth_burst_per_client: float = 40.0

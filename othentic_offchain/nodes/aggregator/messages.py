@@ -17,7 +17,6 @@ trusted address of an unsigned call) and one for everyone together.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from othentic_offchain.crypto.auth import CUSTOM_MESSAGE_TAG, auth_digest, custo
 from othentic_offchain.jsonrpc import ApplicationError, InvalidParams
 from othentic_offchain.nodes.aggregator.config import CHAIN_UNAVAILABLE, NOT_AN_OPERATOR, RATE_LIMITED, UNAUTHENTICATED
 from othentic_offchain.nodes.common.protocol import Unauthenticated, check_signer, check_timestamp
-from othentic_offchain.nodes.common.ratelimit import KeyedLimiter
+from othentic_offchain.nodes.common.ratelimit import KeyedLimiter, TrustedClients
 
 if TYPE_CHECKING:
     from othentic_offchain.nodes.aggregator.node import AggregatorNode
@@ -52,7 +51,7 @@ class MessageGate:
     def __init__(self, node: AggregatorNode) -> None:
         self.node = node
         config = node.config
-        self.trusted = [ipaddress.ip_network(network, strict=False) for network in config.trusted_clients]
+        self.trusted = TrustedClients(config.trusted_clients)
         self.peers = KeyedLimiter(config.message_auth_rate_per_client, config.message_auth_burst_per_client)
         self.callers = KeyedLimiter(
             config.message_rate_per_client,
@@ -63,11 +62,7 @@ class MessageGate:
 
     def trusts(self, client: str) -> bool:
         """Whether ``client`` (an IP address) may send unsigned messages."""
-        try:
-            address = ipaddress.ip_address(client)
-        except ValueError:
-            return False
-        return any(address in network for network in self.trusted)
+        return client in self.trusted
 
     async def admit(
         self,

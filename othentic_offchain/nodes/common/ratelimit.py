@@ -4,11 +4,13 @@ The aggregator bounds ``sendCustomMessage`` (one call fans out to every attester
 for everyone together; the attester bounds attest requests and relayed messages per client
 address (before a signature is checked: garbage cannot burn CPU in ecrecover without bound) and
 per authenticated signer. :class:`KeyedLimiter` keeps a bucket per key for the ``max_clients``
-most recently seen keys, and optionally one shared by all.
+most recently seen keys, and optionally one shared by all. :class:`TrustedClients` says which
+client addresses need no signature at all (default: :data:`LOOPBACK`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -69,3 +71,22 @@ class KeyedLimiter:
             bucket.tokens += 1  # not this client's fault: give its token back
             return "everyone"
         return None
+
+
+#: Who a node trusts by address unless told otherwise: this machine only.
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+
+
+class TrustedClients:
+    """IP addresses and networks (CIDR) whose requests a node takes without a signature: the
+    operator's own tools (the aggregator's unsigned ``sendCustomMessage``, the performer's trigger)."""
+
+    def __init__(self, networks: tuple[str, ...] | list[str]) -> None:
+        self.networks = [ipaddress.ip_network(network, strict=False) for network in networks]
+
+    def __contains__(self, client: object) -> bool:
+        try:
+            address = ipaddress.ip_address(str(client))
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)

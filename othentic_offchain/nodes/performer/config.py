@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,7 @@ from eth_account import Account
 
 from othentic_offchain.chain.deploy import DeploymentRecord
 from othentic_offchain.crypto.bls import KeyPair
+from othentic_offchain.nodes.common.ratelimit import LOOPBACK
 from othentic_offchain.nodes.performer.triggers import EventTrigger
 
 __all__ = ["ELECTION_MODES", "RESERVED_PARAMS", "ROUND_SIGNATURE_PARAM", "PerformerConfig"]
@@ -28,7 +30,10 @@ class PerformerConfig:
     """One performer: its account, its Execution Service, the aggregator, the definition it
     performs and its triggers. ``params`` are passed to every execution (a trigger's own
     parameters override them). ``bls``, the operator's registered BLS key (an attester's performer
-    has it), makes the node sign each task's round: see :data:`ROUND_SIGNATURE_PARAM`."""
+    has it), makes the node sign each task's round: see :data:`ROUND_SIGNATURE_PARAM`.
+    ``trusted_clients`` (addresses or networks, default loopback) may trigger tasks on demand and
+    send custom messages unsigned; a custom message from anywhere else must be signed by an active
+    operator (every triggered task is signed by this operator and can cost it a penalty)."""
 
     rpc_url: str
     deployment: DeploymentRecord
@@ -51,6 +56,7 @@ class PerformerConfig:
     aggregator_timeout: float = 30.0
     chain_refresh: float = 0.5
     bls: KeyPair | None = field(default=None, repr=False)
+    trusted_clients: tuple[str, ...] = LOOPBACK
 
     def __post_init__(self) -> None:
         if self.election not in ELECTION_MODES:
@@ -65,6 +71,11 @@ class PerformerConfig:
             raise ValueError(f"round_robin_period must be at least 1, got {self.round_robin_period}")
         if not self.poll_interval > 0:
             raise ValueError(f"poll_interval must be positive, got {self.poll_interval}")
+        for network in self.trusted_clients:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_clients: {network!r} is not an IP address or network") from None
         clash = RESERVED_PARAMS & set(self.params)
         if clash:
             raise ValueError(f"params must not hold {', '.join(sorted(clash))}: set task_definition_id instead")

@@ -30,7 +30,11 @@ Triggers (any combination; on demand is always on): on demand, ``POST /performer
 a timer, every N blocks or a contract event (:mod:`.triggers`); and, with ``on_message``,
 ``POST /p2p/message {"data": "0x..."}`` (a custom message the aggregator forwards), which starts a
 task with ``message`` in the params and answers at once (429 past
-:data:`~.triggers.MAX_MESSAGE_TASKS` such tasks in flight).
+:data:`~.triggers.MAX_MESSAGE_TASKS` such tasks in flight). Every task is signed by this
+operator and a rejected one can cost it a penalty, so the trigger answers only the configured
+``trusted_clients`` (default loopback; 403 ``untrusted_client`` otherwise), and a custom message
+from elsewhere must be signed by an active operator (the headers of
+:func:`~othentic_offchain.nodes.common.protocol.auth_headers`, timed, the body as the subject).
 
 The configuration is :class:`~.config.PerformerConfig`, each task's record a
 :class:`~.outcome.TaskOutcome`, the aggregator's client :class:`~.aggregator.AggregatorClient`.
@@ -49,6 +53,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from eth_utils import keccak, to_checksum_address
 from pydantic import ValidationError
 
 from othentic_offchain import safejson
@@ -58,10 +63,21 @@ from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
+from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
 from othentic_offchain.crypto.hashes import round_hash
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
-from othentic_offchain.nodes.common.protocol import HEALTH_PATH, MESSAGE_PATH, METRICS_PATH, error_response, node_app
+from othentic_offchain.nodes.common.protocol import (
+    HEALTH_PATH,
+    MESSAGE_PATH,
+    METRICS_PATH,
+    SIGNER_HEADER,
+    Unauthenticated,
+    authenticate,
+    error_response,
+    node_app,
+)
+from othentic_offchain.nodes.common.ratelimit import TrustedClients
 from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
 from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, ROUND_SIGNATURE_PARAM, PerformerConfig
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
@@ -85,6 +101,8 @@ class PerformerNode(NodeLifecycle):
         self.config = config
         self.address = config.address
         self.chain_id = int(config.deployment.chain_id)
+        self.attestation_center = to_checksum_address(config.deployment.attestation_center)
+        self._trusted = TrustedClients(config.trusted_clients)
         self.operator_id: int | None = None
         self.url: str | None = None
         self.outcomes: deque[TaskOutcome] = deque(maxlen=_RECENT)
@@ -334,7 +352,14 @@ class PerformerNode(NodeLifecycle):
     # -- HTTP -------------------------------------------------------------------------------------
 
     async def _handle_trigger(self, request: web.Request) -> web.Response:
-        """On demand: run one task, answer its taskHash and the aggregator's answer."""
+        """On demand: run one task, answer its taskHash and the aggregator's answer. Only from a
+        trusted client address: every task is signed by this operator and can cost it a penalty."""
+        if request.remote not in self._trusted:
+            return error_response(
+                403,
+                "untrusted_client",
+                f"tasks are triggered on demand only from this performer's trusted clients, not from {request.remote}",
+            )
         raw = await request.read()
         try:
             body = safejson.loads(raw) if raw.strip() else {}
@@ -370,8 +395,13 @@ class PerformerNode(NodeLifecycle):
         return error_response(status, code, message, outcome=outcome.to_wire())
 
     async def _handle_message(self, request: web.Request) -> web.Response:
-        """A custom message (forwarded by the aggregator): start a task with it, answer at once."""
+        """A custom message (forwarded by the aggregator): start a task with it, answer at once.
+        Unsigned only from a trusted client address; from anywhere else signed, as the aggregator
+        signs what it relays, by an active operator (a fresh timestamp, the body as the subject)."""
         raw = await request.read()
+        refused = await self._refuse_message(request, raw)
+        if refused is not None:
+            return refused
         try:
             message = CustomMessage.model_validate(safejson.loads(raw))
         except (UnicodeDecodeError, ValueError) as exc:
@@ -394,6 +424,22 @@ class PerformerNode(NodeLifecycle):
         self.log.step("message.received", bytes=len(message.data))
         self._spawn({"trigger": "message", "message": to_hex(message.data)}, "message")
         return web.json_response({"data": True, "error": False, "message": "task triggered"})
+
+    async def _refuse_message(self, request: web.Request, raw: bytes) -> web.Response | None:
+        """The answer refusing a custom message its sender may not send, or None."""
+        if request.remote in self._trusted and SIGNER_HEADER not in request.headers:
+            return None
+        if len(self._background) >= MAX_MESSAGE_TASKS:  # before any ecrecover: a flood costs little
+            return _envelope(429, f"busy: {len(self._background)} tasks in flight, retry later")
+        try:
+            signer = authenticate(
+                request.headers, P2P_MESSAGE_TAG, self.chain_id, self.attestation_center, keccak(raw), timed=True
+            )
+        except Unauthenticated as exc:
+            return _envelope(401, f"{exc} (unsigned messages are taken from trusted clients only)")
+        if self._chain is None or not await self._chain.active_operator_of(signer):
+            return _envelope(403, f"the signer {signer} is not an active operator")
+        return None
 
     async def _handle_health(self, _request: web.Request) -> web.Response:
         block: int | None = None
@@ -423,3 +469,8 @@ class PerformerNode(NodeLifecycle):
                 "lastTask": last.to_wire() if last is not None else None,
             }
         )
+
+
+def _envelope(status: int, message: str) -> web.Response:
+    """A refusal of ``POST /p2p/message`` in the services' envelope, as its other answers are."""
+    return web.json_response({"data": None, "error": True, "message": message}, status=status)

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 import requests
 from aiohttp import web
-from eth_utils import event_abi_to_log_topic
+from eth_utils import event_abi_to_log_topic, keccak
 
 from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution_app
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, recover_task_signer, round_hash, verify
+from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
+from othentic_offchain.nodes.common.protocol import auth_headers
 from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
@@ -156,9 +158,7 @@ def trigger(node: PerformerNode, body: Any = None) -> requests.Response:
 # -- on demand ----------------------------------------------------------------------------------------
 
 
-def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(
-    devnet, performer_factory, aggregator, alice
-):
+def test_on_demand_trigger_sends_sendtask_with_othentic_positional_params(devnet, performer_factory, aggregator, alice):
     fake = aggregator()
     node = performer_factory(alice, fake.url)
     answer = trigger(node, {"params": {"pair": "ETHUSDT"}})
@@ -404,6 +404,71 @@ def test_custom_messages_do_nothing_when_that_trigger_is_off(performer_factory, 
     assert bad.status_code == 400 and "data" in bad.json()["message"]
     time.sleep(0.2)
     assert fake.calls == []
+
+
+# -- who may trigger -----------------------------------------------------------------------------------
+
+#: A network the test's requests (from 127.0.0.1) are not in: they come from an untrusted client.
+ELSEWHERE = ("192.0.2.0/24",)
+
+
+def signed_message(devnet, operator: Operator, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return auth_headers(operator.key, P2P_MESSAGE_TAG, devnet.chain_id, devnet.center, keccak(body), stamp)
+
+
+def test_a_trigger_from_an_untrusted_address_is_refused_and_runs_no_task(performer_factory, aggregator, alice):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, trusted_clients=ELSEWHERE)
+    answer = trigger(node, {"params": {"x": 1}})
+    assert answer.status_code == 403 and answer.json()["error"] == "untrusted_client", answer.text
+    assert "127.0.0.1" in answer.json()["message"]
+    assert not node.outcomes and fake.calls == []
+
+
+def test_an_unsigned_message_from_an_untrusted_address_is_refused_and_runs_no_task(
+    performer_factory, aggregator, alice
+):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, on_message=True, trusted_clients=ELSEWHERE)
+    answer = requests.post(node.url + "/p2p/message", json={"data": "0x01"}, timeout=HTTP_TIMEOUT)
+    assert answer.status_code == 401 and answer.json()["error"] is True, answer.text
+    assert "not signed" in answer.json()["message"]
+    assert not node.outcomes and fake.calls == []
+
+
+def test_a_message_signed_by_an_active_operator_triggers_a_task_from_anywhere(
+    devnet, performer_factory, aggregator, alice, bob
+):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, on_message=True, trusted_clients=ELSEWHERE)
+    body = json.dumps({"data": "0xbeef"}).encode()
+    headers = {"Content-Type": "application/json", **signed_message(devnet, bob, body)}
+    answer = requests.post(node.url + "/p2p/message", data=body, headers=headers, timeout=HTTP_TIMEOUT)
+    assert answer.status_code == 200 and answer.json()["data"] is True, answer.text
+    wait_until(lambda: len(fake.calls) == 1, what="a task for the signed message")
+    assert fake.tasks[0]["params"] == {"trigger": "message", "message": "0xbeef"}
+
+
+@pytest.mark.parametrize("case", ["stranger", "stale", "other-body"])
+def test_a_message_signed_by_a_stranger_or_stale_or_for_another_body_is_refused(
+    devnet, performer_factory, aggregator, alice, bob, case
+):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, on_message=True, trusted_clients=ELSEWHERE)
+    body = json.dumps({"data": "0xbeef"}).encode()
+    signer = devnet.new_operator() if case == "stranger" else bob
+    stamp = int(time.time()) - 3600 if case == "stale" else None
+    headers = signed_message(devnet, signer, b"{}" if case == "other-body" else body, stamp)
+    answer = requests.post(
+        node.url + "/p2p/message",
+        data=body,
+        headers={"Content-Type": "application/json", **headers},
+        timeout=HTTP_TIMEOUT,
+    )
+    expected = {"stranger": 403, "stale": 401, "other-body": 401}[case]
+    assert answer.status_code == expected and answer.json()["error"] is True, answer.text
+    assert not node.outcomes and fake.calls == []
 
 
 # -- failures -------------------------------------------------------------------------------------------
