@@ -107,10 +107,24 @@ def chain_options(func: Callable) -> Callable:
     func = click.option(
         "--rpc",
         envvar=["L2_RPC", "RPC_URL"],
-        default=None,
-        help="JSON-RPC URL of the chain [env L2_RPC; default: the deployment file's].",
+        multiple=True,
+        callback=_rpc_urls,
+        help="JSON-RPC URL of the chain; repeat it or separate URLs with commas for fail-over endpoints, "
+        "used in order [env L2_RPC; default: the deployment file's rpc_url].",
     )(func)
     return func
+
+
+def _rpc_urls(_ctx: click.Context, _param: click.Parameter, values: Any) -> str | None:
+    """``--rpc`` given once or more, each one URL or a comma-separated list: one comma-separated list."""
+    from othentic_offchain.chain.rpc import split_rpc_urls
+
+    if not values:
+        return None
+    try:
+        return ",".join(split_rpc_urls([values] if isinstance(values, str) else list(values)))
+    except ValueError:
+        return None
 
 
 def key_options(func: Callable) -> Callable:
@@ -152,9 +166,8 @@ class Chain:
 
 
 def connect(rpc: str | None, deployment: str | None, attestation_center: str | None) -> Chain:
-    """The deployment and a web3 connection, from the options; clear errors otherwise."""
-    from web3 import Web3
-
+    """The deployment and a web3 connection (fail-over between the endpoints of a comma-separated
+    ``rpc``), from the options; clear errors otherwise."""
     record = None
     if deployment:
         try:
@@ -164,18 +177,30 @@ def connect(rpc: str | None, deployment: str | None, attestation_center: str | N
     rpc = rpc or (record.rpc_url if record else None)
     if not rpc:
         raise click.ClickException("no chain to talk to: give --rpc (or $L2_RPC), or a deployment file with rpc_url")
-    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 30}))
+    from othentic_offchain.chain.rpc import sync_web3
+    from othentic_offchain.nodes.common.redact import redact_url, scrub_urls
+
+    shown = redact_url(rpc)
+    w3 = sync_web3(rpc, 30)
     try:
-        chain_id = int(w3.eth.chain_id)
-    except Exception as exc:
-        raise click.ClickException(f"cannot reach the chain at {rpc}: {exc}") from exc
+        chain_id = w3.provider.check_endpoints()  # one try each: a command fails fast
+    except ValueError as exc:
+        raise click.ClickException(scrub_urls(str(exc), rpc)) from exc
+    if chain_id is None:
+        reasons = "; ".join(f"{e['endpoint']}: {e['lastError']}" for e in w3.provider.policy.status())
+        raise click.ClickException(f"cannot reach the chain at {shown}: {reasons}")
     if record is None:
         record = _record_for(w3, chain_id, attestation_center)
     if record.chain_id != chain_id:
-        raise click.ClickException(f"the deployment is for chain {record.chain_id} but {rpc} is chain {chain_id}")
+        raise click.ClickException(f"the deployment is for chain {record.chain_id} but {shown} is chain {chain_id}")
+    w3.provider.policy.expect_chain_id = chain_id  # the endpoints that did not answer: checked before use
+    try:
+        w3.provider.check_endpoints()
+    except ValueError as exc:
+        raise click.ClickException(scrub_urls(str(exc), rpc)) from exc
     if not w3.eth.get_code(w3.to_checksum_address(record.attestation_center)):
         raise click.ClickException(
-            f"no contract at {record.attestation_center} on chain {chain_id} ({rpc}): "
+            f"no contract at {record.attestation_center} on chain {chain_id} ({shown}): "
             "is the deployment file for another network, or the chain reset?"
         )
     return Chain(w3, record, AvsContracts(w3, record), rpc)

@@ -124,7 +124,7 @@ class AggregatorNode(NodeLifecycle):
         config = self.config
         self._stopping = False
         try:
-            self._rpc = RpcConnection(config.rpc_url)
+            self._rpc = RpcConnection(config.rpc_url, registry=self.metrics.registry)
             self.w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             chain = self.chain = ChainView(self.w3, config.deployment, refresh_interval=config.chain_refresh_interval)
             await chain.refresh(force=True)
@@ -158,7 +158,7 @@ class AggregatorNode(NodeLifecycle):
                 self.sender,
                 db,
                 self.receipts,
-                PrecompileBackend(sync_web3(config.rpc_url)),
+                PrecompileBackend(sync_web3(config.rpc_url, registry=self.metrics.registry)),
                 self.outcomes,
                 self.reads,
                 self.counters,

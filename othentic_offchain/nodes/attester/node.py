@@ -167,7 +167,7 @@ class AttesterNode(NodeLifecycle):
         config = self.config
         try:
             self._store = await asyncio.to_thread(VoteStore, config.votes_path, self.attestation_center, self.chain_id)
-            self._rpc = RpcConnection(config.rpc_url)
+            self._rpc = RpcConnection(config.rpc_url, registry=self.metrics.registry)
             self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             found = await self._chain.operator_id_of(self.address)

@@ -14,7 +14,10 @@ _HEX_KEY = re.compile(r"\b(0x)?[0-9a-fA-F]{64}\b")
 
 
 def redact_url(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``: no credentials, path or query."""
+    """``scheme://host[:port]`` of ``url``: no credentials, path or query. A comma-separated list
+    of URLs (a node's RPC endpoints) is redacted URL by URL."""
+    if "," in url:
+        return ",".join(redact_url(part.strip()) for part in url.split(",") if part.strip())
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -27,8 +30,9 @@ def redact_url(url: str) -> str:
 
 
 def scrub_urls(text: str, *urls: str) -> str:
-    """``text`` with every given URL (and its path or credentials alone) replaced by its redacted form."""
-    for url in urls:
+    """``text`` with every given URL (and its path or credentials alone) replaced by its redacted form;
+    an argument may be a comma-separated list of URLs."""
+    for url in [part.strip() for listed in urls if listed for part in listed.split(",")]:
         if not url:
             continue
         shown = redact_url(url)

@@ -142,7 +142,7 @@ class PerformerNode(NodeLifecycle):
             raise RuntimeError("performer already started")
         config = self.config
         try:
-            self._rpc = RpcConnection(config.rpc_url)
+            self._rpc = RpcConnection(config.rpc_url, registry=self.metrics.registry)
             self._w3 = await self._rpc.open(expect_chain_id=self.chain_id)
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             self.operator_id = (await self._chain.operator_id_of(self.address)) or None

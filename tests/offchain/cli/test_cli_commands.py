@@ -14,6 +14,8 @@ from othentic_offchain.chain.deploy import Web3Backend, deploy_system
 from othentic_offchain.cli import cli
 from othentic_offchain.cli.common import tokens
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
+from othentic_offchain.nodes.common.redact import redact_url
+from tests.offchain.chain.rpc_relay import RpcRelay
 
 ADMIN = DEV_PRIVATE_KEYS[0]
 OPERATOR = DEV_PRIVATE_KEYS[1]
@@ -199,6 +201,31 @@ def test_chain_errors_are_one_line_messages(chain, tmp_path, run):
     assert missing.exit_code == 1 and "no deployment file" in missing.output
     no_key = run("operator", "stake", "--amount", "1")
     assert no_key.exit_code == 1 and "no ECDSA key" in no_key.output
+
+
+def test_several_rpc_urls_fail_over_repeated_comma_separated_or_from_the_environment(chain, registered, run):
+    node, _w3, _path, _avs = chain
+    down = "http://127.0.0.1:9/v3/secret-api-key"
+    for args, env in [
+        (["--rpc", down, "--rpc", node.rpc_url], None),
+        (["--rpc", f"{down},{node.rpc_url}"], None),
+        ([], {"L2_RPC": f"{down},{node.rpc_url}"}),
+    ]:
+        result = run("operator", "list", "--json", *args, env=env)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)[0]["account"] == registered
+
+
+def test_an_rpc_url_serving_another_chain_is_refused_naming_it_without_its_path(chain, run):
+    node, _w3, _path, _avs = chain
+    with RpcRelay(node.rpc_url, path="/v3/secret-api-key") as relay:
+        relay.serve_chain_id(1)
+        result = run("operator", "list", "--rpc", f"{node.rpc_url},{relay.url}")
+    assert result.exit_code == 1 and f"{redact_url(relay.url)} serves chain 1" in result.output
+    assert "secret" not in result.output
+    unreachable = run("operator", "list", "--rpc", "http://127.0.0.1:9/v3/secret-api-key")
+    assert unreachable.exit_code == 1 and "cannot reach the chain at http://127.0.0.1:9" in unreachable.output
+    assert "secret" not in unreachable.output
 
 
 def test_the_attestation_center_address_alone_is_enough_to_connect(chain, registered, run, monkeypatch):
