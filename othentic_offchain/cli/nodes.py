@@ -72,6 +72,15 @@ def _performer_options(func, *, standalone: bool):
         click.option("--on-event", default=None, help="Trigger: on a contract event, ADDRESS:Event(type,...)."),
         click.option("--on-message", is_flag=True, help="Trigger: on custom messages from the aggregator."),
         click.option(
+            "--confirmations" if standalone else "--performer-confirmations",
+            "confirmations",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Blocks on top of a block before --every-blocks and --on-event act on it "
+            "(0 on a devnet; more on real chains, where blocks can be reorganised away).",
+        ),
+        click.option(
             "--params", "params_json", default="{}", help="JSON object of parameters for the Execution Service."
         ),
         click.option(
@@ -113,6 +122,7 @@ def _performer_config(
     performer_port,
     host,
     name,
+    confirmations=0,
     bls=None,
     trusted_clients=(),
 ):
@@ -151,6 +161,7 @@ def _performer_config(
         round_robin_period=round_robin_period,
         bls=bls,
         trusted_clients=tuple(trusted_clients) or LOOPBACK,
+        confirmations=confirmations,
     )
 
 
@@ -255,6 +266,7 @@ def attester(
     every_blocks,
     on_event,
     on_message,
+    confirmations,
     params_json,
     performer_port,
     performer_trusted_clients,
@@ -311,6 +323,7 @@ def attester(
             f"performer-{operator_id}",
             bls=keys,  # the performer signs its rounds with the operator's registered key
             trusted_clients=performer_trusted_clients,
+            confirmations=confirmations,
         )
 
     click.echo(f"attester {operator_id} records its votes in {config.votes_path}")
@@ -358,6 +371,7 @@ def performer(
     every_blocks,
     on_event,
     on_message,
+    confirmations,
     params_json,
     performer_port,
     performer_trusted_clients,
@@ -390,6 +404,7 @@ def performer(
         host,
         "performer",
         trusted_clients=performer_trusted_clients,
+        confirmations=confirmations,
     )
 
     async def main():

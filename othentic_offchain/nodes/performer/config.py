@@ -57,6 +57,9 @@ class PerformerConfig:
     chain_refresh: float = 0.5
     bls: KeyPair | None = field(default=None, repr=False)
     trusted_clients: tuple[str, ...] = LOOPBACK
+    #: Blocks on top of a block before the chain triggers (every N blocks, events) act on it: 0 on a
+    #: devnet, more on real chains (see :mod:`.triggers`).
+    confirmations: int = 0
 
     def __post_init__(self) -> None:
         if self.election not in ELECTION_MODES:
@@ -69,6 +72,8 @@ class PerformerConfig:
             raise ValueError(f"every_blocks must be at least 1, got {self.every_blocks}")
         if self.round_robin_period < 1:
             raise ValueError(f"round_robin_period must be at least 1, got {self.round_robin_period}")
+        if self.confirmations < 0:
+            raise ValueError(f"confirmations must be 0 or more, got {self.confirmations}")
         if not self.poll_interval > 0:
             raise ValueError(f"poll_interval must be positive, got {self.poll_interval}")
         for network in self.trusted_clients:

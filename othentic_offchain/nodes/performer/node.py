@@ -335,9 +335,15 @@ class PerformerNode(NodeLifecycle):
         if config.every_seconds is not None:
             loops.append(every_seconds(config.every_seconds, fire, log))
         if config.every_blocks is not None:
-            loops.append(every_blocks(self._w3, config.every_blocks, start_block, config.poll_interval, fire, log))
+            loops.append(
+                every_blocks(
+                    self._w3, config.every_blocks, start_block, config.poll_interval, fire, log, config.confirmations
+                )
+            )
         if config.event is not None:
-            loops.append(on_events(self._w3, config.event, start_block, config.poll_interval, fire, log))
+            loops.append(
+                on_events(self._w3, config.event, start_block, config.poll_interval, fire, log, config.confirmations)
+            )
         self._loops.extend(asyncio.create_task(loop) for loop in loops)
 
     async def _guarded(self, params: dict[str, Any], trigger: str, block: int | None = None) -> None:

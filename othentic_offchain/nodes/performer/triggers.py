@@ -9,6 +9,11 @@ for every task it starts and waits for it, so a trigger never overlaps with itse
 * :func:`on_events`: polls ``eth_getLogs`` for one contract address and event topic
   (:class:`EventTrigger`); one task per log, with :func:`log_params` in the params.
 
+Both chain triggers see only confirmed blocks: with ``confirmations`` N, a block counts once N
+more blocks are on top of it (``latest - N``), so an event a reorganisation removes within N
+blocks never starts a task. 0 suits a devnet (blocks are final at once); on a real chain use more
+(a few blocks on an L2, 2 or more on Ethereum; the ``finalized`` depth for certainty).
+
 A failing RPC read is logged (``chain_unavailable``) and retried at the next poll: the loops only
 end when cancelled. On-demand and custom-message tasks are started by the node's HTTP API.
 """
@@ -69,12 +74,15 @@ async def every_seconds(interval: float, fire: Fire, log: TaskLog) -> None:
             log.step("trigger.skipped", trigger="seconds", ticks=missed)
 
 
-async def every_blocks(w3: Any, every: int, last: int, poll_interval: float, fire: Fire, log: TaskLog) -> None:
-    """Fire for the newest block number divisible by ``every`` above ``last`` (the block seen at start)."""
+async def every_blocks(
+    w3: Any, every: int, last: int, poll_interval: float, fire: Fire, log: TaskLog, confirmations: int = 0
+) -> None:
+    """Fire for the newest confirmed block number divisible by ``every`` above ``last`` (the block
+    seen at start)."""
     while True:
         await asyncio.sleep(poll_interval)
         try:
-            latest = int(await w3.eth.block_number)
+            latest = int(await w3.eth.block_number) - confirmations
         except Exception as exc:
             log.failure("chain_unavailable", trigger="blocks", error=f"{type(exc).__name__}: {exc}")
             continue
@@ -87,14 +95,20 @@ async def every_blocks(w3: Any, every: int, last: int, poll_interval: float, fir
 
 
 async def on_events(
-    w3: Any, event: EventTrigger, start_block: int, poll_interval: float, fire: Fire, log: TaskLog
+    w3: Any,
+    event: EventTrigger,
+    start_block: int,
+    poll_interval: float,
+    fire: Fire,
+    log: TaskLog,
+    confirmations: int = 0,
 ) -> None:
-    """Fire once per matching log in the blocks after ``start_block``, in chain order."""
+    """Fire once per matching log in the confirmed blocks after ``start_block``, in chain order."""
     next_block = start_block + 1
     while True:
         await asyncio.sleep(poll_interval)
         try:
-            latest = int(await w3.eth.block_number)
+            latest = int(await w3.eth.block_number) - confirmations
             if latest < next_block:
                 continue
             entries = await w3.eth.get_logs(

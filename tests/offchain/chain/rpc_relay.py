@@ -115,6 +115,12 @@ class RpcRelay:
             if not self._changed.wait_for(lambda: self.counts[outcome] >= count, timeout):
                 raise TimeoutError(f"the relay saw {self.counts[outcome]} {outcome} requests, not {count}")
 
+    def wait_for_calls(self, method: str, count: int, timeout: float = 15.0) -> None:
+        """Block until ``count`` requests in all called ``method`` (whatever was done with them)."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.methods[method] >= count, timeout):
+                raise TimeoutError(f"the relay saw {self.methods[method]} {method} calls, not {count}")
+
     def _set(self, mode: str) -> None:
         self.mode = mode
         if self._released is not None and self._thread.is_alive():
@@ -139,9 +145,11 @@ class RpcRelay:
         except ValueError:
             message = None
         calls = message if isinstance(message, list) else [message]
-        for call in calls:
-            if isinstance(call, dict):
-                self.methods[str(call.get("method"))] += 1
+        with self._changed:
+            for call in calls:
+                if isinstance(call, dict):
+                    self.methods[str(call.get("method"))] += 1
+            self._changed.notify_all()
         mode = self.mode
         if mode == "refuse":
             self._count("refused")

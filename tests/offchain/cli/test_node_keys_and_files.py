@@ -115,3 +115,18 @@ def test_who_a_node_trusts_is_checked_before_it_connects(args, fragment):
     result = CliRunner().invoke(cli, [*args, "--rpc", "http://127.0.0.1:9"])
     assert result.exit_code == 2, result.output
     assert fragment in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["node", "performer", "--confirmations", "-1"], ["node", "attester", "--performer-confirmations", "-1"]],
+    ids=["performer", "attester-performer"],
+)
+def test_a_negative_confirmation_depth_is_refused_before_connecting(args):
+    from click.testing import CliRunner
+
+    from othentic_offchain.cli import cli
+
+    result = CliRunner().invoke(cli, [*args, "--rpc", "http://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert "confirmations" in result.output and "-1" in result.output
