@@ -249,3 +249,32 @@ def test_the_blocking_provider_fails_over_too(anvil, relay):
     w3 = sync_web3(f"{relay.url},{anvil.rpc_url}", expect_chain_id=anvil.chain_id, registry=registry)
     assert int(w3.eth.block_number) >= 0
     assert sample(registry, "othentic_rpc_failovers_total", endpoint=redact_url(relay.url)) == 1
+
+
+def test_an_endpoint_answering_an_http_error_at_open_is_refused_naming_it(anvil, relay):
+    relay.refuse(403)
+    with pytest.raises(ValueError, match=rf"{redact_url(relay.url)} is no usable JSON-RPC endpoint: HTTP 403"):
+        asyncio.run(block_number(connect(f"{anvil.rpc_url},{relay.url}"), expect_chain_id=anvil.chain_id))
+
+
+def test_a_lone_endpoint_that_comes_up_serving_another_chain_is_never_used(anvil, relay):
+    """Down at open, the connection waits for it; once up on another chain it is disabled and,
+    with no endpoint left, opening fails naming why."""
+    relay.refuse()
+    outcome: dict[str, BaseException] = {}
+
+    def open_it() -> None:
+        try:
+            asyncio.run(block_number(connect(relay.url), expect_chain_id=anvil.chain_id))
+        except BaseException as exc:  # the outcome under test
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=open_it)
+    worker.start()
+    relay.wait_for("refused", 2)
+    relay.serve_chain_id(1)
+    relay.pass_through()
+    worker.join(30)
+    error = outcome["error"]
+    assert isinstance(error, RpcUnavailable) and "has no usable endpoint" in str(error)
+    assert "serves chain 1" in str(error) and relay.methods["eth_blockNumber"] == 0
