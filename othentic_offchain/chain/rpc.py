@@ -307,7 +307,7 @@ class FailoverPolicy:
                 "disabled": e.disabled,
                 "errors": dict(e.errors),
                 "failovers": e.failovers,
-                "lastError": e.last_error,
+                "lastError": scrub_urls(e.last_error, *self.urls) if e.last_error else None,
             }
             for i, e in enumerate(self.endpoints)
         ]

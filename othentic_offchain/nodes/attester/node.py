@@ -71,7 +71,7 @@ from eth_utils import keccak, to_checksum_address
 
 from othentic_offchain.avs.clients import ServiceError, ServiceUnavailable, ValidationClient
 from othentic_offchain.avs.runner import ServiceRunner
-from othentic_offchain.chain.rpc import RpcConnection
+from othentic_offchain.chain.rpc import RpcConnection, rpc_deadline
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
 from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG, P2P_MESSAGE_TAG
@@ -438,9 +438,11 @@ class AttesterNode(NodeLifecycle):
         block: int | None = None
         if self._w3 is not None:
             try:
-                block = int(await self._w3.eth.block_number)
+                with rpc_deadline(_HEALTH_PROBE_TIMEOUT):  # an outage answers "degraded" now, not later
+                    block = int(await self._w3.eth.block_number)
             except Exception:
                 block = None
+        provider = self._rpc.provider if self._rpc is not None else None
         votes = int(self._recorded_count()) if self._store is not None else 0
         healthy = service_ok and block is not None
         return web.json_response(
@@ -453,6 +455,7 @@ class AttesterNode(NodeLifecycle):
                 "chainId": self.chain_id,
                 "block": block,
                 "chainReachable": block is not None,
+                "rpcEndpoints": provider.policy.status() if provider is not None else [],
                 "votesRecorded": votes,
                 "validationUrl": redact_url(self.config.validation_url),
                 "serviceReachable": service_ok,

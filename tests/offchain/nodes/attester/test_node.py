@@ -31,6 +31,8 @@ from othentic_offchain.nodes.attester.checks import Refusal
 from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, auth_headers, wire_task
+from othentic_offchain.nodes.common.redact import redact_url
+from tests.offchain.chain.rpc_relay import RpcRelay
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 
 # -- helpers local to these tests ---------------------------------------------------------------------
@@ -126,8 +128,8 @@ def node_factory(loop, devnet, tmp_path_factory):
 
     def start(operator: Operator, service_url: str, **overrides: Any) -> AttesterNode:
         overrides.setdefault("db_path", tmp_path_factory.mktemp("attester") / "votes.sqlite3")
+        overrides.setdefault("rpc_url", devnet.anvil.rpc_url)
         config = AttesterConfig(
-            rpc_url=devnet.anvil.rpc_url,
             deployment=devnet.record,
             ecdsa_key=operator.key,
             bls=operator.keys,
@@ -556,6 +558,25 @@ def test_a_chain_failure_names_the_rpc_url_by_scheme_and_host_only(loop, devnet,
     assert refused.value.code == "chain_unavailable"
     assert "https://rpc.example.com:8443" in refused.value.message
     assert "SECRETAPIKEY0123" not in refused.value.message and "hunter22" not in refused.value.message
+
+
+def test_health_answers_degraded_at_once_while_the_rpc_refuses_and_lists_its_endpoints_redacted(
+    loop, devnet, node_factory, operator, judge
+):
+    with RpcRelay(devnet.anvil.rpc_url, path="/v3/SECRETAPIKEY0123") as relay:
+        node = node_factory(operator, judge.url, rpc_url=relay.url)
+        relay.refuse()
+        started = time.monotonic()
+        down = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT)
+        assert time.monotonic() - started < 10  # the probe's short deadline, not a call's 30 s
+        relay.pass_through()
+        up = requests.get(node.url + "/health", timeout=HTTP_TIMEOUT).json()
+        loop.run(node.stop())  # before the relay goes
+    assert down.json()["status"] == "degraded" and down.json()["chainReachable"] is False
+    [endpoint] = down.json()["rpcEndpoints"]
+    assert endpoint["endpoint"] == redact_url(relay.url) and endpoint["errors"]["http_5xx"] >= 1
+    assert "SECRETAPIKEY0123" not in down.text
+    assert up["chainReachable"] is True and up["block"] == devnet.block()
 
 
 def test_metrics_count_votes_by_side_refusals_by_reason_and_validation_latency(

@@ -10,9 +10,7 @@ import threading
 from typing import Any
 
 import pytest
-import requests
 
-from othentic_offchain.nodes.common.protocol import HEALTH_PATH
 from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig, PerformerNode
 from tests.offchain.chain.rpc_relay import RpcRelay
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT
@@ -83,20 +81,20 @@ def test_a_negative_confirmation_depth_is_refused(devnet, alice):
         PerformerConfig("http://127.0.0.1:1", devnet.record, alice.key, "http://e", "http://a", confirmations=-1)
 
 
-def test_a_call_made_while_the_rpc_refuses_succeeds_once_it_is_back(devnet, performer, relay, aggregator, alice):
-    """The issue's "RPC refusing for 10 s", shortened: the health check's chain read waits out the
-    outage (within its deadline) instead of failing."""
-    node = performer(alice, aggregator().url)
+def test_an_election_held_while_the_rpc_refuses_is_decided_once_it_is_back(
+    loop, devnet, performer, relay, aggregator, alice
+):
+    """The issue's "RPC refusing for 10 s", shortened: the election's chain reads wait out the
+    outage (within their deadline) instead of failing the task."""
+    node = performer(alice, aggregator().url, election="round-robin")
     relay.refuse()
-    answer: dict[str, Any] = {}
-
-    def health() -> None:
-        answer.update(requests.get(node.url + HEALTH_PATH, timeout=HTTP_TIMEOUT).json())
-
-    worker = threading.Thread(target=health)
+    result: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: result.update(outcome=loop.run(node.perform())))
     worker.start()
     relay.wait_for("refused", 3)
     relay.pass_through()
     worker.join(HTTP_TIMEOUT)
-    assert answer["block"] == devnet.block()
+    outcome = result["outcome"]
+    assert outcome.status in ("sent", "not_elected"), outcome.error
+    assert outcome.leader is not None and outcome.block is not None
     assert relay.counts["forwarded"] >= 1
