@@ -203,13 +203,18 @@ def test_chain_errors_are_one_line_messages(chain, tmp_path, run):
     assert no_key.exit_code == 1 and "no ECDSA key" in no_key.output
 
 
-def test_several_rpc_urls_fail_over_repeated_comma_separated_or_from_the_environment(chain, registered, run):
+def test_several_rpc_urls_fail_over_repeated_comma_separated_from_the_environment_or_config(
+    chain, registered, run, tmp_path
+):
     node, _w3, _path, _avs = chain
     down = "http://127.0.0.1:9/v3/secret-api-key"
+    config = tmp_path / "othentic.toml"
+    config.write_text(f'rpc = ["{down}", "{node.rpc_url}"]\n')
     for args, env in [
         (["--rpc", down, "--rpc", node.rpc_url], None),
         (["--rpc", f"{down},{node.rpc_url}"], None),
         ([], {"L2_RPC": f"{down},{node.rpc_url}"}),
+        ([], {"OTHENTIC_CONFIG": str(config)}),
     ]:
         result = run("operator", "list", "--json", *args, env=env)
         assert result.exit_code == 0, result.output
