@@ -174,6 +174,8 @@ class Devnet:
                 str(self.options.beacon_period),
                 "--every-blocks",
                 str(self.options.beacon_period),
+                "--performer-outbox",
+                str(self.state / f"outbox-{index + 1}.sqlite3"),
             ]
 
         aggregator: dict[str, Any] = {"delay_ms": self.options.aggregator_delay_ms}
@@ -185,8 +187,8 @@ class Devnet:
             attester_db=lambda index: self.state / f"attester-{index + 1}.sqlite3",
             attester_args=performing,
             extra=[
-                ("performer-generic", self._performer(GENERIC, self.operator_keys[1])),
-                ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2])),
+                ("performer-generic", self._performer(GENERIC, self.operator_keys[1], "generic")),
+                ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2], "price")),
             ],
         )
         self.performer_urls = {
@@ -194,7 +196,7 @@ class Devnet:
             PRICE_ORACLE: _url(started["performer-price"]),
         }
 
-    def _performer(self, definition: int, key: str) -> list[str]:
+    def _performer(self, definition: int, key: str, name: str) -> list[str]:
         return othentic_command(
             "node",
             "performer",
@@ -207,6 +209,8 @@ class Devnet:
             self.services_url,
             "--aggregator",
             self.aggregator_url,
+            "--outbox",
+            str(self.state / f"outbox-{name}.sqlite3"),
         )
 
     # --- workload and summary --------------------------------------------------------------------
