@@ -118,10 +118,9 @@ class Outbox:
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
         try:
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
+            self._db = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False)
             self._open()
         except sqlite3.DatabaseError as exc:
             self.close()

@@ -139,3 +139,8 @@ def test_a_closed_outbox_says_so(path):
     outbox.close()  # idempotent
     with pytest.raises(OutboxError, match="closed"):
         outbox.depth()
+
+
+def test_a_folder_where_the_file_should_be_is_refused_clearly(tmp_path):
+    with pytest.raises(OutboxError, match="cannot open the performer's outbox"):
+        Outbox(tmp_path, CENTER, CHAIN)
