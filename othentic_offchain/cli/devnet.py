@@ -49,7 +49,15 @@ from othentic_offchain.cli.common import console, tokens
 @click.option(
     "--concurrency", type=click.IntRange(1, 200), default=12, show_default=True, help="Tasks in flight at once."
 )
-def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_share, concurrency):
+@click.option(
+    "--block-time",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Mine a block every SECONDS (anvil's interval mining) instead of one per transaction: "
+    "transactions wait in the pool as on a real chain [default: automine, plus an empty block every second].",
+)
+def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_share, concurrency, block_time):
     """Run a local AVS network and show what it did.
 
     Starts anvil, deploys the contracts (the plan of othentic deploy) and the example AVSs,
@@ -70,6 +78,7 @@ def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_s
         state_dir=Path(state_dir),
         lying_share=lying_share,
         concurrency=concurrency,
+        block_time=block_time,
     )
     spinner = Spinner("dots", text="preparing")
     started = time.monotonic()
@@ -165,6 +174,8 @@ def _print_summary(out, s, net) -> None:
     contracts.add_column(style="bold")
     contracts.add_column()
     contracts.add_row("chain", s.rpc_url)
+    block_time = net.options.block_time
+    contracts.add_row("mining", f"a block every {block_time:g} s" if block_time else "a block per transaction")
     contracts.add_row("aggregator", s.aggregator_url)
     for name, address in s.contracts.items():
         contracts.add_row(name, address)

@@ -53,9 +53,31 @@ def _performer_options(func, *, standalone: bool):
         click.option(
             "--aggregator",
             envvar="OTHENTIC_AGGREGATOR",
-            default="http://127.0.0.1:8545",
+            multiple=True,
+            default=("http://127.0.0.1:8545",),
             show_default=True,
-            help="The aggregator's JSON-RPC URL.",
+            metavar="URL[,URL...]",
+            callback=lambda _ctx, _param, values: _aggregators(values),
+            help="An aggregator's JSON-RPC URL. Repeatable or comma-separated: a task goes to the first "
+            "that takes it, failing over to the next when one is down or busy.",
+        ),
+        click.option(
+            "--outbox" if standalone else "--performer-outbox",
+            "outbox",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="SQLite file keeping every signed task until an aggregator takes it (sent again after a "
+            "restart) [default $XDG_DATA_HOME/othentic/performer-<chain id>-<operator address>.sqlite3, "
+            "XDG_DATA_HOME defaulting to ~/.local/share].",
+        ),
+        click.option(
+            "--task-deadline" if standalone else "--performer-task-deadline",
+            "task_deadline",
+            type=click.FloatRange(0, min_open=True),
+            default=600.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="Retry sending a signed task for this long before giving it up.",
         ),
         click.option(
             "--election",
@@ -125,6 +147,8 @@ def _performer_config(
     confirmations=0,
     bls=None,
     trusted_clients=(),
+    outbox=None,
+    task_deadline=600.0,
 ):
     from othentic_offchain.nodes.common.ratelimit import LOOPBACK
     from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig
@@ -162,6 +186,8 @@ def _performer_config(
         bls=bls,
         trusted_clients=tuple(trusted_clients) or LOOPBACK,
         confirmations=confirmations,
+        outbox_path=outbox,
+        task_deadline=task_deadline,
     )
 
 
@@ -173,6 +199,16 @@ def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
         if not is_address(value):
             raise click.BadParameter(f"{value!r} is not an address (0x and 40 hex digits)")
     return tuple(to_checksum_address(value) for value in values)
+
+
+def _aggregators(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Aggregator URLs, in order, from repeated and comma-separated values; or a ``BadParameter``."""
+    from othentic_offchain.nodes.performer.config import aggregator_urls
+
+    try:
+        return aggregator_urls(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -270,6 +306,8 @@ def attester(
     params_json,
     performer_port,
     performer_trusted_clients,
+    outbox,
+    task_deadline,
     log_level,
 ):
     """Vote on tasks: validate each with the AVS's Validation Service, BLS-sign the vote, record it.
@@ -324,9 +362,13 @@ def attester(
             bls=keys,  # the performer signs its rounds with the operator's registered key
             trusted_clients=performer_trusted_clients,
             confirmations=confirmations,
+            outbox=outbox,
+            task_deadline=task_deadline,
         )
 
     click.echo(f"attester {operator_id} records its votes in {config.votes_path}")
+    if performer_config is not None:
+        click.echo(f"performer {operator_id} keeps its signed tasks in {performer_config.outbox_file}")
 
     async def main():
         from othentic_offchain.nodes.performer.node import PerformerNode
@@ -375,12 +417,16 @@ def performer(
     params_json,
     performer_port,
     performer_trusted_clients,
+    outbox,
+    task_deadline,
     log_level,
 ):
     """Perform tasks: on each trigger (when elected), run the Execution Service, sign, send to the aggregator.
 
     Triggers: on demand (POST /performer/v1/trigger {"params": {...}}), --every-seconds,
     --every-blocks, --on-event, --on-message. Elections: --election round-robin | stake.
+    Every signed task is kept in the --outbox file before it is sent, and retried (over every
+    --aggregator, in order) until an aggregator takes it, refuses it for good, or --task-deadline.
     """
     from othentic_offchain.nodes.performer.node import PerformerNode
 
@@ -405,7 +451,11 @@ def performer(
         "performer",
         trusted_clients=performer_trusted_clients,
         confirmations=confirmations,
+        outbox=outbox,
+        task_deadline=task_deadline,
     )
+
+    click.echo(f"performer keeps its signed tasks in {config.outbox_file}")
 
     async def main():
         node = PerformerNode(config)

@@ -125,7 +125,8 @@ class Anvil:
     """One anvil process on ``host:port``; a context manager.
 
     Arguments left at ``None`` take anvil's defaults (chain id 31337, 10 funded accounts, instant
-    mining). ``extra_args`` is appended verbatim (for example ``["--block-time", "1"]``).
+    mining); ``block_time`` (seconds, fractions allowed) mines a block at that interval instead of
+    one per transaction (anvil's ``--block-time``). ``extra_args`` is appended verbatim (for example ``["--block-time", "1"]``).
     """
 
     def __init__(
@@ -143,6 +144,8 @@ class Anvil:
         silent: bool = True,
         die_with_parent: bool = True,
     ):
+        if block_time is not None and not block_time > 0:
+            raise ValueError(f"block_time must be positive seconds, got {block_time}")
         self.host = host
         self.hardfork = hardfork
         self.chain_id = chain_id if chain_id is not None else DEFAULT_CHAIN_ID
@@ -194,7 +197,7 @@ class Anvil:
         if self._accounts is not None:
             cmd += ["--accounts", str(self._accounts)]
         if self._block_time is not None:
-            cmd += ["--block-time", str(self._block_time)]
+            cmd += ["--block-time", f"{self._block_time:g}"]
         return cmd + self._extra_args
 
     # -- lifecycle -------------------------------------------------------------------------------

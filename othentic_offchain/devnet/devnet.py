@@ -43,6 +43,10 @@ class DevnetOptions:
     concurrency: int = 12  # tasks triggered at once
     task_timeout: float = 120.0
     block_interval: float = 1.0  # an empty block this often, besides the ones transactions make
+    # Interval mining: a block every this many seconds and none in between (anvil --block-time),
+    # transactions waiting in the pool as on a real chain. None: one block per transaction
+    # (automine) plus the empty ones of block_interval.
+    block_time: float | None = None
     aggregator_delay_ms: float = 150  # the aggregator waits this long for more votes after quorum
 
 
@@ -62,20 +66,23 @@ class Devnet:
     def start(self) -> None:
         if self.options.operators < 4:
             raise ValueError("a devnet needs at least 4 operators")
+        if self.options.block_time is not None and not self.options.block_time > 0:
+            raise ValueError(f"--block-time must be positive seconds, got {self.options.block_time}")
         if self.options.offline_attesters >= self.options.operators / 3:
             raise ValueError("--offline-attesters must stay below a third of the operators, or no task reaches quorum")
         if self.state.exists():
             shutil.rmtree(self.state)  # a fresh chain: old votes and task records mean nothing now
         (self.state / "logs").mkdir(parents=True)
         net = self.net
-        net.start_chain()
+        net.start_chain(block_time=self.options.block_time)
         self.progress("deploying the example AVSs' hooks and task definitions")
         deploy_examples(net)
         stakes = [(10 + 5 * i) * TOKEN for i in range(self.options.operators)]  # 10, 15, 20, ... tokens
         net.add_operators(self.operator_keys, stakes)
         net.fund_rewards()
         self._start_processes()
-        net.start_block_ticker(self.options.block_interval)
+        if self.options.block_time is None:  # interval mining makes its own blocks
+            net.start_block_ticker(self.options.block_interval)
         self._write_endpoints()
 
     @property
@@ -167,6 +174,8 @@ class Devnet:
                 str(self.options.beacon_period),
                 "--every-blocks",
                 str(self.options.beacon_period),
+                "--performer-outbox",
+                str(self.state / f"outbox-{index + 1}.sqlite3"),
             ]
 
         aggregator: dict[str, Any] = {"delay_ms": self.options.aggregator_delay_ms}
@@ -178,8 +187,8 @@ class Devnet:
             attester_db=lambda index: self.state / f"attester-{index + 1}.sqlite3",
             attester_args=performing,
             extra=[
-                ("performer-generic", self._performer(GENERIC, self.operator_keys[1])),
-                ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2])),
+                ("performer-generic", self._performer(GENERIC, self.operator_keys[1], "generic")),
+                ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2], "price")),
             ],
         )
         self.performer_urls = {
@@ -187,7 +196,7 @@ class Devnet:
             PRICE_ORACLE: _url(started["performer-price"]),
         }
 
-    def _performer(self, definition: int, key: str) -> list[str]:
+    def _performer(self, definition: int, key: str, name: str) -> list[str]:
         return othentic_command(
             "node",
             "performer",
@@ -200,6 +209,8 @@ class Devnet:
             self.services_url,
             "--aggregator",
             self.aggregator_url,
+            "--outbox",
+            str(self.state / f"outbox-{name}.sqlite3"),
         )
 
     # --- workload and summary --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from othentic_offchain.devnet.examples import GENERIC, PRICE_ORACLE, example_contract
 from othentic_offchain.devnet.network import LocalNetwork
 from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
+from othentic_offchain.nodes.aggregator.config import UNKNOWN_TASK
 
 PAIRS = ("ETH-USD", "BTC-USD", "SOL-USD")
 
@@ -79,7 +80,7 @@ def run_workload(
         run.sent_at = time.monotonic()
         url = f"{performer_urls[run.definition_id]}/performer/v1/trigger"
         status, body = _post_json(url, {"params": run.params})
-        if status != 200:
+        if status not in (200, 202):  # 202: queued in the performer's outbox, sent when an aggregator takes it
             run.status, run.error = "failed", f"trigger answered {status}: {body.get('message', body)}"
             return run
         run.task_hash = body.get("taskHash")
@@ -94,15 +95,26 @@ def run_workload(
 
 
 def follow(run: TaskRun, aggregator_url: str, task_timeout: float) -> TaskRun:
-    """Ask the aggregator about the run's task until it landed or failed, or ``task_timeout`` passed."""
+    """Ask the aggregator about the run's task until it landed or failed, or ``task_timeout`` passed.
+    A task the aggregator does not know yet (the performer's outbox still holds it) and an
+    aggregator that does not answer (restarting) are asked again."""
     aggregator = BlockingJsonRpcClient(aggregator_url, timeout=60.0)
     deadline = run.sent_at + task_timeout
+    last_error = "timed out"
     while time.monotonic() < deadline:
         try:
             status = aggregator.call("taskStatus", [run.task_hash])
-        except (JsonRpcError, JsonRpcTransportError) as exc:
-            run.status, run.error = "failed", f"taskStatus: {exc}"
-            return run
+        except JsonRpcTransportError as exc:
+            last_error = f"timed out; last taskStatus: {exc}"
+            time.sleep(0.2)
+            continue
+        except JsonRpcError as exc:
+            if exc.code != UNKNOWN_TASK:
+                run.status, run.error = "failed", f"taskStatus: {exc}"
+                return run
+            last_error = f"timed out; last taskStatus: {exc}"
+            time.sleep(0.05)
+            continue
         if status.get("status") in ("landed", "failed"):
             run.status = status["status"]
             run.error = status.get("error")
@@ -111,7 +123,7 @@ def follow(run: TaskRun, aggregator_url: str, task_timeout: float) -> TaskRun:
                 run.latency = float(status["finishedAt"]) - float(status["createdAt"])
             return run
         time.sleep(0.05)
-    run.status, run.error = "failed", "timed out"
+    run.status, run.error = "failed", last_error
     return run
 
 

@@ -117,6 +117,52 @@ def test_devnet_runs_tasks_over_the_example_definitions_prints_the_summary_and_l
     assert _othentic_processes(state) == []
 
 
+def test_devnet_with_interval_mining_lands_its_tasks(tmp_path):
+    """``--block-time 1``: anvil mines a block a second and none in between, so every transaction
+    (deployment, registrations, submissions) waits in the pool for its block, as on a real chain."""
+    state = tmp_path / "devnet"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "othentic_offchain.cli",
+            "devnet",
+            "--operators",
+            "4",
+            "--tasks",
+            "4",
+            "--block-time",
+            "1",
+            "--state-dir",
+            str(state),
+        ],
+        cwd=tmp_path,
+        env=ape_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "All 4 tasks landed." in result.stdout
+    assert re.search(r"mining\W+a block every 1 s", result.stdout), result.stdout[-3000:]
+    assert _othentic_processes(state) == []
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1", "soon"])
+def test_devnet_refuses_a_block_time_that_is_not_a_positive_number(tmp_path, seconds):
+    result = subprocess.run(
+        [sys.executable, "-m", "othentic_offchain.cli", "devnet", "--block-time", seconds],
+        cwd=tmp_path,
+        env=ape_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--block-time" in result.stderr
+    assert not (tmp_path / ".devnet").exists()  # refused before anything started
+
+
 def test_devnet_stops_every_process_it_started_on_ctrl_c(tmp_path):
     state = tmp_path / "devnet"
     proc = subprocess.Popen(

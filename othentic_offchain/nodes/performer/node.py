@@ -22,12 +22,20 @@ One task, whatever started it:
    ``roundSignature``, the node's BLS signature over that round (:data:`~.config.ROUND_SIGNATURE_PARAM`).
 3. **Signing**: ``TaskInfo(proofOfTask, data, own address, definition id)``; the ECDSA signature
    over its raw ``taskHash``, as Othentic performers sign.
-4. **Sending**: the aggregator's JSON-RPC 2.0 ``sendTask`` with Othentic's positional params
-   ``[proofOfTask, data (0x-hex), taskDefinitionId, performerAddress, signature (0x-hex)]``.
+4. **Keeping**: the signed task is written to the outbox (:mod:`.outbox`, SQLite) before it is
+   sent, so a crash, a restart or an aggregator that is down loses nothing.
+5. **Sending**: the aggregator's JSON-RPC 2.0 ``sendTask`` with Othentic's positional params
+   ``[proofOfTask, data (0x-hex), taskDefinitionId, performerAddress, signature (0x-hex)]``, to
+   the first of the configured aggregator URLs that takes it (:class:`~.aggregator.Aggregators`).
+   A task no aggregator took, for a reason that may pass (nothing answered, busy, the aggregator's
+   chain read failed), stays in the outbox and is retried in the background with backoff, until
+   one takes it, one refuses it for good (recorded, not retried) or its deadline
+   (``task_deadline``) passes. A node started on the same outbox file sends what was pending.
 
 Triggers (any combination; on demand is always on): on demand, ``POST /performer/v1/trigger
-{"params": {...}}`` (answers the taskHash and the aggregator's answer) or :meth:`PerformerNode.perform`;
-a timer, every N blocks or a contract event (:mod:`.triggers`); and, with ``on_message``,
+{"params": {...}}`` (answers the taskHash and the aggregator's answer, or 202 ``queued`` when no
+aggregator took the task at once) or :meth:`PerformerNode.perform`; a timer, every N blocks or a
+contract event (:mod:`.triggers`); and, with ``on_message``,
 ``POST /p2p/message {"data": "0x..."}`` (a custom message the aggregator forwards), which starts a
 task with ``message`` in the params and answers at once (429 past
 :data:`~.triggers.MAX_MESSAGE_TASKS` such tasks in flight). Every task is signed by this
@@ -78,9 +86,10 @@ from othentic_offchain.nodes.common.protocol import (
     node_app,
 )
 from othentic_offchain.nodes.common.ratelimit import TrustedClients
-from othentic_offchain.nodes.performer.aggregator import AggregatorClient, AggregatorError, AggregatorUnavailable
+from othentic_offchain.nodes.performer.aggregator import AggregatorError, Aggregators, AggregatorUnavailable
 from othentic_offchain.nodes.performer.config import RESERVED_PARAMS, ROUND_SIGNATURE_PARAM, PerformerConfig
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
+from othentic_offchain.nodes.performer.outbox import Outbox, OutboxEntry
 from othentic_offchain.nodes.performer.outcome import HTTP_STATUS, TaskOutcome
 from othentic_offchain.nodes.performer.triggers import MAX_MESSAGE_TASKS, every_blocks, every_seconds, on_events
 
@@ -115,7 +124,16 @@ class PerformerNode(NodeLifecycle):
             "othentic_performer_execution_seconds", "Time the Execution Service took", ["outcome"]
         )
         self.aggregator_latency = self.metrics.histogram(
-            "othentic_performer_send_seconds", "Time the aggregator took to answer sendTask", ["outcome"]
+            "othentic_performer_send_seconds", "Time the aggregators took to answer sendTask", ["outcome"]
+        )
+        self.send_retries = self.metrics.counter(
+            "othentic_performer_send_retries_total", "Delivery rounds of a task after its first (from the outbox)"
+        )
+        self.outbox_settled = self.metrics.counter(
+            "othentic_performer_outbox_total", "Outbox entries settled, by how", ["status"]
+        )
+        self.outbox_pending = self.metrics.gauge(
+            "othentic_performer_outbox_pending", "Signed tasks in the outbox that no aggregator took yet"
         )
         self.log = TaskLog(config.name, self.metrics)
 
@@ -130,9 +148,14 @@ class PerformerNode(NodeLifecycle):
         self._rpc: RpcConnection | None = None
         self._chain: ChainView | None = None
         self._execution: ExecutionClient | None = None
-        self._aggregator: AggregatorClient | None = None
+        self._aggregator: Aggregators | None = None
+        self._outbox: Outbox | None = None
         self._loops: list[asyncio.Task] = []
         self._background: set[asyncio.Task] = set()
+        self._sending: set[bytes] = set()  # task hashes a delivery round is under way for
+        self._queued: dict[bytes, TaskOutcome] = {}  # outcomes of this run's queued tasks, by hash
+        self._wake = asyncio.Event()  # the delivery loop: look at the outbox now
+        self._failing = 0  # delivery rounds in a row that no aggregator took (0: the last one was taken)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -147,11 +170,14 @@ class PerformerNode(NodeLifecycle):
             self._chain = ChainView(self._w3, config.deployment, refresh_interval=config.chain_refresh)
             self.operator_id = (await self._chain.operator_id_of(self.address)) or None
             self._execution = ExecutionClient(config.execution_url, config.execution_timeout)
-            self._aggregator = AggregatorClient(config.aggregator_url, config.aggregator_timeout)
+            self._aggregator = Aggregators(config.aggregator_urls, config.aggregator_timeout)
+            self._outbox = await asyncio.to_thread(Outbox, config.outbox_file, self.attestation_center, self.chain_id)
+            await asyncio.to_thread(self._outbox.due_now)  # what a previous run left pending goes first
             self._runner = ServiceRunner(self.app, config.host, config.port)
             self.url = await self._runner.start()
             start_block = int(await self._w3.eth.block_number)
             self._start_triggers(start_block)
+            self._loops.append(asyncio.create_task(self._delivery_loop()))
         except BaseException:
             await self._close()
             raise
@@ -163,6 +189,8 @@ class PerformerNode(NodeLifecycle):
             definition=config.task_definition_id,
             election=config.election,
             triggers=config.triggers,
+            aggregators=list(config.aggregator_urls),
+            outbox=str(self._outbox.path),
         )
         return self.url
 
@@ -188,6 +216,11 @@ class PerformerNode(NodeLifecycle):
             if client is not None:
                 await client.close()
         self._execution = self._aggregator = None
+        outbox, self._outbox = self._outbox, None
+        if outbox is not None:
+            await asyncio.to_thread(outbox.close)
+        self._sending.clear()
+        self._queued.clear()
         if self._rpc is not None:
             await self._rpc.close()
             self._rpc = None
@@ -206,7 +239,8 @@ class PerformerNode(NodeLifecycle):
         """Run one task now: elect, execute, sign, send. Never raises for a failure of the service,
         the aggregator or the chain: the returned outcome says what happened (and it is logged,
         counted and kept in :attr:`outcomes`). ``block`` is the block to elect for (default: the
-        latest)."""
+        latest). A task no aggregator took yet is ``queued``: it is sent from the outbox later, and
+        the returned outcome is updated when it is settled."""
         if self._execution is None or self._aggregator is None or self._chain is None:
             raise RuntimeError("performer not started")
         merged = {**self.config.params, **dict(params or {})}
@@ -272,26 +306,149 @@ class PerformerNode(NodeLifecycle):
         outcome.signature = task.sign(config.ecdsa_key, config.deployment.attestation_center, self.chain_id)
         self.log.step("task.signed", outcome.task_hash)
 
+        assert self._outbox is not None
+        if outcome.task_hash in self._sending:
+            # The same task (an identical execution) is on its way already: that delivery settles it.
+            outcome.status = "queued"
+            return None
+        self._sending.add(outcome.task_hash)  # claimed: the delivery loop leaves it to this call
+        try:
+            deadline = time.time() + config.task_deadline
+            try:  # kept before it is sent: from here on, a crash or a dead aggregator loses nothing
+                entry = await asyncio.to_thread(self._outbox.add, task, outcome.signature, outcome.trigger, deadline)
+            except Exception as exc:
+                reason = f"the outbox {self._outbox.path} could not keep it: {exc}"
+                return self._failed(outcome, "outbox_failed", reason)
+            self.log.step("task.kept", outcome.task_hash, outbox=str(self._outbox.path))
+            self._queued[entry.task_hash] = outcome
+            outcome.status = "queued"
+            await self._deliver(entry)
+        finally:
+            self._sending.discard(outcome.task_hash)
+        return None
+
+    # -- the outbox -------------------------------------------------------------------------------
+
+    async def _deliver(self, entry: OutboxEntry) -> str:
+        """One delivery round of an outbox entry over the aggregators; what became of it:
+        ``accepted``, ``refused``, ``expired`` or ``retry`` (it stays pending, due again later).
+        The caller has claimed the entry (its hash is in ``_sending``): one round at a time."""
+        assert self._aggregator is not None and self._outbox is not None
+        outbox, task_hash, config = self._outbox, entry.task_hash, self.config
+        outcome = self._queued.get(task_hash)
+        if time.time() >= entry.deadline:
+            reason = f"no aggregator took it before its deadline ({config.task_deadline:g} s): {entry.error}"
+            await asyncio.to_thread(outbox.expired, task_hash, reason)
+            self.outbox_settled.labels(status="expired").inc()
+            self._settle(task_hash, "expired", error=reason, code=entry.error_code)
+            self.log.failure("expired", task_hash, trigger=entry.trigger, attempts=entry.attempts, error=reason)
+            return "expired"
+        if entry.attempts:
+            self.send_retries.inc()
         sent = time.perf_counter()
         try:
-            outcome.aggregator_result = await self._aggregator.send_task(task, outcome.signature)
+            url, answer = await self._aggregator.send_task(entry.task, entry.signature)
         except AggregatorUnavailable as exc:
             self.aggregator_latency.labels(outcome="unavailable").observe(time.perf_counter() - sent)
-            return self._failed(outcome, "aggregator_unavailable", str(exc))
+            self._failing += 1
+            when = min(time.time() + self._backoff(), entry.deadline)
+            attempts = await asyncio.to_thread(outbox.retry_at, task_hash, when, str(exc), exc.code)
+            if outcome is not None:
+                outcome.error, outcome.error_code, outcome.attempts = str(exc), exc.code, attempts
+            self.log.failure(
+                "aggregator_unavailable",
+                task_hash,
+                trigger=entry.trigger,
+                attempts=attempts,
+                retry_in=round(when - time.time(), 2),
+                error=str(exc),
+            )
+            self._wake.set()  # the delivery loop takes it from here
+            return "retry"
         except AggregatorError as exc:
             self.aggregator_latency.labels(outcome="error").observe(time.perf_counter() - sent)
-            outcome.error_code = exc.code
-            return self._failed(outcome, "aggregator_error", str(exc))
+            self._failing = 0  # an aggregator answered
+            refusal = str(exc)
+            await asyncio.to_thread(outbox.refused, task_hash, exc.url or "", refusal, exc.code)
+            self.outbox_settled.labels(status="refused").inc()
+            self._settle(task_hash, "aggregator_error", aggregator=exc.url, error=refusal, code=exc.code)
+            self.log.failure("aggregator_error", task_hash, trigger=entry.trigger, code=exc.code, error=refusal)
+            return "refused"
         self.aggregator_latency.labels(outcome="ok").observe(time.perf_counter() - sent)
-        outcome.status = "sent"
+        await asyncio.to_thread(outbox.accepted, task_hash, url, answer)
+        self.outbox_settled.labels(status="accepted").inc()
+        if self._failing:  # the aggregators are back: what waits in the outbox goes now
+            self._failing = 0
+            self._wake.set()
+        self._settle(task_hash, "sent", aggregator=url, answer=answer)
         self.log.step(
             "task.sent",
-            outcome.task_hash,
-            trigger=outcome.trigger,
-            aggregator=config.aggregator_url,
+            task_hash,
+            trigger=entry.trigger,
+            aggregator=url,
+            attempts=entry.attempts + 1,
             ms=round((time.perf_counter() - sent) * 1000, 1),
         )
-        return None
+        return "accepted"
+
+    def _settle(
+        self,
+        task_hash: bytes,
+        status: str,
+        *,
+        aggregator: str | None = None,
+        answer: Any = None,
+        error: str | None = None,
+        code: int | None = None,
+    ) -> None:
+        """The outcome of a settled entry (if this run triggered it) says how it was settled."""
+        outcome = self._queued.pop(task_hash, None)
+        if outcome is None:
+            return
+        outcome.status, outcome.aggregator, outcome.aggregator_result = status, aggregator, answer
+        outcome.error, outcome.error_code = error, code
+        if outcome.finished_at is not None:  # settled from the outbox, after perform() returned
+            outcome.finished_at = time.time()
+            self.task_outcomes.labels(trigger=outcome.trigger, status=status).inc()
+
+    def _backoff(self) -> float:
+        """Seconds until the next round after ``_failing`` failed rounds in a row."""
+        config = self.config
+        return min(config.retry_backoff_max, config.retry_backoff * 2 ** min(self._failing - 1, 32))
+
+    async def _delivery_loop(self) -> None:
+        """Send what waits in the outbox when it is due: oldest first; after a round no aggregator
+        took, the rest wait for the backoff (the others would fail the same way)."""
+        assert self._outbox is not None
+        outbox = self._outbox
+        while True:
+            self._wake.clear()
+            try:
+                for due in await asyncio.to_thread(outbox.due, time.time()):
+                    if due.task_hash in self._sending:
+                        continue
+                    self._sending.add(due.task_hash)
+                    try:
+                        # Read again once claimed: the trigger's own round may have settled it meanwhile.
+                        entry = await asyncio.to_thread(outbox.get, due.task_hash)
+                        result = "settled" if entry is None or not entry.pending else await self._deliver(entry)
+                    finally:
+                        self._sending.discard(due.task_hash)
+                    if result == "retry":
+                        break
+                pending, _oldest = await asyncio.to_thread(outbox.depth)
+                self.outbox_pending.set(pending)
+                next_due = await asyncio.to_thread(outbox.next_due)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a disk error: say so, try again later
+                self.log.failure("outbox_error", error=f"{type(exc).__name__}: {exc}")
+                next_due = time.time() + self.config.retry_backoff_max
+            if self._failing:
+                next_due = max(next_due or 0.0, time.time() + self._backoff())
+            timeout = None if next_due is None else max(0.0, next_due - time.time())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     def round_signature(self, block: int) -> str:
         """This operator's BLS signature over its round ``block`` of this definition (0x-hex x || y)."""
@@ -393,8 +550,8 @@ class PerformerNode(NodeLifecycle):
         except RuntimeError as exc:
             return error_response(503, "not_started", str(exc))
         status, code = HTTP_STATUS.get(outcome.status, (500, outcome.status))
-        if status == 200:
-            return web.json_response(outcome.to_wire())
+        if status < 300:  # sent, or queued: kept in the outbox and retried, nothing to do for the client
+            return web.json_response(outcome.to_wire(), status=status)
         message = outcome.error or (
             f"operator {self.operator_id} is not elected at block {outcome.block} (leader: operator {outcome.leader})"
         )
@@ -458,9 +615,25 @@ class PerformerNode(NodeLifecycle):
         for outcome in self.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         last = self.last_outcome
+        outbox: dict[str, Any] | None = None
+        if self._outbox is not None:
+            try:
+                pending, oldest = await asyncio.to_thread(self._outbox.depth)
+            except Exception as exc:
+                outbox = {"path": str(self._outbox.path), "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                self.outbox_pending.set(pending)
+                outbox = {
+                    "path": str(self._outbox.path),
+                    "pending": pending,
+                    "oldestPendingSeconds": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
+                    "failingRounds": self._failing,
+                }
+        # Degraded: no chain, or signed tasks waiting that the last round could not hand to any aggregator.
+        stuck = outbox is not None and (outbox.get("error") or (outbox.get("pending") and self._failing))
         return web.json_response(
             {
-                "status": "ok" if block is not None else "degraded",
+                "status": "ok" if block is not None and not stuck else "degraded",
                 "node": self.config.name,
                 "address": self.address,
                 "operatorId": self.operator_id,
@@ -470,7 +643,8 @@ class PerformerNode(NodeLifecycle):
                 "election": self.config.election,
                 "triggers": self.config.triggers,
                 "executionUrl": self.config.execution_url,
-                "aggregatorUrl": self.config.aggregator_url,
+                "aggregatorUrls": list(self.config.aggregator_urls),
+                "outbox": outbox,
                 "recentOutcomes": counts,
                 "lastTask": last.to_wire() if last is not None else None,
             }

@@ -15,10 +15,11 @@ __all__ = ["HTTP_STATUS", "TaskOutcome"]
 #: The HTTP status and error code the on-demand trigger answers, per outcome status.
 HTTP_STATUS = {
     "sent": (200, "sent"),
+    "queued": (202, "queued"),
     "not_elected": (409, "not_elected"),
     "election_failed": (503, "election_failed"),
     "execution_failed": (502, "execution_failed"),
-    "aggregator_unavailable": (503, "aggregator_unavailable"),
+    "outbox_failed": (503, "outbox_failed"),
     "aggregator_error": (502, "aggregator_error"),
 }
 
@@ -27,9 +28,13 @@ HTTP_STATUS = {
 class TaskOutcome:
     """What became of one trigger.
 
-    ``status``: ``sent`` (the aggregator took it; ``aggregator_result`` is its answer),
-    ``not_elected``, ``election_failed``, ``execution_failed``, ``aggregator_unavailable`` or
-    ``aggregator_error`` (``error`` says why, ``error_code`` is the JSON-RPC code if any).
+    ``status``: ``sent`` (an aggregator took it: ``aggregator`` is its URL, ``aggregator_result``
+    its answer); ``queued`` (signed and kept in the outbox, but no aggregator took it yet: it is
+    retried in the background, and this record turns ``sent``, ``aggregator_error`` or
+    ``expired`` when it is settled); ``not_elected``, ``election_failed``, ``execution_failed``,
+    ``outbox_failed`` (the outbox could not keep it: it was not sent), ``aggregator_error`` (refused
+    for good) or ``expired`` (its deadline passed while queued). ``error`` says why, ``error_code``
+    is the JSON-RPC code if any; ``attempts`` counts the failed delivery rounds.
     """
 
     trigger: str
@@ -40,7 +45,9 @@ class TaskOutcome:
     task: TaskInfo | None = None
     task_hash: bytes | None = None
     signature: bytes | None = None
+    aggregator: str | None = None
     aggregator_result: Any = None
+    attempts: int = 0
     error: str | None = None
     error_code: int | None = None
     started_at: float = field(default_factory=time.time)
@@ -67,6 +74,9 @@ class TaskOutcome:
             body["performerSignature"] = to_hex(self.signature)
         if self.status == "sent":
             body["aggregator"] = self.aggregator_result
+            body["aggregatorUrl"] = self.aggregator
+        if self.attempts:
+            body["attempts"] = self.attempts
         if self.error is not None:
             body["error"] = self.error
         if self.error_code is not None:

@@ -85,6 +85,7 @@ def test_the_nodes_library_configs_default_to_the_same_fixed_files(tmp_path, mon
     from othentic_offchain.chain.deploy import DeploymentRecord
     from othentic_offchain.nodes.aggregator.config import AggregatorConfig
     from othentic_offchain.nodes.attester.config import AttesterConfig
+    from othentic_offchain.nodes.performer.config import PerformerConfig
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
@@ -94,6 +95,8 @@ def test_the_nodes_library_configs_default_to_the_same_fixed_files(tmp_path, mon
     assert attester.votes_path == node_db_path(None, "attester", 31337, ADDRESS)
     assert aggregator.store_path == node_db_path(None, "aggregator", 31337, ADDRESS)
     assert attester.votes_path.is_absolute() and aggregator.store_path.is_absolute()
+    performer = PerformerConfig("http://127.0.0.1:8545", record, KEY, "http://127.0.0.1:1", "http://127.0.0.1:2")
+    assert performer.outbox_file == node_db_path(None, "performer", 31337, ADDRESS)
 
 
 @pytest.mark.parametrize(
@@ -104,8 +107,22 @@ def test_the_nodes_library_configs_default_to_the_same_fixed_files(tmp_path, mon
             "'0x1234' is not an address",
         ),
         (["node", "aggregator", "--trusted-client", "localhost"], "'localhost' is not an IP address or network"),
+        (
+            ["node", "performer", "--aggregator", "http://a:1,ws://b:2"],
+            "must start with http:// or https://, got 'ws://b:2'",
+        ),
+        (["node", "performer", "--aggregator", ","], "at least one aggregator URL"),
+        (["node", "performer", "--task-deadline", "0"], "--task-deadline"),
+        (["node", "attester", "--validation-service", "http://x", "--performer-task-deadline", "-1"], "deadline"),
     ],
-    ids=["attester-aggregator-address", "aggregator-trusted-client"],
+    ids=[
+        "attester-aggregator-address",
+        "aggregator-trusted-client",
+        "performer-aggregator-url",
+        "performer-no-aggregator",
+        "performer-task-deadline",
+        "attester-performer-task-deadline",
+    ],
 )
 def test_who_a_node_trusts_is_checked_before_it_connects(args, fragment):
     from click.testing import CliRunner
@@ -130,3 +147,25 @@ def test_a_negative_confirmation_depth_is_refused_before_connecting(args):
     result = CliRunner().invoke(cli, [*args, "--rpc", "http://127.0.0.1:9"])
     assert result.exit_code == 2, result.output
     assert "confirmations" in result.output and "-1" in result.output
+
+
+def test_performer_aggregators_are_repeatable_or_comma_separated_in_order():
+    from othentic_offchain.cli.nodes import _aggregators
+
+    given = ("http://a:1/, http://b:2/", "http://c:3/", "http://a:1/")
+    assert _aggregators(given) == ("http://a:1/", "http://b:2/", "http://c:3/")
+
+
+@pytest.mark.parametrize(
+    ("command", "flags"),
+    [("performer", ("--outbox", "--task-deadline")), ("attester", ("--performer-outbox", "--performer-task-deadline"))],
+)
+def test_the_performer_commands_offer_the_outbox_and_its_deadline(command, flags):
+    from click.testing import CliRunner
+
+    from othentic_offchain.cli import cli
+
+    result = CliRunner().invoke(cli, ["node", command, "--help"])
+    for flag in flags:
+        assert flag in result.output
+    assert "Repeatable or comma-separated" in " ".join(result.output.split())

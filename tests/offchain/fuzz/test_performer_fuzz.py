@@ -40,7 +40,7 @@ BODY_LIMIT = 1024**2  # aiohttp's default client_max_size, which the performer's
 
 
 @pytest.fixture(scope="module")
-def performer(loop, devnet):
+def performer(loop, devnet, tmp_path_factory):
     node = PerformerNode(
         PerformerConfig(
             rpc_url=devnet.anvil.rpc_url,
@@ -48,6 +48,7 @@ def performer(loop, devnet):
             ecdsa_key=devnet.new_operator().key,
             execution_url=closed_url(),
             aggregator_url=closed_url(),
+            outbox_path=tmp_path_factory.mktemp("performer") / "outbox.sqlite3",
         )
     )
     loop.run(node.start())

@@ -10,19 +10,28 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.jsonrpc import ApplicationError, JsonRpcServer, Param
 from othentic_offchain.nodes.performer import AggregatorClient, AggregatorError, AggregatorUnavailable
+from othentic_offchain.nodes.performer.aggregator import Aggregators
 from tests.offchain.jsonrpc.jsonrpc_harness import serving_in_thread
 
 
 def aggregator_app() -> web.Application:
-    """``sendTask`` echoes its proof of task, or refuses ``"refuse"`` and sleeps on ``"slow"``."""
+    """``sendTask`` echoes its proof of task, or refuses ``"refuse"`` (an unknown code),
+    ``"busy"`` (-32029) and ``"unknown-definition"`` (-32002), and sleeps on ``"slow"``."""
     server = JsonRpcServer()
 
     @server.method("sendTask", [Param(name) for name in ("proof", "data", "definition", "performer", "sig")])
     async def send_task(proof: str, data: Any, definition: Any, performer: Any, sig: Any) -> str:
         if proof == "refuse":
             raise ApplicationError(-32042, "quorum not reachable", {"attesters": 0})
+        if proof == "busy":
+            raise ApplicationError(-32029, "100 tasks are open, the limit is 100: retry later", {"open": 100})
+        if proof == "chain-down":
+            raise ApplicationError(-32099, "could not read the chain", {"retry": True})
+        if proof == "unknown-definition":
+            raise ApplicationError(-32002, "task definition 0 does not exist", {"taskDefinitionId": 0})
         if proof == "slow":
             await asyncio.sleep(3)
         return proof
@@ -40,6 +49,12 @@ def aggregator_app() -> web.Application:
 def base_url():
     with serving_in_thread(aggregator_app()) as url:
         yield url
+
+
+def closed() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
 def send(url: str, proof: str, timeout: float = 30.0) -> Any:
@@ -60,8 +75,58 @@ def test_the_result_is_the_aggregators_answer(base_url):
 def test_a_refusal_is_an_aggregator_error_with_its_code_and_data(base_url):
     with pytest.raises(AggregatorError) as caught:
         send(base_url + "/", "refuse")
-    assert str(caught.value) == "aggregator refused sendTask: quorum not reachable (code -32042)"
-    assert (caught.value.code, caught.value.data) == (-32042, {"attesters": 0})
+    url = base_url + "/"
+    assert str(caught.value) == f"aggregator {url} refused sendTask: quorum not reachable (code -32042)"
+    assert (caught.value.code, caught.value.data, caught.value.url) == (-32042, {"attesters": 0}, url)
+
+
+@pytest.mark.parametrize(
+    ("proof", "definite"),
+    [("unknown-definition", True), ("busy", False), ("chain-down", False), ("refuse", False)],
+    ids=["unknown-definition", "busy", "asks-for-a-retry", "unknown-code"],
+)
+def test_only_refusals_that_cannot_change_are_definite(base_url, proof, definite):
+    with pytest.raises(AggregatorError) as caught:
+        send(base_url + "/", proof)
+    assert caught.value.definite is definite
+
+
+def send_to_all(urls: list[str], proof: str) -> tuple[str, Any]:
+    async def go() -> tuple[str, Any]:
+        aggregators = Aggregators(urls, timeout=5)
+        try:
+            return await aggregators.send_task(TaskInfo(proof, b"", "0x" + "11" * 20, 0), b"\x22" * 65)
+        finally:
+            await aggregators.close()
+
+    return asyncio.run(go())
+
+
+def test_aggregators_fail_over_to_the_next_url_when_one_is_down_or_busy(base_url):
+    url = base_url + "/"
+    assert send_to_all([closed(), url], "proof-1") == (url, "proof-1")
+    with pytest.raises(AggregatorUnavailable) as caught:
+        send_to_all([url, closed()], "busy")  # busy, then down: nobody took it, the code is kept
+    assert caught.value.code == -32029 and f"aggregator {url} refused sendTask" in str(caught.value)
+
+
+def test_aggregators_stop_at_a_definite_refusal(base_url):
+    url = base_url + "/"
+    with pytest.raises(AggregatorError) as caught:
+        send_to_all([url, closed()], "unknown-definition")
+    assert caught.value.definite and caught.value.url == url
+
+
+def test_aggregators_all_down_name_every_url():
+    urls = [closed(), closed()]
+    with pytest.raises(AggregatorUnavailable) as caught:
+        send_to_all(urls, "proof-1")
+    assert all(url in str(caught.value) for url in urls) and caught.value.code is None
+
+
+def test_aggregators_need_a_url():
+    with pytest.raises(ValueError, match="at least one"):
+        Aggregators([])
 
 
 def test_an_answer_that_is_not_json_rpc_is_an_aggregator_error_without_a_code(base_url):

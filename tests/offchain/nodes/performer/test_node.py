@@ -5,8 +5,13 @@ performer sent it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,18 +29,22 @@ from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
 from othentic_offchain.nodes.common.protocol import auth_headers
 from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
+from othentic_offchain.nodes.performer.outbox import Outbox
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Operator, closed_url, metric
 
 REGISTERED = "OperatorRegistered(uint32,address,uint256,(uint256,uint256),(uint256[2],uint256[2]))"
 
 
 class FakeAggregator:
-    """Answers JSON-RPC ``sendTask`` with ``true`` (or an error for the first ``fail_first`` calls)
-    and keeps every request body it received."""
+    """Answers JSON-RPC ``sendTask`` with ``true`` (or the error ``code`` for the first
+    ``fail_first`` calls; -32002, an unknown definition, is a refusal for good, -32029, busy, is
+    not) and keeps every request body it received."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, code: int = -32002, message: str = "quorum not reachable") -> None:
         self.calls: list[dict[str, Any]] = []
         self.fail_first = fail_first
+        self.code = code
+        self.message = message
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -43,7 +52,7 @@ class FakeAggregator:
         self.calls.append(body)
         if len(self.calls) <= self.fail_first:
             return web.json_response(
-                {"jsonrpc": "2.0", "id": body.get("id"), "error": {"code": -32000, "message": "quorum not reachable"}}
+                {"jsonrpc": "2.0", "id": body.get("id"), "error": {"code": self.code, "message": self.message}}
             )
         return web.json_response({"jsonrpc": "2.0", "id": body.get("id"), "result": True})
 
@@ -111,11 +120,11 @@ def aggregator(loop):
     """Start a fresh fake aggregator per call (each test sees only its own performers' tasks)."""
     runners: list[ServiceRunner] = []
 
-    def start(fail_first: int = 0) -> FakeAggregator:
-        fake = FakeAggregator(fail_first)
+    def start(fail_first: int = 0, *, port: int = 0, **kwargs: Any) -> FakeAggregator:
+        fake = FakeAggregator(fail_first, **kwargs)
         app = web.Application()
         app.router.add_post("/", fake.handle)
-        runner = ServiceRunner(app)
+        runner = ServiceRunner(app, port=port)
         fake.url = loop.run(runner.start()) + "/"
         runners.append(runner)
         return fake
@@ -126,11 +135,13 @@ def aggregator(loop):
 
 
 @pytest.fixture(scope="module")
-def performer_factory(loop, devnet, execution_url):
+def performer_factory(loop, devnet, execution_url, tmp_path_factory):
+    """Start a performer; each has its own outbox file unless ``outbox_path`` is given."""
     started: list[PerformerNode] = []
 
-    def start(operator: Operator, aggregator_url: str, **overrides: Any) -> PerformerNode:
+    def start(operator: Operator, aggregator_url: str | list[str], **overrides: Any) -> PerformerNode:
         overrides.setdefault("execution_url", execution_url)
+        overrides.setdefault("outbox_path", tmp_path_factory.mktemp("performer") / "outbox.sqlite3")
         config = PerformerConfig(
             rpc_url=devnet.anvil.rpc_url,
             deployment=devnet.record,
@@ -495,24 +506,26 @@ def test_an_execution_service_that_is_down_is_named(performer_factory, aggregato
 
 
 def test_an_aggregator_error_is_answered_with_its_code(performer_factory, aggregator, alice):
-    fake = aggregator(fail_first=1)
+    fake = aggregator(fail_first=1, message="task definition 0 does not exist")
     node = performer_factory(alice, fake.url)
     answer = trigger(node)
     assert answer.status_code == 502, answer.text
     assert answer.json()["error"] == "aggregator_error"
-    assert "quorum not reachable" in answer.json()["message"]
-    assert answer.json()["outcome"]["errorCode"] == -32000
+    assert "task definition 0 does not exist" in answer.json()["message"]
+    assert answer.json()["outcome"]["errorCode"] == -32002
     assert answer.json()["outcome"]["taskHash"].startswith("0x")
     assert trigger(node).status_code == 200  # the next one goes through
 
 
-def test_an_aggregator_that_is_down_gives_503_naming_it(performer_factory, alice):
+def test_an_aggregator_that_is_down_gives_202_queued_naming_it(performer_factory, alice):
     url = closed_url() + "/"
     node = performer_factory(alice, url)
     answer = trigger(node)
-    assert answer.status_code == 503
-    assert answer.json()["error"] == "aggregator_unavailable"
-    assert url in answer.json()["message"]
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert (body["status"], body["attempts"]) == ("queued", 1)
+    assert url in body["error"]
+    assert body["taskHash"].startswith("0x")
 
 
 def test_failures_never_stop_a_trigger_loop(loop, performer_factory, aggregator, alice):
@@ -537,6 +550,177 @@ def test_an_election_over_an_empty_set_fails_clearly(devnet, performer_factory, 
     assert fake.calls == []
 
 
+# -- the outbox: signed tasks are kept until an aggregator takes them ---------------------------------
+
+FAST_RETRY = {"retry_backoff": 0.05, "retry_backoff_max": 0.2}
+
+
+def health(node: PerformerNode) -> dict[str, Any]:
+    return requests.get(node.url + "/health", timeout=HTTP_TIMEOUT).json()
+
+
+def port_of(url: str) -> int:
+    return int(url.rstrip("/").rsplit(":", 1)[1])
+
+
+def test_with_the_aggregator_down_a_task_waits_in_the_outbox_and_lands_when_it_comes_up(
+    performer_factory, aggregator, alice
+):
+    url = closed_url() + "/"
+    node = performer_factory(alice, url, **FAST_RETRY)
+    answer = trigger(node, {"params": {"pair": "ETHUSDT"}})
+    assert answer.status_code == 202, answer.text
+    task_hash = answer.json()["taskHash"]
+    waiting = health(node)
+    assert waiting["status"] == "degraded"  # signed work that no aggregator takes
+    assert waiting["outbox"]["pending"] == 1 and waiting["outbox"]["oldestPendingSeconds"] >= 0
+    outcome = node.last_outcome
+    assert outcome is not None and outcome.status == "queued"
+
+    fake = aggregator(port=port_of(url))  # the aggregator comes up where the performer looks for it
+    wait_until(lambda: node.last_outcome.status == "sent", what="the queued task to be taken")
+    [sent] = fake.tasks
+    assert "0x" + sent["task"].task_hash().hex() == task_hash
+    assert sent["params"] == {"pair": "ETHUSDT"}
+    assert outcome.aggregator == url and outcome.aggregator_result is True
+    settled = health(node)
+    assert (settled["status"], settled["outbox"]["pending"]) == ("ok", 0)
+    assert metric(node, "othentic_performer_send_retries_total") >= 1
+    assert metric(node, "othentic_performer_outbox_total", status="accepted") == 1
+    assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="sent") == 1
+
+
+def test_with_two_aggregators_and_the_first_down_the_second_takes_the_task(performer_factory, aggregator, alice):
+    down = closed_url() + "/"
+    fake = aggregator()
+    node = performer_factory(alice, f"{down},{fake.url}")
+    assert node.config.aggregator_urls == (down, fake.url)
+    answer = trigger(node)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["aggregatorUrl"] == fake.url
+    assert len(fake.calls) == 1
+    assert metric(node, "othentic_performer_send_retries_total") == 0  # failing over is not a retry
+
+
+def test_a_busy_aggregator_is_failed_over_and_asked_again_later(performer_factory, aggregator, alice):
+    busy = aggregator(fail_first=1, code=-32029, message="100 tasks are open: retry later")
+    node = performer_factory(alice, [busy.url], **FAST_RETRY)
+    answer = trigger(node)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["errorCode"] == -32029
+    wait_until(lambda: node.last_outcome.status == "sent", what="the busy aggregator to take the task")
+    assert len(busy.calls) == 2
+    first, second = (call["params"] for call in busy.calls)
+    assert first == second  # the very same signed task
+
+
+def test_a_definite_refusal_is_recorded_and_not_retried(loop, performer_factory, aggregator, alice):
+    fake = aggregator(fail_first=1, code=-32001, message="signature does not recover to the performer")
+    other = aggregator()
+    node = performer_factory(alice, [fake.url, other.url], **FAST_RETRY)
+    answer = trigger(node)
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["outcome"]["errorCode"] == -32001
+    task_hash = bytes.fromhex(answer.json()["outcome"]["taskHash"][2:])
+    assert node._outbox is not None
+    entry = node._outbox.get(task_hash)
+    assert entry is not None and entry.status == "refused"
+    assert (entry.error_code, entry.aggregator) == (-32001, fake.url)
+    assert "does not recover" in entry.error
+    # Nothing more is sent: a performer restarted on the same outbox has nothing pending either.
+    loop.run(node.stop())
+    again = performer_factory(alice, [fake.url, other.url], outbox_path=node.config.outbox_path, **FAST_RETRY)
+    assert health(again)["outbox"]["pending"] == 0
+    assert len(fake.calls) == 1 and other.calls == []  # not failed over either: the answer is final
+
+
+def test_a_task_no_aggregator_takes_before_its_deadline_expires(performer_factory, alice):
+    node = performer_factory(alice, closed_url() + "/", task_deadline=0.3, **FAST_RETRY)
+    answer = trigger(node)
+    assert answer.status_code == 202, answer.text
+    wait_until(lambda: node.last_outcome.status == "expired", what="the task to expire")
+    assert "deadline" in node.last_outcome.error
+    assert health(node)["outbox"]["pending"] == 0
+    assert metric(node, "othentic_performer_outbox_total", status="expired") == 1
+
+
+def test_a_restarted_performer_sends_what_its_outbox_kept(loop, performer_factory, aggregator, alice, tmp_path):
+    outbox = tmp_path / "outbox.sqlite3"
+    url = closed_url() + "/"
+    first = performer_factory(alice, url, outbox_path=outbox, **FAST_RETRY)
+    hashes = {trigger(first, {"params": {"n": n}}).json()["taskHash"] for n in range(3)}
+    assert health(first)["outbox"]["pending"] == 3
+    loop.run(first.stop())
+
+    fake = aggregator(port=port_of(url))
+    second = performer_factory(alice, url, outbox_path=outbox, **FAST_RETRY)
+    wait_until(lambda: len(fake.calls) == 3, what="the kept tasks to be sent")
+    assert {"0x" + sent["task"].task_hash().hex() for sent in fake.tasks} == hashes
+    assert [sent["params"]["n"] for sent in fake.tasks] == [0, 1, 2]  # oldest first
+    wait_until(lambda: health(second)["outbox"]["pending"] == 0, what="the outbox to empty")
+    assert metric(second, "othentic_performer_outbox_total", status="accepted") == 3
+
+
+class HoldingAggregator:
+    """Takes ``sendTask`` requests and never answers them (the performer is killed meanwhile)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls.append(await request.json())
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_the_outbox_survives_a_kill_during_the_send(
+    loop, devnet, execution_url, performer_factory, aggregator, alice, tmp_path
+):
+    """The task is written before it is sent: killed while ``sendTask`` is in flight, the performer
+    still has it, and a new process on the same file sends it."""
+    holding = HoldingAggregator()
+    app = web.Application()
+    app.router.add_post("/", holding.handle)
+    runner = ServiceRunner(app, shutdown_timeout=0.1)
+    held_url = loop.run(runner.start()) + "/"
+    deployment = devnet.record.save(tmp_path / "deployment.json")
+    outbox = tmp_path / "outbox.sqlite3"
+    command = [sys.executable, "-m", "othentic_offchain.cli", "node", "performer", "--rpc", devnet.anvil.rpc_url]
+    command += ["--deployment", str(deployment), "--private-key", alice.key, "--execution-service", execution_url]
+    command += ["--aggregator", held_url, "--outbox", str(outbox), "--performer-port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None
+        line = ""
+        while "listening on" not in line:
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "the performer exited before it listened"
+        performer_url = line.rsplit(" ", 1)[1].strip()
+
+        def trigger_in_background() -> None:
+            with contextlib.suppress(requests.RequestException):  # the performer dies before it answers
+                requests.post(performer_url + TRIGGER_PATH, json={}, timeout=HTTP_TIMEOUT)
+
+        threading.Thread(target=trigger_in_background, daemon=True).start()
+        wait_until(lambda: len(holding.calls) == 1, what="the sendTask in flight")
+        process.kill()
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        loop.run(runner.stop())
+    proof, data, definition, performer, _signature = holding.calls[0]["params"]
+    task_hash = TaskInfo(proof, data, performer, definition).task_hash()
+    with Outbox(outbox, devnet.center, devnet.chain_id) as kept:
+        entry = kept.get(task_hash)
+        assert entry is not None and entry.pending
+
+    fake = aggregator()
+    performer_factory(alice, fake.url, outbox_path=outbox)
+    wait_until(lambda: len(fake.calls) == 1, what="the kept task to be sent")
+    assert fake.calls[0]["params"] == holding.calls[0]["params"]
+
+
 # -- health, metrics, configuration -------------------------------------------------------------------
 
 
@@ -550,10 +734,19 @@ def test_health_and_metrics_describe_the_performer(performer_factory, aggregator
     assert health["triggers"] == ["demand", "blocks", "message"]
     assert health["recentOutcomes"] == {"sent": 1}
     assert health["lastTask"]["status"] == "sent"
+    assert health["aggregatorUrls"] == [fake.url]
+    outbox = health["outbox"]
+    assert (outbox["path"], outbox["pending"], outbox["oldestPendingSeconds"]) == (
+        str(node.config.outbox_file),
+        0,
+        None,
+    )
     assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="sent") == 1
     assert metric(node, "othentic_performer_execution_seconds_count", outcome="ok") == 1
     assert metric(node, "othentic_performer_send_seconds_count", outcome="ok") == 1
-    for step in ("task.triggered", "task.executed", "task.signed", "task.sent"):
+    assert metric(node, "othentic_performer_outbox_total", status="accepted") == 1
+    assert metric(node, "othentic_performer_send_retries_total") == 0
+    for step in ("task.triggered", "task.executed", "task.signed", "task.kept", "task.sent"):
         assert metric(node, "othentic_tasks_total", step=step) == 1, step
 
 
@@ -565,10 +758,21 @@ def test_health_and_metrics_describe_the_performer(performer_factory, aggregator
         ({"every_seconds": 0}, "every_seconds"),
         ({"params": {"taskDefinitionID": 1}}, "taskDefinitionID"),
         ({"task_definition_id": 70_000}, "uint16"),
+        ({"aggregator_url": "ws://127.0.0.1:2"}, "http:// or https://"),
+        ({"aggregator_url": " , "}, "at least one aggregator URL"),
+        ({"aggregator_url": []}, "at least one aggregator URL"),
+        ({"task_deadline": 0}, "task_deadline"),
+        ({"retry_backoff": 0}, "retry_backoff"),
+        ({"retry_backoff": 5, "retry_backoff_max": 1}, "retry_backoff"),
     ],
 )
 def test_configuration_mistakes_are_refused_up_front(devnet, alice, overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
         PerformerConfig(
-            devnet.anvil.rpc_url, devnet.record, alice.key, "http://127.0.0.1:1", "http://127.0.0.1:2", **overrides
+            devnet.anvil.rpc_url,
+            devnet.record,
+            alice.key,
+            "http://127.0.0.1:1",
+            overrides.pop("aggregator_url", "http://127.0.0.1:2"),
+            **overrides,
         )

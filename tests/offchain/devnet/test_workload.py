@@ -1,0 +1,60 @@
+"""othentic_offchain.devnet.workload: following a task through the aggregator's ``taskStatus``
+(against a small JSON-RPC server standing in for the aggregator; no chain)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from othentic_offchain.devnet.workload import TaskRun, follow
+from othentic_offchain.jsonrpc import ApplicationError, JsonRpcServer, Param
+from othentic_offchain.nodes.aggregator.config import UNKNOWN_TASK, WRONG_CHAIN
+from tests.offchain.jsonrpc.jsonrpc_harness import serving_in_thread
+
+TASK = "0x" + "ab" * 32
+
+
+def status_app(answers: list[Any]) -> web.Application:
+    """``taskStatus`` answers the next of ``answers`` (an :class:`ApplicationError` is raised),
+    the last one from then on."""
+    server = JsonRpcServer()
+    asked = iter(range(10**6))
+
+    @server.method("taskStatus", [Param("taskHash")])
+    async def task_status(taskHash: str) -> Any:
+        answer = answers[min(next(asked), len(answers) - 1)]
+        if isinstance(answer, ApplicationError):
+            raise answer
+        return answer
+
+    app = web.Application()
+    app.router.add_post("/", server.handle)
+    return app
+
+
+def run() -> TaskRun:
+    return TaskRun(0, {}, task_hash=TASK, sent_at=time.monotonic())
+
+
+def test_a_task_the_aggregator_does_not_know_yet_is_followed_until_it_lands():
+    """A performer answering 202 kept the task in its outbox: the aggregator learns of it later."""
+    unknown = ApplicationError(UNKNOWN_TASK, f"unknown task {TASK}")
+    landed = {"status": "landed", "createdAt": 10.0, "finishedAt": 11.5}
+    with serving_in_thread(status_app([unknown, unknown, landed])) as url:
+        followed = follow(run(), url + "/", task_timeout=30)
+    assert (followed.status, followed.latency) == ("landed", 1.5)
+
+
+def test_another_refusal_of_task_status_fails_the_run_at_once():
+    with serving_in_thread(status_app([ApplicationError(WRONG_CHAIN, "not this chain")])) as url:
+        followed = follow(run(), url + "/", task_timeout=30)
+    assert followed.status == "failed" and "not this chain" in (followed.error or "")
+
+
+def test_a_task_never_known_times_out_saying_what_the_aggregator_last_answered():
+    with serving_in_thread(status_app([ApplicationError(UNKNOWN_TASK, "unknown task")])) as url:
+        followed = follow(run(), url + "/", task_timeout=0.3)
+    assert followed.status == "failed"
+    assert followed.error is not None and followed.error.startswith("timed out") and "unknown task" in followed.error
