@@ -68,7 +68,7 @@ from othentic_offchain import safejson
 from othentic_offchain.avs.clients import ExecutionClient, ServiceError, ServiceUnavailable
 from othentic_offchain.avs.models import CustomMessage, describe_validation_error, to_hex
 from othentic_offchain.avs.runner import ServiceRunner
-from othentic_offchain.chain.rpc import RpcConnection
+from othentic_offchain.chain.rpc import RpcConnection, rpc_deadline
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
 from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
@@ -97,6 +97,10 @@ __all__ = ["TRIGGER_PATH", "PerformerNode"]
 
 TRIGGER_PATH = "/performer/v1/trigger"
 _RECENT = 256
+
+
+#: Seconds the health answer waits for the chain before saying it is unreachable.
+_HEALTH_PROBE_TIMEOUT = 2.0
 
 
 class PerformerNode(NodeLifecycle):
@@ -608,7 +612,8 @@ class PerformerNode(NodeLifecycle):
         block: int | None = None
         if self._w3 is not None:
             try:
-                block = int(await self._w3.eth.block_number)
+                with rpc_deadline(_HEALTH_PROBE_TIMEOUT):  # an outage answers "degraded" now, not later
+                    block = int(await self._w3.eth.block_number)
             except Exception:
                 block = None
         counts: dict[str, int] = {}
