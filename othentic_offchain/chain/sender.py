@@ -151,13 +151,17 @@ def is_stale_nonce(exc: Exception) -> bool:
 # --- fees -----------------------------------------------------------------------------------------
 
 
+def _gwei(wei: int) -> str:
+    return f"{wei / 10**9:g} gwei" if wei >= 10**6 else f"{wei} wei"
+
+
 class FeeCeilingExceeded(RuntimeError):
     """The chain asks more per gas than the operator's ``max_fee_per_gas`` allows: nothing is signed."""
 
     def __init__(self, needed: int, ceiling: int, what: str = "base fee"):
         super().__init__(
-            f"the chain's {what} is {needed / 1e9:g} gwei, above the ceiling max_fee_per_gas of "
-            f"{ceiling / 1e9:g} gwei: not sent (raise the ceiling, or wait for fees to fall)"
+            f"the chain's {what} is {_gwei(needed)}, above the ceiling max_fee_per_gas of "
+            f"{_gwei(ceiling)}: not sent (raise the ceiling, or wait for fees to fall)"
         )
         self.needed = needed
         self.ceiling = ceiling

@@ -217,3 +217,25 @@ def test_a_failed_task_that_landed_after_all_is_marked_landed_when_sent_again(ne
     assert failed["status"] == "failed"
     assert status["status"] == "landed" and status["taskNumber"] == event["taskNumber"]
     assert net.nonce() == nonce and len(net.landings(task.task_hash())) == 1
+
+
+def test_a_fee_above_the_ceiling_sends_nothing_and_says_so(net: Net, tmp_path: Path):
+    task, signature = net.new_task("ceiling")
+    nonce = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, max_fee_per_gas=1, submit_retries=1)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            return (await wait_finished(node, [task_hash]))[task_hash]
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    status = run(scenario())
+    assert status["status"] == "failed" and status["txHash"] is None and status["attempts"] == 0
+    assert status["error"].startswith("fee_ceiling: the chain's base fee is")
+    assert "above the ceiling max_fee_per_gas of 1 wei" in status["error"]
+    assert net.nonce() == nonce and net.landings(task.task_hash()) == []
