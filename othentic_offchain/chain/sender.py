@@ -14,13 +14,13 @@
 
 Both hand out consecutive nonces (several transactions in flight, none waiting for another's
 receipt) and sign locally. Every transaction is priced by :meth:`TxAccount.fees` from a
-:class:`FeeQuote` of the chain as it is now: the next block's base fee (the last entry of
+:class:`~othentic_offchain.chain.fees.FeeQuote` of the chain as it is now: the next block's base fee (the last entry of
 ``eth_feeHistory``) and the node's priority fee (``eth_maxPriorityFeePerGas``); a chain without
 EIP-1559 gets a legacy ``gasPrice``. A quote is read once for a burst of transactions and kept at
 most ``fee_max_age`` seconds. ``max_fee_per_gas`` is the operator's ceiling: a transaction that
 would need more is not signed (:class:`FeeCeilingExceeded`, saying what the chain asks). A
 transaction that does not mine is replaced on its nonce with both fees raised by
-:data:`REPLACEMENT_BUMP_PERCENT` (:meth:`AsyncTxSender.replace`).
+:data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (:meth:`AsyncTxSender.replace`).
 
 A send that fails in a way that may leave a gap or a duplicate nonce makes the next one ask the
 node again (nonce and price); "already known" counts as sent. The asyncio face remembers the
@@ -41,22 +41,22 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account import Account
-from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
-from eth_account.typed_transactions import TypedTransaction
-from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
 from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR, error_selectors
 from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.fees import (
+    FEE_MAX_AGE,
+    FeeCeilingExceeded,
+    FeeQuote,
+    bumped,
+    decode_transaction,
+    is_underpriced,
+    price,
+    quote_from,
+)
 
-#: The fee cap is this multiple of the next block's base fee, plus the tip: room for the base fee
-#: to rise (at most 12.5 % a block) for six full blocks before the transaction is underpriced.
-BASE_FEE_MULTIPLE = 2
-#: A replacement raises the fee cap and the tip by at least this much (nodes want 10 % to 12.5 %).
-REPLACEMENT_BUMP_PERCENT = 13
-#: Seconds a fee quote is reused (a burst of transactions shares one read).
-FEE_MAX_AGE = 1.0
 #: Gas of a plain transfer (what :meth:`AsyncTxSender.fill_nonce` spends).
 TRANSFER_GAS = 21_000
 
@@ -134,70 +134,9 @@ def _stale_nonce(exc: Exception) -> bool:
     return "nonce too low" in str(exc).lower()
 
 
-_UNDERPRICED_MARKERS = ("max fee per gas less than block base fee", "underpriced", "fee too low", "feecap")
-
-
-def is_underpriced(exc: Exception) -> bool:
-    """The node refuses the transaction's fees (below the base fee, or too small a replacement bump)."""
-    text = str(exc).lower()
-    return any(marker in text for marker in _UNDERPRICED_MARKERS)
-
-
 def is_stale_nonce(exc: Exception) -> bool:
     """The node says the nonce is mined already (by this transaction or another)."""
     return _stale_nonce(exc)
-
-
-# --- fees -----------------------------------------------------------------------------------------
-
-
-def _gwei(wei: int) -> str:
-    return f"{wei / 10**9:g} gwei" if wei >= 10**6 else f"{wei} wei"
-
-
-class FeeCeilingExceeded(RuntimeError):
-    """The chain asks more per gas than the operator's ``max_fee_per_gas`` allows: nothing is signed."""
-
-    def __init__(self, needed: int, ceiling: int, what: str = "base fee"):
-        super().__init__(
-            f"the chain's {what} is {_gwei(needed)}, above the ceiling max_fee_per_gas of "
-            f"{_gwei(ceiling)}: not sent (raise the ceiling, or wait for fees to fall)"
-        )
-        self.needed = needed
-        self.ceiling = ceiling
-
-
-@dataclass(frozen=True)
-class FeeQuote:
-    """What the chain asks now. ``base_fee`` is the next block's (None on a chain without
-    EIP-1559, where ``gas_price`` is the legacy price); ``priority_fee`` the tip to offer."""
-
-    base_fee: int | None
-    priority_fee: int
-    gas_price: int = 0
-
-
-def _bumped(value: int) -> int:
-    return -(-value * (100 + REPLACEMENT_BUMP_PERCENT) // 100)
-
-
-def decode_transaction(raw: bytes) -> dict[str, Any]:
-    """The fields of a signed transaction (typed or legacy) that signing it again needs."""
-    raw = bytes(raw)
-    if raw and raw[0] <= 0x7F:
-        fields = dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
-    else:
-        fields = dict(LegacyTransaction.from_bytes(raw).as_dict())
-    tx: dict[str, Any] = {k: fields[k] for k in ("nonce", "gas", "value", "data") if k in fields}
-    if fields.get("to"):
-        tx["to"] = to_checksum_address(bytes(fields["to"]))
-    for key in ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice", "chainId"):
-        if key in fields:
-            tx[key] = int(fields[key])
-    if fields.get("accessList"):
-        tx["accessList"] = fields["accessList"]
-    tx["data"] = bytes(tx.get("data") or b"")
-    return tx
 
 
 # --- what both faces share ----------------------------------------------------------------------
@@ -299,55 +238,20 @@ class TxAccount:
     def keep_quote(self, quote: FeeQuote) -> None:
         self._quote = (quote, time.monotonic())
 
-    @staticmethod
-    def quote_from(history: Any, priority_fee: int | None, gas_price: int | None) -> FeeQuote:
-        """A quote from an ``eth_feeHistory`` answer (its last base fee is the next block's), the
-        node's priority fee, and (for a chain without base fee) its gas price."""
-        bases = list((history or {}).get("baseFeePerGas") or [])
-        base = int(bases[-1]) if bases else 0
-        if base <= 0:
-            return FeeQuote(None, 0, int(gas_price or 0))
-        return FeeQuote(base, max(int(priority_fee or 0), 0))
-
     # --- pricing and signing --------------------------------------------------------------------
+
+    def fees(self, quote: FeeQuote) -> dict[str, int]:
+        """The fee fields for ``quote`` within this account's ceiling (:func:`~othentic_offchain.chain.fees.price`)."""
+        return price(quote, self.max_fee_per_gas)
+
+    def bumped_fees(self, old: dict[str, Any], quote: FeeQuote) -> dict[str, int]:
+        """Fees replacing a transaction priced ``old`` (:func:`~othentic_offchain.chain.fees.bumped`)."""
+        return bumped(old, quote, self.max_fee_per_gas)
+
+    # --- signing
 
     def with_margin(self, gas_estimate: int) -> int:
         return int(gas_estimate * self.gas_margin)
-
-    def fees(self, quote: FeeQuote) -> dict[str, int]:
-        """The fee fields for ``quote``: ``maxFeePerGas`` twice the next base fee plus the tip,
-        both within the ceiling; ``gasPrice`` on a chain without base fee. Raises
-        :class:`FeeCeilingExceeded` when the chain asks more than the ceiling."""
-        ceiling = self.max_fee_per_gas
-        if quote.base_fee is None:
-            if ceiling is not None and quote.gas_price > ceiling:
-                raise FeeCeilingExceeded(quote.gas_price, ceiling, "gas price")
-            return {"gasPrice": quote.gas_price}
-        base, tip = quote.base_fee, quote.priority_fee
-        max_fee = BASE_FEE_MULTIPLE * base + tip
-        if ceiling is not None:
-            if base > ceiling:
-                raise FeeCeilingExceeded(base, ceiling)
-            max_fee = min(max_fee, ceiling)
-        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee - base)}
-
-    def bumped_fees(self, old: dict[str, Any], quote: FeeQuote) -> dict[str, int]:
-        """Fees for a replacement of a transaction priced ``old``: each at least
-        :data:`REPLACEMENT_BUMP_PERCENT` above the old one, and at least what ``quote`` asks now.
-        :class:`FeeCeilingExceeded` when that passes the ceiling (the old transaction stays)."""
-        ceiling = self.max_fee_per_gas
-        if "gasPrice" in old or quote.base_fee is None:
-            legacy = self.fees(quote).get("gasPrice", 0) if quote.base_fee is None else 0
-            price = max(_bumped(int(old.get("gasPrice") or old.get("maxFeePerGas") or 0)), legacy)
-            if ceiling is not None and price > ceiling:
-                raise FeeCeilingExceeded(price, ceiling, "replacement gas price")
-            return {"gasPrice": price}
-        fresh = self.fees(quote)
-        tip = max(_bumped(int(old["maxPriorityFeePerGas"])), fresh["maxPriorityFeePerGas"])
-        max_fee = max(_bumped(int(old["maxFeePerGas"])), fresh["maxFeePerGas"], tip)
-        if ceiling is not None and max_fee > ceiling:
-            raise FeeCeilingExceeded(max_fee, ceiling, "replacement fee cap")
-        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
 
     def fields(self, *, nonce: int, gas: int, fees: dict[str, int], value: int = 0) -> dict[str, Any]:
         """Everything of a transaction from this account but its destination and data."""
@@ -480,9 +384,9 @@ class TxSender(_Face):
                     history = eth.fee_history(1, "latest", [])
                     base = (history.get("baseFeePerGas") or [0])[-1]
                     if base:
-                        quote = self.core.quote_from(history, _priority_fee(lambda: eth.max_priority_fee), None)
+                        quote = quote_from(history, _priority_fee(lambda: eth.max_priority_fee), None)
                     else:
-                        quote = self.core.quote_from(history, None, int(eth.gas_price))
+                        quote = quote_from(history, None, int(eth.gas_price))
                     self.core.keep_quote(quote)
         return quote
 
@@ -626,7 +530,7 @@ class AsyncTxSender(_Face):
                 history, priority = await asyncio.gather(eth.fee_history(1, "latest", []), self._priority_fee())
                 base = (history.get("baseFeePerGas") or [0])[-1]
                 gas_price = None if base else int(await eth.gas_price)
-                quote = self.core.quote_from(history, priority, gas_price)
+                quote = quote_from(history, priority, gas_price)
                 self.core.keep_quote(quote)
         return quote
 
@@ -676,7 +580,7 @@ class AsyncTxSender(_Face):
 
     async def replace(self, raw: bytes) -> SignedTx:
         """The transaction ``raw`` signed again on its nonce with both fees raised by at least
-        :data:`REPLACEMENT_BUMP_PERCENT` (and to what the chain asks now); not sent yet.
+        :data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (and to what the chain asks now); not sent yet.
         :class:`FeeCeilingExceeded` when that would pass the ceiling."""
         old = decode_transaction(raw)
         fees = self.core.bumped_fees(old, await self.quote(fresh=True))

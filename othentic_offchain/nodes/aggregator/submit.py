@@ -8,7 +8,7 @@
    revert means it landed already; reverts that stale cached chain state explains become a
    :class:`~othentic_offchain.nodes.aggregator.work.Retry`.
 3. The signed transaction's bytes, hash and nonce are stored (``submitting``), then broadcast.
-   It is priced from the chain's fees of the moment (:class:`~othentic_offchain.chain.sender.FeeQuote`);
+   It is priced from the chain's fees of the moment (:class:`~othentic_offchain.chain.fees.FeeQuote`);
    fees above the operator's ``max_fee_per_gas`` are a :class:`Retry` (``fee_ceiling``), nothing signed.
 4. The receipt (or the center's ``taskRecord``) settles it: landed, or another try. While it does
    not mine, every ``replace_after_blocks`` blocks (or ``replace_after_seconds``) the nonces below
@@ -28,16 +28,9 @@ from typing import Any
 from eth_abi import encode as abi_encode
 
 from othentic_offchain.chain.abi import event_topic, input_types, selector
+from othentic_offchain.chain.fees import FeeCeilingExceeded, is_underpriced
 from othentic_offchain.chain.receipts import ReceiptWatcher, receipt_or_none
-from othentic_offchain.chain.sender import (
-    AsyncTxSender,
-    EncodedCall,
-    FeeCeilingExceeded,
-    SignedTx,
-    TransactionReverted,
-    is_stale_nonce,
-    is_underpriced,
-)
+from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, SignedTx, TransactionReverted, is_stale_nonce
 from othentic_offchain.chain.types import TaskInfo, TaskSubmission
 from othentic_offchain.chain.view import ChainView, DefinitionView, SharedReads
 from othentic_offchain.crypto.bls import aggregate_signatures

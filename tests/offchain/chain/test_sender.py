@@ -21,18 +21,10 @@ from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR
 from othentic_offchain.chain.client import AvsContracts
 from othentic_offchain.chain.client import TransactionReverted as ReExported
 from othentic_offchain.chain.deploy import Web3Backend, deploy_system
+from othentic_offchain.chain.fees import FeeCeilingExceeded, FeeQuote, decode_transaction, quote_from
 from othentic_offchain.chain.receipts import receipt_or_none
 from othentic_offchain.chain.rpc import RpcConnection
-from othentic_offchain.chain.sender import (
-    AsyncTxSender,
-    EncodedCall,
-    ErrorDecoder,
-    FeeCeilingExceeded,
-    FeeQuote,
-    TransactionReverted,
-    TxAccount,
-    decode_transaction,
-)
+from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, ErrorDecoder, TransactionReverted, TxAccount
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 
 ETH = 10**18
@@ -114,8 +106,8 @@ def test_core_fee_rule_twice_the_next_base_fee_plus_the_tip():
 
 def test_core_quote_reads_the_next_blocks_base_fee_and_goes_legacy_without_one():
     history = {"baseFeePerGas": [10**9, 200 * GWEI]}  # the last entry is the next block's
-    assert TxAccount.quote_from(history, GWEI, None) == FeeQuote(200 * GWEI, GWEI)
-    legacy = TxAccount.quote_from({"baseFeePerGas": [0, 0]}, None, 3 * GWEI)
+    assert quote_from(history, GWEI, None) == FeeQuote(200 * GWEI, GWEI)
+    legacy = quote_from({"baseFeePerGas": [0, 0]}, None, 3 * GWEI)
     assert legacy == FeeQuote(None, 0, 3 * GWEI)
     core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337)
     assert core.fees(legacy) == {"gasPrice": 3 * GWEI}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from othentic_offchain.chain.sender import decode_transaction
+from othentic_offchain.chain.fees import decode_transaction
 from othentic_offchain.chain.types import build_submission
 from othentic_offchain.jsonrpc import JsonRpcClient
 from tests.offchain.nodes.aggregator.test_node import (
