@@ -182,7 +182,8 @@ class Submitter:
         if sent is None:
             return  # landed meanwhile
         submissions.labels(result="sent").inc()
-        await self.settle(work, sent.tx_hash, sent.nonce, sent.raw)
+        known = [signed.tx_hash] if sent is signed else [signed.tx_hash, sent.tx_hash]
+        await self.settle(work, sent.tx_hash, sent.nonce, sent.raw, known=known)
 
     async def _broadcast(self, work: TaskWork, signed: SignedTx) -> SignedTx | None:
         """Broadcast the stored ``signed``; returns what went out (a replacement when the node
@@ -298,18 +299,24 @@ class Submitter:
         self.log.step("bisection.done", work.task_hash, signers=len(signers), bad=sorted(bad))
         return bad
 
-    async def settle(self, work: TaskWork, tx_hash: bytes, nonce: int, raw: bytes | None) -> None:
+    async def settle(
+        self, work: TaskWork, tx_hash: bytes, nonce: int, raw: bytes | None, *, known: list[bytes] | None = None
+    ) -> None:
         """Wait for our transactions on ``nonce`` and store the outcome; raises Retry when the
         nonce went to another transaction or ours reverted. Until one mines, the task stays
-        ``submitting``: a stuck transaction is sent again or replaced (:meth:`_unstick`)."""
+        ``submitting``: a stuck transaction is sent again or replaced (:meth:`_unstick`). ``known``:
+        every transaction sent for the task so far (None: read them from the store)."""
         outcomes = self.outcomes
         config = self.config
-        hashes = [h for h, _raw in await self.db.transactions(work.task_hash, nonce)]
+        if known is None:  # after a restart: the task may have several
+            hashes = [h for h, _raw in await self.db.transactions(work.task_hash, nonce)]
+        else:
+            hashes = list(known)
         if tx_hash not in hashes:
             hashes.append(tx_hash)
         loop = asyncio.get_running_loop()
         interval = max(min(config.replace_after_seconds / 2, 2.0), 0.05)
-        since_block = await self._block_number()
+        since_block: int | None = None  # read when it first matters: not on the happy path
         since = loop.time()
         while True:
             try:
@@ -318,6 +325,8 @@ class Submitter:
             except TimeoutError:
                 pass
             block = await self._block_number()
+            if since_block is None:
+                since_block = block
             if block - since_block < config.replace_after_blocks and loop.time() - since < config.replace_after_seconds:
                 continue
             if await outcomes.landed_on_chain(work):  # by someone else's transaction
