@@ -239,3 +239,32 @@ def test_a_fee_above_the_ceiling_sends_nothing_and_says_so(net: Net, tmp_path: P
     assert status["error"].startswith("fee_ceiling: the chain's base fee is")
     assert "above the ceiling max_fee_per_gas of 1 wei" in status["error"]
     assert net.nonce() == nonce and net.landings(task.task_hash()) == []
+
+
+def test_whichever_of_a_tasks_transactions_mines_settles_it(net: Net, tmp_path: Path):
+    task, signature = net.new_task("replaced-but-the-first-mines")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5)
+        await node.start()
+        try:
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
+                node.config.replace_after_seconds = 3600.0  # no more replacements from here
+                node.config.replace_after_blocks = 10**6
+                kept = dict(await node.db.transactions(task.task_hash(), net.nonce()))
+                rpc(net, "anvil_dropTransaction", replaced["txHash"])
+                rpc(net, "eth_sendRawTransaction", "0x" + kept[bytes.fromhex(first["txHash"][2:])].hex())
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return first["txHash"], replaced["txHash"], status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    first, replaced, status = run(scenario())
+    assert status["status"] == "landed" and status["txHash"] == first != replaced
+    assert net.w3.eth.get_transaction_receipt(first)["status"] == 1
+    assert len(net.landings(task.task_hash())) == 1
