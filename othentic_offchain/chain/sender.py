@@ -169,7 +169,7 @@ class TxAccount:
     """One account's key, nonce counter, fee rule, signing and revert decoding; no I/O.
 
     The counter is seeded from the node's pending count by the face that needs a nonce first, and
-    forgotten (with the gas price) by :meth:`resync` after a send that may have left it wrong.
+    forgotten (with the fee quote) by :meth:`resync` after a send that may have left it wrong.
     """
 
     def __init__(
@@ -617,11 +617,18 @@ class AsyncTxSender(_Face):
         self._unsent.discard(nonce)
 
     async def send(self, call, *, gas: int | None = None, value: int = 0) -> SignedTx:
-        """Estimate (unless ``gas``), sign and broadcast; returns at once with the hash."""
+        """Estimate (unless ``gas``), sign and broadcast (signed again on the same nonce when the
+        node refuses the fees); returns at once with the hash."""
         if gas is None:
             gas = self.core.with_margin(await self.estimate(call))
         signed = await self.sign(call, gas=gas, value=value)
-        await self.broadcast(signed)
+        try:
+            await self.broadcast(signed)
+        except Exception as exc:
+            if not is_underpriced(exc):
+                raise
+            signed = await self.replace(signed.raw)  # the fees rose since the quote: same nonce
+            await self.broadcast(signed)
         return signed
 
     async def fill_nonce(self, nonce: int) -> SignedTx:

@@ -522,3 +522,29 @@ def test_a_gap_nobody_holds_is_filled_with_an_empty_transfer(net: Net):
         if tx["from"] == address and tx["nonce"] == 0
     ]
     assert [(tx["to"], tx["value"]) for tx in mined] == [(address, 0)]
+
+
+def test_a_quote_gone_stale_is_re_priced_on_the_same_nonce_and_leaves_no_gap(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    token = net.avs.stake_token
+    call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [address, 2])[2:]), "approve")
+
+    async def scenario():
+        connection = RpcConnection(net.anvil.rpc_url)
+        w3 = await connection.open()
+        sender = AsyncTxSender(w3, key, chain_id=int(net.w3.eth.chain_id), fee_max_age=3600)
+        try:
+            first = await sender.send(call, gas=100_000)  # the quote is kept from here on
+            await sender.receipt(first.tx_hash, timeout=10)
+            _rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(300 * GWEI))
+            second = await sender.send(call, gas=100_000)
+            receipt = await sender.receipt(second.tx_hash, timeout=10)
+            return first, second, receipt
+        finally:
+            await connection.close()
+
+    first, second, receipt = asyncio.run(scenario())
+    assert (first.nonce, second.nonce) == (0, 1) and receipt["status"] == 1
+    assert decode_transaction(second.raw)["maxFeePerGas"] >= 600 * GWEI
+    assert net.nonce(address) == 2
