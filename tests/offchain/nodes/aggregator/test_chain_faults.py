@@ -268,3 +268,33 @@ def test_whichever_of_a_tasks_transactions_mines_settles_it(net: Net, tmp_path: 
     assert status["status"] == "landed" and status["txHash"] == first != replaced
     assert net.w3.eth.get_transaction_receipt(first)["status"] == 1
     assert len(net.landings(task.task_hash())) == 1
+
+
+def test_a_restart_sends_the_latest_replacement_again_and_it_lands_once(net: Net, tmp_path: Path):
+    task, signature = net.new_task("replaced-then-restarted")
+    nonce_before = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        try:
+            node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5)
+            await node.start()
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
+                await node.stop()  # the task stays submitting in the store
+                rpc(net, "anvil_dropAllTransactions")  # and the chain forgot every transaction of it
+            node = aggregator(net, tmp_path, cluster.urls)
+            await node.start()
+            try:
+                status = (await wait_finished(node, [task_hash]))[task_hash]
+            finally:
+                await node.stop()
+        finally:
+            await cluster.stop()
+        return replaced["txHash"], status
+
+    replacement, status = run(scenario())
+    assert status["status"] == "landed" and status["txHash"] == replacement
+    assert len(net.landings(task.task_hash())) == 1 and net.nonce() - nonce_before == 1
