@@ -324,10 +324,14 @@ class Submitter:
                 break
             except TimeoutError:
                 pass
+            except Exception as exc:  # the RPC failed: the transaction may still mine, look again
+                self.log.step("chain.unavailable", work.task_hash, level=logging.WARNING, error=str(exc))
+                await asyncio.sleep(interval)
             block = await self._block_number()
             if since_block is None:
                 since_block = block
-            if block - since_block < config.replace_after_blocks and loop.time() - since < config.replace_after_seconds:
+            blocks = block - since_block if block is not None and since_block is not None else 0
+            if blocks < config.replace_after_blocks and loop.time() - since < config.replace_after_seconds:
                 continue
             if await outcomes.landed_on_chain(work):  # by someone else's transaction
                 return
@@ -356,16 +360,26 @@ class Submitter:
         self.db.set_collecting(work.task_hash)
         raise Retry("reverted_on_chain", f"transaction {hex_or_none(mined_hash)} reverted")
 
-    async def _block_number(self) -> int:
+    async def _block_number(self) -> int | None:
         try:
             return int(await self.sender.w3.eth.block_number)
         except Exception:  # the RPC hiccuped: count time only
-            return -1
+            return None
 
     async def _unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
         """Our transaction on ``nonce`` did not mine in time: fill the nonces below it that the
         node lost, send it again if the node lost it too, else replace it with higher fees.
-        Returns the replacement, if one was sent."""
+        Returns the replacement, if one was sent. A failure of the RPC is logged and waits for
+        the next round: the transactions already sent may still mine."""
+        try:
+            return await self._try_unstick(work, nonce, tx_hash, raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.step("tx.unstick_failed", work.task_hash, level=logging.WARNING, nonce=nonce, error=str(exc))
+            return None
+
+    async def _try_unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
         sender = self.sender
         gaps = await _quietly(sender.fill_gaps())
         if gaps:
@@ -395,6 +409,9 @@ class Submitter:
         except FeeCeilingExceeded as exc:
             self.db.note_error(work.task_hash, f"fee_ceiling: {exc}")
             self.log.step("tx.fee_ceiling", work.task_hash, level=logging.WARNING, nonce=old.nonce, message=str(exc))
+            return None
+        except Exception as exc:  # the fee read failed: the old transaction stands
+            self.log.step("tx.replace_failed", work.task_hash, level=logging.WARNING, error=str(exc))
             return None
         try:
             await self.db.record_replacement(work.task_hash, tx_hash=new.tx_hash, raw_tx=new.raw, nonce=new.nonce)
