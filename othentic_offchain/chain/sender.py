@@ -13,11 +13,21 @@
     receipt = sender.send(center.functions.setOperatorEndpoint(url))
 
 Both hand out consecutive nonces (several transactions in flight, none waiting for another's
-receipt), sign locally, and price every transaction with :meth:`TxAccount.fees` from a gas price
-read once. A send that fails in a way that may leave a gap or a duplicate nonce makes the next one
-ask the node again (nonce and price); "already known" counts as sent. A revert found while
-simulating, or on-chain, is a :class:`TransactionReverted` carrying the contract's decoded custom
-error.
+receipt) and sign locally. Every transaction is priced by :meth:`TxAccount.fees` from a
+:class:`~othentic_offchain.chain.fees.FeeQuote` of the chain as it is now: the next block's base fee (the last entry of
+``eth_feeHistory``) and the node's priority fee (``eth_maxPriorityFeePerGas``); a chain without
+EIP-1559 gets a legacy ``gasPrice``. A quote is read once for a burst of transactions and kept at
+most ``fee_max_age`` seconds. ``max_fee_per_gas`` is the operator's ceiling: a transaction that
+would need more is not signed (:class:`FeeCeilingExceeded`, saying what the chain asks). A
+transaction that does not mine is replaced on its nonce with both fees raised by
+:data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (:meth:`AsyncTxSender.replace`).
+
+A send that fails in a way that may leave a gap or a duplicate nonce makes the next one ask the
+node again (nonce and price); "already known" counts as sent. The asyncio face remembers the
+transaction it last broadcast for each nonce not yet mined, and :meth:`AsyncTxSender.fill_gaps`
+offers those again (or an empty transfer for a nonce it holds nothing for) when the node's pool
+lacks them. A revert found while simulating, or on-chain, is a :class:`TransactionReverted`
+carrying the contract's decoded custom error.
 """
 
 from __future__ import annotations
@@ -36,11 +46,17 @@ from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhaust
 
 from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR, error_selectors
 from othentic_offchain.chain.artifacts import load_artifact
+from othentic_offchain.chain.fees import (
+    FEE_MAX_AGE,
+    FeeCeilingExceeded,
+    FeeQuote,
+    bumped,
+    decode_transaction,
+    is_underpriced,
+    price,
+    quote_from,
+)
 
-#: Fee cap per unit of gas, as a multiple of the node's gas price when first read.
-FEE_CAP_MULTIPLE = 2
-#: The tip never exceeds this (1 gwei), nor the gas price itself.
-MAX_PRIORITY_FEE = 10**9
 #: Gas of a plain transfer (what :meth:`AsyncTxSender.fill_nonce` spends).
 TRANSFER_GAS = 21_000
 
@@ -118,6 +134,11 @@ def _stale_nonce(exc: Exception) -> bool:
     return "nonce too low" in str(exc).lower()
 
 
+def is_stale_nonce(exc: Exception) -> bool:
+    """The node says the nonce is mined already (by this transaction or another)."""
+    return _stale_nonce(exc)
+
+
 # --- what both faces share ----------------------------------------------------------------------
 
 
@@ -148,7 +169,7 @@ class TxAccount:
     """One account's key, nonce counter, fee rule, signing and revert decoding; no I/O.
 
     The counter is seeded from the node's pending count by the face that needs a nonce first, and
-    forgotten (with the gas price) by :meth:`resync` after a send that may have left it wrong.
+    forgotten (with the fee quote) by :meth:`resync` after a send that may have left it wrong.
     """
 
     def __init__(
@@ -159,6 +180,8 @@ class TxAccount:
         decoder: ErrorDecoder | None = None,
         gas_margin: float = 1.25,
         receipt_timeout: float = 120.0,
+        max_fee_per_gas: int | None = None,
+        fee_max_age: float = FEE_MAX_AGE,
     ):
         self.account = Account.from_key(private_key)
         self.address: str = self.account.address
@@ -166,7 +189,9 @@ class TxAccount:
         self.decoder = decoder
         self.gas_margin = gas_margin
         self.receipt_timeout = receipt_timeout
-        self.gas_price: int | None = None
+        self.max_fee_per_gas = None if max_fee_per_gas is None else int(max_fee_per_gas)
+        self.fee_max_age = fee_max_age
+        self._quote: tuple[FeeQuote, float] | None = None
         self._nonce: int | None = None
         self._lock = threading.Lock()
 
@@ -181,6 +206,11 @@ class TxAccount:
             self._nonce += 1
             return nonce
 
+    def next_nonce(self) -> int | None:
+        """The nonce the next transaction will get (None when not counting yet)."""
+        with self._lock:
+            return self._nonce
+
     def seed_nonce(self, pending_count: int) -> None:
         """Start counting at the node's pending transaction count (unless already counting)."""
         with self._lock:
@@ -189,21 +219,41 @@ class TxAccount:
 
     def resync(self) -> None:
         """Ask the node again next time: the nonce (a failed send may have left a gap or a
-        duplicate) and the gas price (it may be why the send failed)."""
+        duplicate) and the fees (they may be why the send failed)."""
         with self._lock:
             self._nonce = None
-            self.gas_price = None
+            self._quote = None
+
+    def forget_fees(self) -> None:
+        """Read the fees afresh for the next transaction."""
+        self._quote = None
+
+    def fresh_quote(self) -> FeeQuote | None:
+        """The kept quote, while younger than ``fee_max_age``."""
+        kept = self._quote
+        if kept is None or time.monotonic() - kept[1] > self.fee_max_age:
+            return None
+        return kept[0]
+
+    def keep_quote(self, quote: FeeQuote) -> None:
+        self._quote = (quote, time.monotonic())
 
     # --- pricing and signing --------------------------------------------------------------------
+
+    def fees(self, quote: FeeQuote) -> dict[str, int]:
+        """The fee fields for ``quote`` within this account's ceiling (:func:`~othentic_offchain.chain.fees.price`)."""
+        return price(quote, self.max_fee_per_gas)
+
+    def bumped_fees(self, old: dict[str, Any], quote: FeeQuote) -> dict[str, int]:
+        """Fees replacing a transaction priced ``old`` (:func:`~othentic_offchain.chain.fees.bumped`)."""
+        return bumped(old, quote, self.max_fee_per_gas)
+
+    # --- signing
 
     def with_margin(self, gas_estimate: int) -> int:
         return int(gas_estimate * self.gas_margin)
 
-    def fees(self, gas_price: int) -> dict[str, int]:
-        """EIP-1559 fee fields for a node gas price of ``gas_price``."""
-        return {"maxFeePerGas": gas_price * FEE_CAP_MULTIPLE, "maxPriorityFeePerGas": min(gas_price, MAX_PRIORITY_FEE)}
-
-    def fields(self, *, nonce: int, gas: int, gas_price: int, value: int = 0) -> dict[str, Any]:
+    def fields(self, *, nonce: int, gas: int, fees: dict[str, int], value: int = 0) -> dict[str, Any]:
         """Everything of a transaction from this account but its destination and data."""
         return {
             "from": self.address,
@@ -211,17 +261,32 @@ class TxAccount:
             "gas": gas,
             "value": value,
             "chainId": self.chain_id,
-            **self.fees(gas_price),
+            **fees,
         }
 
     def sign(self, tx: dict[str, Any]) -> SignedTx:
         signed = self.account.sign_transaction(tx)
         return SignedTx(bytes(signed.hash), bytes(signed.raw_transaction), int(tx["nonce"]))
 
-    def transfer_to_self(self, *, nonce: int, gas_price: int) -> SignedTx:
+    def transfer_to_self(self, *, nonce: int, fees: dict[str, int]) -> SignedTx:
         """An empty transfer to this account at ``nonce``: uses the nonce and nothing else."""
-        fields = self.fields(nonce=nonce, gas=TRANSFER_GAS, gas_price=gas_price)
+        fields = self.fields(nonce=nonce, gas=TRANSFER_GAS, fees=fees)
         return self.sign({**fields, "to": self.address})
+
+    def resigned(self, raw: bytes, fees: dict[str, int]) -> SignedTx:
+        """The transaction ``raw`` (signed by this account) signed again with other ``fees``:
+        same nonce, destination, data, gas and value."""
+        tx = decode_transaction(raw)
+        tx.setdefault("chainId", self.chain_id)
+        if "gasPrice" in fees:
+            tx.pop("maxFeePerGas", None)
+            tx.pop("maxPriorityFeePerGas", None)
+            tx.pop("type", None)
+            tx.pop("accessList", None)
+        else:
+            tx.pop("gasPrice", None)
+        tx.update(fees)
+        return self.sign(tx)
 
     # --- reverts --------------------------------------------------------------------------------
 
@@ -272,8 +337,9 @@ class TxSender(_Face):
     """Sends transactions from one account through a blocking ``Web3``.
 
     Thread-safe: concurrent ``send`` calls get consecutive nonces. A send the node refuses because
-    the nonce is used ("nonce too low"), or that fails transiently, is signed again with a nonce
-    read afresh from the node, up to ``retries`` more times.
+    the nonce is used ("nonce too low"), or its fees are below what the chain asks now, or that
+    fails transiently, is signed again (nonce and fees read afresh from the node), up to
+    ``retries`` more times.
     """
 
     def __init__(
@@ -285,6 +351,8 @@ class TxSender(_Face):
         gas_margin: float = 1.25,
         receipt_timeout: float = 120.0,
         retries: int = 3,
+        max_fee_per_gas: int | None = None,
+        fee_max_age: float = FEE_MAX_AGE,
     ):
         core = TxAccount(
             private_key,
@@ -292,6 +360,8 @@ class TxSender(_Face):
             decoder=decoder,
             gas_margin=gas_margin,
             receipt_timeout=receipt_timeout,
+            max_fee_per_gas=max_fee_per_gas,
+            fee_max_age=fee_max_age,
         )
         super().__init__(w3, core)
         self.retries = retries
@@ -303,14 +373,22 @@ class TxSender(_Face):
                 self.core.seed_nonce(int(self.w3.eth.get_transaction_count(self.address, "pending")))
             return nonce
 
-    def _gas_price(self) -> int:
-        price = self.core.gas_price
-        if price is None:
+    def quote(self) -> FeeQuote:
+        """What the chain asks now (kept ``fee_max_age`` seconds)."""
+        quote = self.core.fresh_quote()
+        if quote is None:
             with self._seeding:
-                price = self.core.gas_price
-                if price is None:
-                    price = self.core.gas_price = int(self.w3.eth.gas_price)
-        return price
+                quote = self.core.fresh_quote()
+                if quote is None:
+                    eth = self.w3.eth
+                    history = eth.fee_history(1, "latest", [])
+                    base = (history.get("baseFeePerGas") or [0])[-1]
+                    if base:
+                        quote = quote_from(history, _priority_fee(lambda: eth.max_priority_fee), None)
+                    else:
+                        quote = quote_from(history, None, int(eth.gas_price))
+                    self.core.keep_quote(quote)
+        return quote
 
     def estimate(self, call) -> int:
         """Gas estimate of ``call`` from this account; a revert raises :class:`TransactionReverted`."""
@@ -335,8 +413,10 @@ class TxSender(_Face):
             raise self.core.reverted(exc, call.fn_name) from exc
 
     def sign(self, call, *, gas: int, value: int = 0) -> SignedTx:
-        """Assign the next nonce and sign; nothing is sent yet."""
-        fields = self.core.fields(nonce=self._next_nonce(), gas=gas, gas_price=self._gas_price(), value=value)
+        """Price (:class:`FeeCeilingExceeded` before any nonce is taken), assign the next nonce and
+        sign; nothing is sent yet."""
+        fees = self.core.fees(self.quote())
+        fields = self.core.fields(nonce=self._next_nonce(), gas=gas, fees=fees, value=value)
         tx = call.transaction(fields) if isinstance(call, EncodedCall) else call.build_transaction(fields)
         return self.core.sign(tx)
 
@@ -355,10 +435,13 @@ class TxSender(_Face):
                     if not _already_known(exc):
                         raise
                 break
+            except FeeCeilingExceeded:
+                raise
             except Exception as exc:
                 self.core.resync()
                 attempt += 1
-                if attempt > self.retries or not (_stale_nonce(exc) or is_transient(exc)):
+                retry = _stale_nonce(exc) or is_transient(exc) or is_underpriced(exc)
+                if attempt > self.retries or not retry:
                     raise
                 time.sleep(0.2 * attempt)
         tx_hash = HexBytes(signed.tx_hash)
@@ -377,11 +460,22 @@ class TxSender(_Face):
         return self.core.mined(receipt, tx_hash, what)
 
 
+def _priority_fee(read) -> int | None:
+    """The node's priority fee (web3 falls back to ``eth_feeHistory`` where the method is missing);
+    None when neither answers."""
+    try:
+        return int(read())
+    except Exception:
+        return None
+
+
 class AsyncTxSender(_Face):
     """Sends transactions from one account through an ``AsyncWeb3``, one step at a time.
 
-    Nothing here costs a round-trip per transaction beyond the simulation and the broadcast: the
-    nonce is counted locally, the gas price read once, and signing happens in the event loop.
+    Nothing here costs a round-trip per transaction beyond the simulation and the broadcast (and
+    one fee read per burst): the nonce is counted locally, and signing happens in the event loop.
+    The sender owns the account's nonces: it remembers what it last broadcast on each nonce until
+    :meth:`settled`, so that :meth:`fill_gaps` can offer it again.
     """
 
     def __init__(
@@ -393,12 +487,24 @@ class AsyncTxSender(_Face):
         decoder: ErrorDecoder | None = None,
         gas_margin: float = 1.3,
         receipt_timeout: float = 120.0,
+        max_fee_per_gas: int | None = None,
+        fee_max_age: float = FEE_MAX_AGE,
     ):
         core = TxAccount(
-            private_key, chain_id=chain_id, decoder=decoder, gas_margin=gas_margin, receipt_timeout=receipt_timeout
+            private_key,
+            chain_id=chain_id,
+            decoder=decoder,
+            gas_margin=gas_margin,
+            receipt_timeout=receipt_timeout,
+            max_fee_per_gas=max_fee_per_gas,
+            fee_max_age=fee_max_age,
         )
         super().__init__(w3, core)
         self._seeding = asyncio.Lock()
+        self._quoting = asyncio.Lock()
+        self._gaps = asyncio.Lock()
+        self._sent: dict[int, SignedTx] = {}  # the last transaction broadcast on each unsettled nonce
+        self._unsent: set[int] = set()  # signed, not yet broadcast (their owner sends them)
 
     async def _next_nonce(self) -> int:
         nonce = self.core.take_nonce()
@@ -409,14 +515,30 @@ class AsyncTxSender(_Face):
                 self.core.seed_nonce(int(await self.w3.eth.get_transaction_count(self.address, "pending")))
             return nonce
 
-    async def _gas_price(self) -> int:
-        price = self.core.gas_price
-        if price is None:
-            async with self._seeding:  # read once for a burst, too
-                price = self.core.gas_price
-                if price is None:
-                    price = self.core.gas_price = int(await self.w3.eth.gas_price)
-        return price
+    async def quote(self, *, fresh: bool = False) -> FeeQuote:
+        """What the chain asks now: read once for a burst, kept ``fee_max_age`` seconds (``fresh``:
+        read again)."""
+        if fresh:
+            self.core.forget_fees()
+        quote = self.core.fresh_quote()
+        if quote is not None:
+            return quote
+        async with self._quoting:
+            quote = self.core.fresh_quote()
+            if quote is None:
+                eth = self.w3.eth
+                history, priority = await asyncio.gather(eth.fee_history(1, "latest", []), self._priority_fee())
+                base = (history.get("baseFeePerGas") or [0])[-1]
+                gas_price = None if base else int(await eth.gas_price)
+                quote = quote_from(history, priority, gas_price)
+                self.core.keep_quote(quote)
+        return quote
+
+    async def _priority_fee(self) -> int | None:
+        try:
+            return int(await self.w3.eth.max_priority_fee)
+        except Exception:
+            return None
 
     async def estimate(self, call) -> int:
         """Gas estimate of ``call`` from this account; a revert raises :class:`TransactionReverted`
@@ -443,11 +565,28 @@ class AsyncTxSender(_Face):
             raise self.core.reverted(exc, call.fn_name) from exc
 
     async def sign(self, call, *, gas: int, value: int = 0) -> SignedTx:
-        """Assign the next nonce and sign; nothing is sent yet."""
+        """Price (:class:`FeeCeilingExceeded` before any nonce is taken), assign the next nonce and
+        sign; nothing is sent yet (the caller broadcasts it, or :meth:`fill_nonce` s it)."""
+        fees = self.core.fees(await self.quote())
         nonce = await self._next_nonce()
-        fields = self.core.fields(nonce=nonce, gas=gas, gas_price=await self._gas_price(), value=value)
-        tx = call.transaction(fields) if isinstance(call, EncodedCall) else await call.build_transaction(fields)
-        return self.core.sign(tx)
+        self._unsent.add(nonce)
+        fields = self.core.fields(nonce=nonce, gas=gas, fees=fees, value=value)
+        try:
+            tx = call.transaction(fields) if isinstance(call, EncodedCall) else await call.build_transaction(fields)
+            return self.core.sign(tx)
+        except BaseException:
+            self._unsent.discard(nonce)
+            raise
+
+    async def replace(self, raw: bytes) -> SignedTx:
+        """The transaction ``raw`` signed again on its nonce with both fees raised by at least
+        :data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (and to what the chain asks now); not sent yet.
+        :class:`FeeCeilingExceeded` when that would pass the ceiling."""
+        old = decode_transaction(raw)
+        fees = self.core.bumped_fees(old, await self.quote(fresh=True))
+        signed = self.core.resigned(raw, fees)
+        self._unsent.add(signed.nonce)
+        return signed
 
     async def send_raw(self, raw: bytes) -> None:
         """Send signed bytes (again); "already known" counts as sent. The counter is not touched."""
@@ -458,28 +597,82 @@ class AsyncTxSender(_Face):
                 raise
 
     async def broadcast(self, signed: SignedTx) -> bytes:
-        """Send what :meth:`sign` made; a failure makes the next :meth:`sign` ask the node again."""
+        """Send what :meth:`sign` or :meth:`replace` made. Refused fees make the next quote a
+        fresh one; any other failure makes the next :meth:`sign` ask the node for the nonce too."""
+        self._unsent.discard(signed.nonce)
         try:
             await self.send_raw(signed.raw)
-        except Exception:
-            self.core.resync()
+        except Exception as exc:
+            if is_underpriced(exc):
+                self.core.forget_fees()
+            else:
+                self.core.resync()
             raise
+        self._sent[signed.nonce] = signed
         return signed.tx_hash
 
+    def settled(self, nonce: int) -> None:
+        """``nonce`` is mined (whoever's transaction took it): nothing to offer again for it."""
+        self._sent.pop(nonce, None)
+        self._unsent.discard(nonce)
+
     async def send(self, call, *, gas: int | None = None, value: int = 0) -> SignedTx:
-        """Estimate (unless ``gas``), sign and broadcast; returns at once with the hash."""
+        """Estimate (unless ``gas``), sign and broadcast (signed again on the same nonce when the
+        node refuses the fees); returns at once with the hash."""
         if gas is None:
             gas = self.core.with_margin(await self.estimate(call))
         signed = await self.sign(call, gas=gas, value=value)
-        await self.broadcast(signed)
+        try:
+            await self.broadcast(signed)
+        except Exception as exc:
+            if not is_underpriced(exc):
+                raise
+            signed = await self.replace(signed.raw)  # the fees rose since the quote: same nonce
+            await self.broadcast(signed)
         return signed
 
     async def fill_nonce(self, nonce: int) -> SignedTx:
         """Use ``nonce`` with an empty transfer to ourselves, so that the transactions after it
         can be mined (a nonce signed but never sent stalls them). The counter is not touched."""
-        signed = self.core.transfer_to_self(nonce=nonce, gas_price=await self._gas_price())
+        self._unsent.discard(nonce)
+        signed = self.core.transfer_to_self(nonce=nonce, fees=self.core.fees(await self.quote()))
         await self.send_raw(signed.raw)
+        self._sent[nonce] = signed
         return signed
+
+    async def fill_gaps(self) -> dict[int, str]:
+        """Find the nonces between the chain's mined count and our counter that the node's pool
+        lacks (its pending count stops short of our counter: a transaction was dropped, or never
+        sent) and fill them: with what we last broadcast on that nonce, or else an empty transfer.
+        A nonce signed and not yet broadcast is left to its owner. Returns ``{nonce: "resent" |
+        "filled"}``; "already known" answers and refusals are information, not failures."""
+        async with self._gaps:
+            eth = self.w3.eth
+            mined, pending = await asyncio.gather(
+                eth.get_transaction_count(self.address, "latest"), eth.get_transaction_count(self.address, "pending")
+            )
+            mined, pending = int(mined), int(pending)
+            for nonce in [n for n in self._sent if n < mined]:
+                self._sent.pop(nonce, None)
+            counter = self.core.next_nonce()
+            if counter is None or pending >= counter:
+                return {}
+            done: dict[int, str] = {}
+            for nonce in range(max(mined, pending), counter):
+                if nonce in self._unsent:
+                    continue
+                known = self._sent.get(nonce)
+                try:
+                    if known is not None:
+                        await self.send_raw(known.raw)
+                        done[nonce] = "resent"
+                    else:
+                        await self.fill_nonce(nonce)
+                        done[nonce] = "filled"
+                except Exception as exc:
+                    if not _stale_nonce(exc):  # mined meanwhile: nothing to say
+                        done[nonce] = f"refused: {exc}"
+            return done
 
     async def receipt(self, tx_hash: bytes, *, timeout: float | None = None, what: str = "transaction") -> Any:
         """The receipt once mined; :class:`TransactionReverted` if it reverted, ``TimeoutError``

@@ -521,6 +521,31 @@ def performer(
     help="Seconds a task may collect votes before it fails with no_quorum.",
 )
 @click.option(
+    "--max-fee-per-gas",
+    "max_fee_gwei",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Ceiling on what a submission offers per gas, in gwei (maxFeePerGas, or gasPrice on a chain "
+    "without EIP-1559). While the chain asks more, submissions wait and taskStatus says why "
+    "(fee_ceiling) [default: no ceiling].",
+)
+@click.option(
+    "--replace-after-blocks",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Blocks a submission may stay unmined before it is sent again (if the node lost it) or "
+    "replaced on its nonce with fees 13 % higher.",
+)
+@click.option(
+    "--replace-after-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="The same, in seconds (whichever comes first: a chain that mines on demand makes no "
+    "blocks while the aggregator's nonce is the missing one).",
+)
+@click.option(
     "--trusted-client",
     "trusted_clients",
     multiple=True,
@@ -544,6 +569,9 @@ def aggregator(
     delay_ms,
     vote_timeout,
     task_timeout,
+    max_fee_gwei,
+    replace_after_blocks,
+    replace_after_seconds,
     trusted_clients,
     log_level,
 ):
@@ -573,6 +601,9 @@ def aggregator(
         delay=delay_ms / 1000,
         vote_timeout=vote_timeout,
         task_timeout=task_timeout,
+        max_fee_per_gas=None if max_fee_gwei is None else int(max_fee_gwei * 10**9),
+        replace_after_blocks=replace_after_blocks,
+        replace_after_seconds=replace_after_seconds,
     )
     if trusted_clients:
         config.trusted_clients = trusted_clients

@@ -3,7 +3,10 @@
 * ``sendTask(proofOfTask, data, taskDefinitionId, performerAddress, signature[, signatureType, targetChainId])``
   -> the taskHash (0x-hex). The task is checked (formats, the performer's signature, the
   definition, the performer's registration), stored, and only then answered; everything after
-  runs in the background. Sending a known task again answers the same hash and does nothing.
+  runs in the background. Sending a known task again answers the same hash: a task open or
+  landed is left as it is (``taskStatus`` tells its state); a task that failed is looked up in the
+  center's ``taskRecord`` and marked landed if it is there, else checked again like a new one and
+  accepted again (its stored votes kept), or refused with the check's error.
 * ``sendCustomMessage(data[, taskDefinitionId, signer, signature, timestamp])`` -> how many
   attesters took the message (``POST /p2p/message``, signed with this node's operator key).
   Signed by an active operator, or unsigned from a trusted client address only
@@ -56,7 +59,8 @@ from othentic_offchain.nodes.aggregator.params import (
     TASK_STATUS_PARAMS,
     send_task_params,
 )
-from othentic_offchain.nodes.aggregator.work import hex_or_none, side_name
+from othentic_offchain.nodes.aggregator.rows import TaskRow, TaskStatus
+from othentic_offchain.nodes.aggregator.work import TaskWork, hex_or_none, side_name
 from othentic_offchain.nodes.common.protocol import (
     HEALTH_PATH,
     MESSAGE_PATH,
@@ -168,9 +172,12 @@ class AggregatorApi:
                 {"taskHash": hex_or_none(task_hash)},
             ) from None
         db = node.require_db()
-        if node.is_processing(task_hash) or await db.get(task_hash) is not None:
+        known = None if node.is_processing(task_hash) else await db.get(task_hash)
+        if node.is_processing(task_hash) or (known is not None and known.status is not TaskStatus.FAILED):
             self.metrics.outcomes.labels(outcome="duplicate").inc()
-            node.log.step("task.duplicate", task_hash)
+            node.log.step("task.duplicate", task_hash, status=known.status.value if known else "processing")
+            return "0x" + task_hash.hex()
+        if known is not None and await self._landed_meanwhile(known, signature):
             return "0x" + task_hash.hex()
         await self._check_on_chain(task)
         limit = node.config.max_open_tasks
@@ -181,6 +188,14 @@ class AggregatorApi:
                 f"{node.open_count} tasks are open, the limit is {limit}: retry later",
                 {"open": node.open_count},
             )
+        if known is not None:  # failed without landing: accepted again
+            if not await db.reopen_failed(task_hash):  # the same task raced in through another call
+                self.metrics.outcomes.labels(outcome="duplicate").inc()
+                return "0x" + task_hash.hex()
+            self.metrics.outcomes.labels(outcome="reaccepted").inc()
+            node.log.step("task.reaccepted", task_hash, previous_error=known.error, attempts=known.attempts)
+            node.spawn(task_hash)
+            return "0x" + task_hash.hex()
         inserted = await db.insert_task(task_hash, task, signature)
         if not inserted:  # the same task raced in through another call
             self.metrics.outcomes.labels(outcome="duplicate").inc()
@@ -195,6 +210,30 @@ class AggregatorApi:
         )
         node.spawn(task_hash)
         return "0x" + task_hash.hex()
+
+    async def _landed_meanwhile(self, row: TaskRow, signature: bytes) -> bool:
+        """A failed task sent again: True when the center's ``taskRecord`` has it after all (it is
+        marked landed), False when it can be accepted again. The record is read, never guessed:
+        an RPC failure refuses the call (retry later)."""
+        node = self.node
+        try:
+            number, block, approved = await node.require_chain().task_record(row.task_hash)
+        except Exception as exc:
+            self._refused()
+            raise ApplicationError(
+                CHAIN_UNAVAILABLE,
+                f"could not read the task's on-chain record: {type(exc).__name__}: {exc}; retry later",
+                {"retry": True, "taskHash": hex_or_none(row.task_hash), "status": row.status.value},
+            ) from None
+        if number == 0:
+            return False
+        outcomes = node.outcomes
+        if outcomes is not None:
+            work = TaskWork(row.task_hash, row.task, signature, row.created_at)
+            await outcomes.landed(work, number, approved, block, None)
+        self.metrics.outcomes.labels(outcome="duplicate").inc()
+        node.log.step("task.duplicate", row.task_hash, status="landed", task_number=number)
+        return True
 
     async def _check_on_chain(self, task: TaskInfo) -> None:
         node = self.node

@@ -57,6 +57,11 @@ class AggregatorConfig:
     a local execution service keeps working) may send Othentic's unsigned form, limited per
     address. A signed call's signature is recovered only within ``message_auth_rate_per_client``
     (``message_auth_burst_per_client``) per client address, so that garbage cannot burn CPU.
+    ``max_fee_per_gas`` (wei; None: no ceiling) caps what a transaction may offer per gas: while
+    the chain asks more, submissions wait (``fee_ceiling``). A transaction not mined within
+    ``replace_after_blocks`` blocks or ``replace_after_seconds`` seconds (whichever comes first:
+    a chain that mines on demand makes no blocks while our nonce is the one missing) is sent again
+    if the node lost it, else replaced on its nonce with fees raised 13 %.
     """
 
     rpc_url: str
@@ -89,6 +94,9 @@ class AggregatorConfig:
     submit_retries: int = 3
     retry_interval: float = 0.5
     receipt_timeout: float = 120.0
+    max_fee_per_gas: int | None = None
+    replace_after_blocks: int = 3
+    replace_after_seconds: float = 30.0
     receipt_poll_interval: float = 0.05
     chain_refresh_interval: float = 0.5
     db_synchronous: str = "FULL"

@@ -148,6 +148,7 @@ class AggregatorNode(NodeLifecycle):
                 chain_id=self.chain_id,
                 decoder=ErrorDecoder.for_contracts(*_ERROR_SOURCES),
                 receipt_timeout=config.receipt_timeout,
+                max_fee_per_gas=config.max_fee_per_gas,
             )
             self.receipts = ReceiptWatcher(self.w3, self.address, config.receipt_poll_interval)
             self.outcomes = TaskOutcomes(db, chain, self.counters, self.log)

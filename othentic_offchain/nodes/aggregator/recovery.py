@@ -1,8 +1,9 @@
 """Restarting: finish what a previous run of the aggregator signed, before anything new is signed.
 
 A task found ``submitting`` has a transaction that may be on-chain. At start, before the sender
-signs anything, :meth:`Recovery.resend_stored` looks every such transaction up: on-chain (landed
-or reverted), superseded (its nonce is mined by another), or unknown to the chain. The unknown ones
+signs anything, :meth:`Recovery.resend_stored` looks every such transaction up (and the ones it
+replaced on its nonce): on-chain (landed or reverted), superseded (its nonce is mined by another),
+or unknown to the chain. The unknown ones
 are sent again byte for byte, in nonce order, and a nonce nobody holds between them (signed, never
 stored) is filled with an empty transfer, so the ones after it can be mined. A task is therefore
 never sent in two different transactions because of a crash. When the task's worker then starts,
@@ -60,8 +61,11 @@ class Recovery:
             if row.tx_hash is None or row.raw_tx is None or row.tx_nonce is None:
                 db.set_collecting(row.task_hash)
                 continue
-            if await receipt_or_none(w3, row.tx_hash) is not None or row.tx_nonce < mined_nonce:
-                continue  # mined (reverted) or superseded: the worker sees it and collects again
+            if row.tx_nonce < mined_nonce:
+                continue  # mined (ours, reverted or not, or another): the worker settles it
+            kept = [h for h, _raw in await db.transactions(row.task_hash, row.tx_nonce)] or [row.tx_hash]
+            if any([await receipt_or_none(w3, h) is not None for h in kept]):
+                continue
             resend.append(row)
         next_nonce = mined_nonce
         for row in resend:

@@ -10,7 +10,9 @@ keeps that promise by writing each state change *before* the action the change e
 
 so after a crash the rows say exactly what may have happened: a ``submitting`` task has a
 transaction that may be on-chain, and its stored hash and raw bytes let a restart find it or send
-the very same transaction again instead of a second one.
+the very same transaction again instead of a second one. Every transaction sent for a task (a
+replacement with higher fees on the same nonce, and the ones it replaced) is kept in
+``transactions`` until the task settles: whichever of them mines settles it.
 
 Writes go through one thread with its own connection and are *group-committed*: every write queued
 while the previous commit ran is committed in the next single transaction, each in a savepoint so
@@ -40,7 +42,7 @@ __all__ = ["OPEN_STATUSES", "SCHEMA_VERSION", "TaskRow", "TaskStatus", "TasksDB"
 
 logger = logging.getLogger("othentic.tasks_db")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the transactions table
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -69,6 +71,14 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished_at         REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks (status) WHERE status IN ('accepted', 'collecting', 'submitting');
+CREATE TABLE IF NOT EXISTS transactions (
+    tx_hash      BLOB PRIMARY KEY,
+    task_hash    BLOB NOT NULL REFERENCES tasks (task_hash),
+    nonce        INTEGER NOT NULL,
+    raw_tx       BLOB NOT NULL,
+    created_at   REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS transactions_task ON transactions (task_hash, nonce);
 CREATE TABLE IF NOT EXISTS votes (
     task_hash    BLOB NOT NULL REFERENCES tasks (task_hash),
     operator_id  INTEGER NOT NULL,
@@ -259,6 +269,22 @@ class TasksDB:
                 " ('landed', 'failed')",
                 (None if total_power is None else str(total_power), now, task_hash),
             )
+            _forget_transactions(conn, task_hash)
+
+        return self._submit(op)
+
+    def reopen_failed(self, task_hash: bytes) -> asyncio.Future:
+        """A task that failed (and did not land) is accepted again; resolves to True, or False
+        when it is not ``failed``. Its votes stay; its attempts count on."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE tasks SET status = 'accepted', tx_hash = NULL, raw_tx = NULL, tx_nonce = NULL,"
+                " updated_at = ?, finished_at = NULL WHERE task_hash = ? AND status = 'failed'",
+                (now, task_hash),
+            )
+            return cursor.rowcount == 1
 
         return self._submit(op)
 
@@ -337,6 +363,25 @@ class TasksDB:
             )
             if cursor.rowcount != 1:
                 raise LookupError(f"task 0x{task_hash.hex()} is unknown or finished: no submission recorded")
+            _keep_transaction(conn, task_hash, tx_hash, nonce, raw_tx)
+
+        return self._submit(op)
+
+    def record_replacement(self, task_hash: bytes, *, tx_hash: bytes, raw_tx: bytes, nonce: int) -> asyncio.Future:
+        """A transaction replacing the task's stored one on the same nonce, BEFORE it is broadcast:
+        it becomes the task's transaction; the replaced ones stay in ``transactions``."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE tasks SET tx_hash = ?, raw_tx = ?, updated_at = ? WHERE task_hash = ?"
+                " AND status = 'submitting' AND tx_nonce = ?",
+                (tx_hash, raw_tx, time.time(), task_hash, int(nonce)),
+            )
+            if cursor.rowcount != 1:
+                raise LookupError(
+                    f"task 0x{task_hash.hex()} is not submitting on nonce {nonce}: no replacement recorded"
+                )
+            _keep_transaction(conn, task_hash, tx_hash, nonce, raw_tx)
 
         return self._submit(op)
 
@@ -352,6 +397,7 @@ class TasksDB:
                 " tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ?, finished_at = ? WHERE task_hash = ?",
                 (int(task_number), int(bool(side)), block, tx_hash, now, now, task_hash),
             )
+            _forget_transactions(conn, task_hash)
 
         return self._submit(op)
 
@@ -374,6 +420,7 @@ class TasksDB:
                 " updated_at = ?, finished_at = ? WHERE task_hash = ? AND status != 'landed'",
                 (reason, _text(approve_power), _text(reject_power), _text(total_power), now, now, task_hash),
             )
+            _forget_transactions(conn, task_hash)
 
         return self._submit(op)
 
@@ -393,6 +440,18 @@ class TasksDB:
         def op(conn: sqlite3.Connection) -> TaskRow | None:
             row = conn.execute("SELECT * FROM tasks WHERE task_hash = ?", (task_hash,)).fetchone()
             return None if row is None else TaskRow.from_sql(row)
+
+        return await self._submit(op)
+
+    async def transactions(self, task_hash: bytes, nonce: int) -> list[tuple[bytes, bytes]]:
+        """``(tx_hash, raw_tx)`` of every transaction kept for the task on ``nonce``, oldest first."""
+
+        def op(conn: sqlite3.Connection) -> list[tuple[bytes, bytes]]:
+            rows = conn.execute(
+                "SELECT tx_hash, raw_tx FROM transactions WHERE task_hash = ? AND nonce = ? ORDER BY created_at",
+                (task_hash, int(nonce)),
+            )
+            return [(bytes(r[0]), bytes(r[1])) for r in rows]
 
         return await self._submit(op)
 
@@ -422,6 +481,18 @@ class TasksDB:
             return {status.value: int(found.get(status.value, 0)) for status in TaskStatus}
 
         return await self._submit(op)
+
+
+def _keep_transaction(conn: sqlite3.Connection, task_hash: bytes, tx_hash: bytes, nonce: int, raw: bytes) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO transactions (tx_hash, task_hash, nonce, raw_tx, created_at) VALUES (?, ?, ?, ?, ?)",
+        (tx_hash, task_hash, int(nonce), raw, time.time()),
+    )
+
+
+def _forget_transactions(conn: sqlite3.Connection, task_hash: bytes) -> None:
+    """The task settled (or its transactions are known dead): its kept transactions go."""
+    conn.execute("DELETE FROM transactions WHERE task_hash = ?", (task_hash,))
 
 
 def _text(value: int | None) -> str | None:

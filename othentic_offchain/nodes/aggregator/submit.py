@@ -8,7 +8,13 @@
    revert means it landed already; reverts that stale cached chain state explains become a
    :class:`~othentic_offchain.nodes.aggregator.work.Retry`.
 3. The signed transaction's bytes, hash and nonce are stored (``submitting``), then broadcast.
-4. The receipt (or the center's ``taskRecord``) settles it: landed, or another try.
+   It is priced from the chain's fees of the moment (:class:`~othentic_offchain.chain.fees.FeeQuote`);
+   fees above the operator's ``max_fee_per_gas`` are a :class:`Retry` (``fee_ceiling``), nothing signed.
+4. The receipt (or the center's ``taskRecord``) settles it: landed, or another try. While it does
+   not mine, every ``replace_after_blocks`` blocks (or ``replace_after_seconds``) the nonces below
+   it that the node's pool lost are filled, the transaction is sent again if the node lost it, or
+   else replaced on its nonce with higher fees (stored before it is broadcast). Whichever of the
+   task's transactions mines settles it; the task stays ``submitting`` until then.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from typing import Any
 
 from eth_abi import encode as abi_encode
 
 from othentic_offchain.chain.abi import event_topic, input_types, selector
-from othentic_offchain.chain.receipts import ReceiptWatcher
-from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, TransactionReverted
+from othentic_offchain.chain.fees import FeeCeilingExceeded, is_underpriced
+from othentic_offchain.chain.receipts import ReceiptWatcher, receipt_or_none
+from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, SignedTx, TransactionReverted, is_stale_nonce
 from othentic_offchain.chain.types import TaskInfo, TaskSubmission
 from othentic_offchain.chain.view import ChainView, DefinitionView, SharedReads
 from othentic_offchain.crypto.bls import aggregate_signatures
@@ -139,7 +147,11 @@ class Submitter:
         except Exception as exc:
             raise Retry("simulation_failed", f"{type(exc).__name__}: {exc}") from None
         approve, reject = work.powers(members)
-        signed = await sender.sign(call, gas=int(gas * sender.gas_margin))
+        try:
+            signed = await sender.sign(call, gas=int(gas * sender.gas_margin))
+        except FeeCeilingExceeded as exc:
+            submissions.labels(result="fee_ceiling").inc()
+            raise Retry("fee_ceiling", str(exc)) from None
         try:
             await self.db.record_submission(
                 work.task_hash,
@@ -166,16 +178,33 @@ class Submitter:
             signers=len(signers),
             non_signers=non_signers,
         )
-        try:
-            await sender.broadcast(signed)
-        except Exception as exc:
-            submissions.labels(result="broadcast_failed").inc()
-            if await self.outcomes.landed_on_chain(work):
-                return
-            self.db.set_collecting(work.task_hash)
-            raise Retry("broadcast_failed", f"{type(exc).__name__}: {exc}") from None
+        sent = await self._broadcast(work, signed)
+        if sent is None:
+            return  # landed meanwhile
         submissions.labels(result="sent").inc()
-        await self.settle(work, signed.tx_hash, signed.nonce, signed.raw)
+        known = [signed.tx_hash] if sent is signed else [signed.tx_hash, sent.tx_hash]
+        await self.settle(work, sent.tx_hash, sent.nonce, sent.raw, known=known)
+
+    async def _broadcast(self, work: TaskWork, signed: SignedTx) -> SignedTx | None:
+        """Broadcast the stored ``signed``; returns what went out (a replacement when the node
+        refused the fees), None when the task is found landed; raises Retry."""
+        try:
+            await self.sender.broadcast(signed)
+            return signed
+        except Exception as exc:
+            error = exc
+        if is_stale_nonce(error):  # the nonce is mined: settling finds out by which transaction
+            return signed
+        if is_underpriced(error):  # the fees rose since the quote: the same nonce, priced afresh
+            replaced = await self._replace(work, signed)
+            if replaced is not None:
+                return replaced
+            await self.burn_nonce(signed.nonce)  # nothing went out on it: free it for the next
+        self.metrics.submissions.labels(result="broadcast_failed").inc()
+        if await self.outcomes.landed_on_chain(work):
+            return None
+        self.db.set_collecting(work.task_hash)
+        raise Retry("broadcast_failed", f"{type(error).__name__}: {error}") from None
 
     async def burn_nonce(self, nonce: int) -> None:
         """Use ``nonce`` with an empty transfer to ourselves (unblocks the nonces after it)."""
@@ -270,49 +299,146 @@ class Submitter:
         self.log.step("bisection.done", work.task_hash, signers=len(signers), bad=sorted(bad))
         return bad
 
-    async def settle(self, work: TaskWork, tx_hash: bytes, nonce: int, raw: bytes | None) -> None:
-        """Wait for our transaction and store the outcome; raises Retry when it did not land."""
+    async def settle(
+        self, work: TaskWork, tx_hash: bytes, nonce: int, raw: bytes | None, *, known: list[bytes] | None = None
+    ) -> None:
+        """Wait for our transactions on ``nonce`` and store the outcome; raises Retry when the
+        nonce went to another transaction or ours reverted. Until one mines, the task stays
+        ``submitting``: a stuck transaction is sent again or replaced (:meth:`_unstick`). ``known``:
+        every transaction sent for the task so far (None: read them from the store)."""
         outcomes = self.outcomes
-        try:
-            receipt = await self.wait_mined(tx_hash, nonce)
-        except TimeoutError:
-            if await outcomes.landed_on_chain(work):
+        config = self.config
+        if known is None:  # after a restart: the task may have several
+            hashes = [h for h, _raw in await self.db.transactions(work.task_hash, nonce)]
+        else:
+            hashes = list(known)
+        if tx_hash not in hashes:
+            hashes.append(tx_hash)
+        loop = asyncio.get_running_loop()
+        interval = max(min(config.replace_after_seconds / 2, 2.0), 0.05)
+        since_block: int | None = None  # read when it first matters: not on the happy path
+        since = loop.time()
+        while True:
+            try:
+                receipt = await self.wait_mined(hashes, nonce, interval)
+                break
+            except TimeoutError:
+                pass
+            except Exception as exc:  # the RPC failed: the transaction may still mine, look again
+                self.log.step("chain.unavailable", work.task_hash, level=logging.WARNING, error=str(exc))
+                await asyncio.sleep(interval)
+            block = await self._block_number()
+            if since_block is None:
+                since_block = block
+            blocks = block - since_block if block is not None and since_block is not None else 0
+            if blocks < config.replace_after_blocks and loop.time() - since < config.replace_after_seconds:
+                continue
+            if await outcomes.landed_on_chain(work):  # by someone else's transaction
                 return
-            if raw is not None:  # still pending somewhere, or dropped: offer the same bytes again
-                with contextlib.suppress(Exception):
-                    await self.sender.send_raw(raw)
-                try:
-                    receipt = await self.wait_mined(tx_hash, nonce)
-                except TimeoutError:
-                    receipt = None
-            else:
-                receipt = None
-            if receipt is None:
-                if await outcomes.landed_on_chain(work):
-                    return
-                self.db.set_collecting(work.task_hash)
-                raise Retry("not_mined", f"not mined within {self.config.receipt_timeout:g} s, sent twice") from None
+            since_block, since = block, loop.time()
+            replaced = await self._unstick(work, nonce, hashes[-1], raw)
+            if replaced is not None:
+                hashes.append(replaced.tx_hash)
+                raw = replaced.raw
+        self.sender.settled(nonce)
         if receipt is None:  # the nonce went to another transaction
             if await outcomes.landed_on_chain(work):
                 return
             self.db.set_collecting(work.task_hash)
             raise Retry("superseded", "its nonce was used by another transaction", backoff=False)
+        mined_hash = bytes(receipt["transactionHash"])
         if int(receipt["status"]) == 1:
             found = self._event_in(receipt, work.task_hash)
             if found is not None:
                 number, landed_side = found
-                await outcomes.landed(work, number, landed_side, int(receipt["blockNumber"]), tx_hash)
+                await outcomes.landed(work, number, landed_side, int(receipt["blockNumber"]), mined_hash)
                 return
         self.metrics.submissions.labels(result="reverted").inc()
         self._gas_by_shape.clear()  # perhaps out of gas: estimate again
         if await outcomes.landed_on_chain(work):
             return
         self.db.set_collecting(work.task_hash)
-        raise Retry("reverted_on_chain", f"transaction {hex_or_none(tx_hash)} reverted")
+        raise Retry("reverted_on_chain", f"transaction {hex_or_none(mined_hash)} reverted")
 
-    async def wait_mined(self, tx_hash: bytes, nonce: int) -> Any | None:
-        """The receipt; None when another transaction took the nonce; TimeoutError."""
-        return await self.receipts.wait(tx_hash, nonce, self.config.receipt_timeout)
+    async def _block_number(self) -> int | None:
+        try:
+            return int(await self.sender.w3.eth.block_number)
+        except Exception:  # the RPC hiccuped: count time only
+            return None
+
+    async def _unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
+        """Our transaction on ``nonce`` did not mine in time: fill the nonces below it that the
+        node lost, send it again if the node lost it too, else replace it with higher fees.
+        Returns the replacement, if one was sent. A failure of the RPC is logged and waits for
+        the next round: the transactions already sent may still mine."""
+        try:
+            return await self._try_unstick(work, nonce, tx_hash, raw)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.step("tx.unstick_failed", work.task_hash, level=logging.WARNING, nonce=nonce, error=str(exc))
+            return None
+
+    async def _try_unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
+        sender = self.sender
+        gaps = await _quietly(sender.fill_gaps())
+        if gaps:
+            self.log.step(
+                "nonce.gaps", work.task_hash, level=logging.WARNING, nonces={str(k): v for k, v in gaps.items()}
+            )
+        if raw is None:
+            return None
+        try:
+            in_pool = await sender.w3.eth.get_transaction(tx_hash) is not None
+        except Exception:
+            in_pool = False
+        if not in_pool and await receipt_or_none(sender.w3, tx_hash) is None:
+            with contextlib.suppress(Exception):
+                await sender.send_raw(raw)
+            self.metrics.submissions.labels(result="rebroadcast").inc()
+            self.log.step("tx.rebroadcast", work.task_hash, tx=hex_or_none(tx_hash), nonce=nonce)
+            return None
+        old = SignedTx(tx_hash, raw, nonce)
+        return await self._replace(work, old)
+
+    async def _replace(self, work: TaskWork, old: SignedTx) -> SignedTx | None:
+        """``old`` signed again on its nonce with higher fees, stored, then broadcast; None when
+        the ceiling forbids it or the node refuses it (``old`` stays the task's transaction)."""
+        try:
+            new = await self.sender.replace(old.raw)
+        except FeeCeilingExceeded as exc:
+            self.db.note_error(work.task_hash, f"fee_ceiling: {exc}")
+            self.log.step("tx.fee_ceiling", work.task_hash, level=logging.WARNING, nonce=old.nonce, message=str(exc))
+            return None
+        except Exception as exc:  # the fee read failed: the old transaction stands
+            self.log.step("tx.replace_failed", work.task_hash, level=logging.WARNING, error=str(exc))
+            return None
+        try:
+            await self.db.record_replacement(work.task_hash, tx_hash=new.tx_hash, raw_tx=new.raw, nonce=new.nonce)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.step("tx.replace_failed", work.task_hash, level=logging.WARNING, error=str(exc))
+            return None
+        try:
+            await self.sender.broadcast(new)
+        except Exception as exc:  # mined meanwhile (nonce too low) or refused: the kept ones stand
+            self.log.step("tx.replace_refused", work.task_hash, level=logging.WARNING, error=str(exc))
+            return None
+        self.metrics.submissions.labels(result="replaced").inc()
+        self.log.step(
+            "tx.replaced",
+            work.task_hash,
+            replaced=hex_or_none(old.tx_hash),
+            tx=hex_or_none(new.tx_hash),
+            nonce=new.nonce,
+        )
+        return new
+
+    async def wait_mined(self, tx_hashes: list[bytes], nonce: int, timeout: float) -> Any | None:
+        """The receipt of whichever of ``tx_hashes`` mined; None when another transaction took the
+        nonce; TimeoutError."""
+        return await self.receipts.wait(tx_hashes, nonce, timeout)
 
     def _event_in(self, receipt: Any, task_hash: bytes) -> tuple[int, bool] | None:
         """``(task number, approved)`` from the receipt's TaskSubmitted or TaskRejected event."""
@@ -325,4 +451,14 @@ class Submitter:
             topics = [bytes(t) for t in log["topics"]]
             if len(topics) == 4 and topics[0] in (submitted, rejected) and topics[3] == task_hash:
                 return int.from_bytes(topics[1], "big"), topics[0] == submitted
+        return None
+
+
+async def _quietly(coro: Any) -> Any:
+    """``coro``'s result, or None when it raised (a best-effort repair)."""
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
         return None

@@ -21,17 +21,14 @@ from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR
 from othentic_offchain.chain.client import AvsContracts
 from othentic_offchain.chain.client import TransactionReverted as ReExported
 from othentic_offchain.chain.deploy import Web3Backend, deploy_system
+from othentic_offchain.chain.fees import FeeCeilingExceeded, FeeQuote, decode_transaction, quote_from
+from othentic_offchain.chain.receipts import receipt_or_none
 from othentic_offchain.chain.rpc import RpcConnection
-from othentic_offchain.chain.sender import (
-    AsyncTxSender,
-    EncodedCall,
-    ErrorDecoder,
-    TransactionReverted,
-    TxAccount,
-)
+from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, ErrorDecoder, TransactionReverted, TxAccount
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 
 ETH = 10**18
+GWEI = 10**9
 
 
 @dataclass
@@ -92,19 +89,59 @@ def test_core_counts_nonces_from_the_seed_and_forgets_on_resync():
     core.seed_nonce(7)
     core.seed_nonce(99)  # already counting: ignored
     assert [core.take_nonce(), core.take_nonce()] == [7, 8]
-    core.gas_price = 5
+    core.keep_quote(FeeQuote(GWEI, GWEI))
     core.resync()
-    assert core.take_nonce() is None and core.gas_price is None
+    assert core.take_nonce() is None and core.fresh_quote() is None
 
 
-def test_core_fee_rule():
+def test_core_fee_rule_twice_the_next_base_fee_plus_the_tip():
     core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337)
-    assert core.fees(3 * 10**9) == {"maxFeePerGas": 6 * 10**9, "maxPriorityFeePerGas": 10**9}
-    assert core.fees(5 * 10**8) == {"maxFeePerGas": 10**9, "maxPriorityFeePerGas": 5 * 10**8}
-    fields = core.fields(nonce=4, gas=50_000, gas_price=10**9, value=3)
+    assert core.fees(FeeQuote(3 * GWEI, GWEI)) == {"maxFeePerGas": 7 * GWEI, "maxPriorityFeePerGas": GWEI}
+    assert core.fees(FeeQuote(200 * GWEI, 2 * GWEI)) == {"maxFeePerGas": 402 * GWEI, "maxPriorityFeePerGas": 2 * GWEI}
+    fields = core.fields(nonce=4, gas=50_000, fees=core.fees(FeeQuote(GWEI, GWEI)), value=3)
     assert fields["from"] == core.address and fields["chainId"] == 31337 and fields["nonce"] == 4
-    signed = core.transfer_to_self(nonce=4, gas_price=10**9)
+    signed = core.transfer_to_self(nonce=4, fees=core.fees(FeeQuote(GWEI, GWEI)))
     assert signed.nonce == 4 and keccak(signed.raw) == signed.tx_hash
+
+
+def test_core_quote_reads_the_next_blocks_base_fee_and_goes_legacy_without_one():
+    history = {"baseFeePerGas": [10**9, 200 * GWEI]}  # the last entry is the next block's
+    assert quote_from(history, GWEI, None) == FeeQuote(200 * GWEI, GWEI)
+    legacy = quote_from({"baseFeePerGas": [0, 0]}, None, 3 * GWEI)
+    assert legacy == FeeQuote(None, 0, 3 * GWEI)
+    core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337)
+    assert core.fees(legacy) == {"gasPrice": 3 * GWEI}
+    signed = core.transfer_to_self(nonce=0, fees=core.fees(legacy))
+    assert decode_transaction(signed.raw)["gasPrice"] == 3 * GWEI
+
+
+def test_core_ceiling_caps_the_fee_cap_and_refuses_a_base_fee_above_it():
+    core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337, max_fee_per_gas=100 * GWEI)
+    assert core.fees(FeeQuote(60 * GWEI, 2 * GWEI)) == {"maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": 2 * GWEI}
+    with pytest.raises(FeeCeilingExceeded, match="base fee is 200 gwei, above the ceiling max_fee_per_gas of 100 gwei"):
+        core.fees(FeeQuote(200 * GWEI, GWEI))
+    with pytest.raises(FeeCeilingExceeded, match="gas price is 150 gwei"):
+        core.fees(FeeQuote(None, 0, 150 * GWEI))
+
+
+def test_core_replacement_raises_both_fees_by_13_percent_or_to_the_current_price_within_the_ceiling():
+    core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337, max_fee_per_gas=50 * GWEI)
+    old = {"maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI}
+    assert core.bumped_fees(old, FeeQuote(GWEI, GWEI)) == {
+        "maxFeePerGas": 11_300_000_000,
+        "maxPriorityFeePerGas": 1_130_000_000,
+    }
+    assert core.bumped_fees(old, FeeQuote(20 * GWEI, GWEI)) == {
+        "maxFeePerGas": 41 * GWEI,
+        "maxPriorityFeePerGas": 1_130_000_000,
+    }
+    with pytest.raises(FeeCeilingExceeded, match="replacement fee cap"):
+        core.bumped_fees({"maxFeePerGas": 48 * GWEI, "maxPriorityFeePerGas": GWEI}, FeeQuote(GWEI, GWEI))
+    assert core.bumped_fees({"gasPrice": 10 * GWEI}, FeeQuote(None, 0, GWEI)) == {"gasPrice": 11_300_000_000}
+    signed = core.transfer_to_self(nonce=5, fees=old)
+    again = core.resigned(signed.raw, core.bumped_fees(old, FeeQuote(GWEI, GWEI)))
+    fields = decode_transaction(again.raw)
+    assert again.nonce == 5 and fields["to"] == core.address and fields["maxFeePerGas"] == 11_300_000_000
 
 
 def test_error_decoder_reads_custom_errors_and_error_string():
@@ -316,7 +353,7 @@ def test_async_broadcast_failure_resynchronises_and_fill_nonce_unblocks_the_next
 
 
 class CountingEth:
-    """The two reads of ``eth`` that signing may make, counted."""
+    """The reads of ``eth`` that signing may make, counted."""
 
     def __init__(self, eth):
         self.eth = eth
@@ -326,13 +363,22 @@ class CountingEth:
         self.asked.append("nonce")
         return await self.eth.get_transaction_count(*args)
 
+    async def fee_history(self, *args):
+        self.asked.append("fee history")
+        return await self.eth.fee_history(*args)
+
+    @property
+    def max_priority_fee(self):
+        self.asked.append("tip")
+        return self.eth.max_priority_fee
+
     @property
     def gas_price(self):
         self.asked.append("price")
         return self.eth.gas_price
 
 
-def test_a_burst_of_async_signs_asks_the_node_for_nonce_and_price_once(net: Net):
+def test_a_burst_of_async_signs_asks_the_node_for_nonce_and_fees_once(net: Net):
     key = net.fresh_key()
     token = net.avs.stake_token
     call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [net.avs.address, 1])[2:]), "approve")
@@ -349,4 +395,156 @@ def test_a_burst_of_async_signs_asks_the_node_for_nonce_and_price_once(net: Net)
 
     nonces, asked = asyncio.run(scenario())
     assert sorted(nonces) == list(range(20))
-    assert sorted(asked) == ["nonce", "price"]
+    assert sorted(asked) == ["fee history", "nonce", "tip"]
+
+
+# --- real chains: fees that move, transactions that do not mine, nonce gaps -----------------------
+
+
+def _rpc(net: Net, method: str, *params: Any) -> Any:
+    answer = net.w3.provider.make_request(method, list(params))
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def test_a_base_fee_jump_is_priced_on_the_next_send_without_a_refused_try(net: Net, monkeypatch):
+    sender = net.avs.sender(net.fresh_key(), fee_max_age=0)
+    sender.send(net.approve())
+    _rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(200 * GWEI))
+    sends = FailingSends(net.w3.eth.send_raw_transaction, [])
+    monkeypatch.setattr(net.w3.eth, "send_raw_transaction", sends)
+    receipt = sender.send(net.approve())
+    assert receipt["status"] == 1 and sends.calls == 1
+    assert net.w3.eth.get_transaction(receipt["transactionHash"])["maxFeePerGas"] >= 200 * GWEI
+
+
+def test_a_ceiling_below_the_base_fee_refuses_to_sign_and_takes_no_nonce(net: Net):
+    sender = net.avs.sender(net.fresh_key(), max_fee_per_gas=GWEI // 100, fee_max_age=0)
+    with pytest.raises(FeeCeilingExceeded, match="above the ceiling max_fee_per_gas"):
+        sender.send(net.approve(), gas=100_000)
+    assert sender.core.next_nonce() is None and net.nonce(sender.address) == 0
+
+
+def _without_automine(net: Net):
+    class Paused:
+        def __enter__(self):
+            _rpc(net, "evm_setAutomine", False)
+
+        def __exit__(self, *exc):
+            _rpc(net, "evm_setAutomine", True)
+            _rpc(net, "evm_mine")
+
+    return Paused()
+
+
+def test_a_transaction_that_does_not_mine_is_replaced_on_its_nonce_with_higher_fees(net: Net):
+    key = net.fresh_key()
+    token = net.avs.stake_token
+    call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [net.avs.address, 5])[2:]), "approve")
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            with _without_automine(net):
+                first = await sender.sign(call, gas=100_000)
+                await sender.broadcast(first)  # in the pool, not mined
+                _rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(300 * GWEI))
+                second = await sender.replace(first.raw)
+                await sender.broadcast(second)
+                _rpc(net, "evm_mine")
+                receipt = await sender.receipt(second.tx_hash, timeout=10)
+            return first, second, receipt, await receipt_or_none(sender.w3, first.tx_hash)
+        finally:
+            await connection.close()
+
+    first, second, receipt, replaced = asyncio.run(scenario())
+    assert second.nonce == first.nonce == 0 and second.tx_hash != first.tx_hash
+    old, new = decode_transaction(first.raw), decode_transaction(second.raw)
+    assert new["maxFeePerGas"] >= 600 * GWEI and new["maxPriorityFeePerGas"] * 100 >= old["maxPriorityFeePerGas"] * 113
+    assert (new["to"], new["data"], new["gas"]) == (old["to"], old["data"], old["gas"])
+    assert receipt["status"] == 1 and replaced is None and net.nonce(Account.from_key(key).address) == 1
+
+
+def test_a_dropped_transaction_no_longer_wedges_the_later_ones(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    token = net.avs.stake_token
+    call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [address, 1])[2:]), "approve")
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            with _without_automine(net):
+                signed = [await sender.sign(call, gas=100_000) for _ in range(3)]
+                for s in signed:
+                    await sender.broadcast(s)
+                _rpc(net, "anvil_dropTransaction", "0x" + signed[0].tx_hash.hex())
+                _rpc(net, "evm_mine")
+                wedged = net.nonce(address)  # 0: the two later ones queue behind the gap
+                filled = await sender.fill_gaps()
+                _rpc(net, "evm_mine")
+            receipts = [await sender.receipt(s.tx_hash, timeout=10) for s in signed]
+            return wedged, filled, receipts, await sender.fill_gaps()
+        finally:
+            await connection.close()
+
+    wedged, filled, receipts, nothing_left = asyncio.run(scenario())
+    assert wedged == 0
+    assert filled[0] == "resent"
+    assert [r["status"] for r in receipts] == [1, 1, 1] and net.nonce(address) == 3
+    assert nothing_left == {}
+
+
+def test_a_gap_nobody_holds_is_filled_with_an_empty_transfer(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    token = net.avs.stake_token
+    call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [address, 1])[2:]), "approve")
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            lost = await sender.sign(call, gas=100_000)
+            sender.settled(lost.nonce)  # its owner gave it up without sending it
+            after = await sender.sign(call, gas=100_000)
+            await sender.broadcast(after)
+            filled = await sender.fill_gaps()
+            return filled, await sender.receipt(after.tx_hash, timeout=10)
+        finally:
+            await connection.close()
+
+    filled, receipt = asyncio.run(scenario())
+    assert filled == {0: "filled"} and receipt["status"] == 1 and net.nonce(address) == 2
+    mined = [
+        tx
+        for number in (receipt["blockNumber"] - 1, receipt["blockNumber"])
+        for tx in net.w3.eth.get_block(number, full_transactions=True)["transactions"]
+        if tx["from"] == address and tx["nonce"] == 0
+    ]
+    assert [(tx["to"], tx["value"]) for tx in mined] == [(address, 0)]
+
+
+def test_a_quote_gone_stale_is_re_priced_on_the_same_nonce_and_leaves_no_gap(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    token = net.avs.stake_token
+    call = EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [address, 2])[2:]), "approve")
+
+    async def scenario():
+        connection = RpcConnection(net.anvil.rpc_url)
+        w3 = await connection.open()
+        sender = AsyncTxSender(w3, key, chain_id=int(net.w3.eth.chain_id), fee_max_age=3600)
+        try:
+            first = await sender.send(call, gas=100_000)  # the quote is kept from here on
+            await sender.receipt(first.tx_hash, timeout=10)
+            _rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(300 * GWEI))
+            second = await sender.send(call, gas=100_000)
+            receipt = await sender.receipt(second.tx_hash, timeout=10)
+            return first, second, receipt
+        finally:
+            await connection.close()
+
+    first, second, receipt = asyncio.run(scenario())
+    assert (first.nonce, second.nonce) == (0, 1) and receipt["status"] == 1
+    assert decode_transaction(second.raw)["maxFeePerGas"] >= 600 * GWEI
+    assert net.nonce(address) == 2

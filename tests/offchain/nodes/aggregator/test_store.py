@@ -317,3 +317,57 @@ def test_bad_synchronous_setting_is_refused():
             TasksDB("unused.sqlite3", synchronous="sometimes")
 
     run(go())
+
+
+def test_every_transaction_of_a_task_is_kept_until_it_settles(tmp_path: Path):
+    async def go():
+        db = await TasksDB.open(tmp_path / "t.sqlite3")
+        t = task(6)
+        h = t.task_hash()
+        await db.insert_task(h, t, SIGNATURE)
+        await db.record_submission(
+            h,
+            side=True,
+            tx_hash=b"\x03" * 32,
+            raw_tx=b"first",
+            nonce=7,
+            non_signers=[],
+            approve_power=1,
+            reject_power=0,
+            total_power=1,
+        )
+        await db.record_replacement(h, tx_hash=b"\x04" * 32, raw_tx=b"second", nonce=7)
+        with pytest.raises(LookupError, match="not submitting on nonce 8"):
+            await db.record_replacement(h, tx_hash=b"\x05" * 32, raw_tx=b"other", nonce=8)
+        kept = await db.transactions(h, 7)
+        row = await db.get(h)
+        await db.mark_landed(h, task_number=1, side=True, tx_hash=b"\x03" * 32)
+        after = await db.transactions(h, 7)
+        await db.close()
+        return kept, row, after
+
+    kept, row, after = run(go())
+    assert kept == [(b"\x03" * 32, b"first"), (b"\x04" * 32, b"second")]
+    assert (row.tx_hash, row.raw_tx, row.tx_nonce, row.attempts) == (b"\x04" * 32, b"second", 7, 1)
+    assert after == []
+
+
+def test_only_a_failed_task_is_reopened(tmp_path: Path):
+    async def go():
+        db = await TasksDB.open(tmp_path / "t.sqlite3")
+        failed, landed = task(7), task(8)
+        for t in (failed, landed):
+            await db.insert_task(t.task_hash(), t, SIGNATURE)
+        await db.mark_failed(failed.task_hash(), "no_quorum")
+        await db.mark_landed(landed.task_hash(), task_number=2, side=True)
+        answers = [await db.reopen_failed(failed.task_hash()), await db.reopen_failed(failed.task_hash())]
+        answers.append(await db.reopen_failed(landed.task_hash()))
+        rows = [await db.get(t.task_hash()) for t in (failed, landed)]
+        await db.close()
+        return answers, rows
+
+    answers, (reopened, landed) = run(go())
+    assert answers == [True, False, False]
+    assert reopened.status is TaskStatus.ACCEPTED and reopened.finished_at is None
+    assert reopened.error == "no_quorum"  # what happened last time stays visible until it changes
+    assert landed.status is TaskStatus.LANDED

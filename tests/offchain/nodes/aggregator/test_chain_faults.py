@@ -1,0 +1,300 @@
+"""The aggregator against faults a real chain produces: fee jumps, transactions that do not mine or
+are dropped from the pool, nonce gaps, tasks that failed without landing.
+
+Real anvil (its own, this module's ``net``), real attesters; the faults are anvil's own controls
+(``anvil_setNextBlockBaseFeePerGas``, ``evm_setAutomine``, ``anvil_dropTransaction``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from othentic_offchain.chain.fees import decode_transaction
+from othentic_offchain.chain.types import build_submission
+from othentic_offchain.jsonrpc import JsonRpcClient
+from tests.offchain.nodes.aggregator.test_node import (
+    AGGREGATOR,
+    Net,
+    aggregator,
+    run,
+    send,
+    start_attesters,
+    wait_finished,
+)
+
+GWEI = 10**9
+
+
+def rpc(net: Net, method: str, *params) -> object:
+    answer = net.w3.provider.make_request(method, list(params))
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def test_a_base_fee_jump_to_200_gwei_does_not_stop_new_tasks_from_landing(net: Net, tmp_path: Path):
+    before, before_signature = net.new_task("fee-before")
+    after, after_signature = net.new_task("fee-after")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            first = await send(node, before, before_signature)
+            await wait_finished(node, [first])  # the node has priced a transaction already
+            rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(200 * GWEI))
+            second = await send(node, after, after_signature)
+            return (await wait_finished(node, [second]))[second]
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    status = run(scenario())
+    assert status["status"] == "landed", status
+    assert status["attempts"] == 1 and status["error"] is None  # priced right the first time
+    tx = net.w3.eth.get_transaction(status["txHash"])
+    assert tx["maxFeePerGas"] >= 200 * GWEI
+    assert len(net.landings(after.task_hash())) == 1
+
+
+async def wait_status(node, task_hash: str, condition, timeout: float = 30.0) -> dict:
+    """taskStatus once ``condition(status)`` holds (fails the test after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with JsonRpcClient(node.url) as client:
+        while True:
+            status = await client.call("taskStatus", [task_hash])
+            if condition(status):
+                return status
+            if loop.time() > deadline:
+                raise AssertionError(f"condition not met after {timeout} s: {status}")
+            await asyncio.sleep(0.05)
+
+
+class Automine:
+    """Mining paused (transactions wait in the pool) until the block ends."""
+
+    def __init__(self, net: Net):
+        self.net = net
+
+    def __enter__(self) -> Automine:
+        rpc(self.net, "evm_setAutomine", False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        rpc(self.net, "evm_setAutomine", True)
+        rpc(self.net, "evm_mine")
+
+
+def test_a_submission_that_does_not_mine_is_replaced_with_higher_fees_and_the_replacement_lands(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("replaced")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5, replace_after_blocks=3)
+        await node.start()
+        try:
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
+                kept = await node.db.transactions(task.task_hash(), net.nonce())
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return first["txHash"], replaced["txHash"], kept, status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    first, replacement, kept, status = run(scenario())
+    assert status["status"] == "landed" and status["txHash"] == replacement and status["attempts"] == 1
+    assert [h for h, _raw in kept][:2] == [bytes.fromhex(first[2:]), bytes.fromhex(replacement[2:])]
+    landed_tx, first_tx = net.w3.eth.get_transaction(replacement), decode_transaction(kept[0][1])
+    assert landed_tx["nonce"] == first_tx["nonce"]
+    assert landed_tx["maxFeePerGas"] * 100 >= first_tx["maxFeePerGas"] * 113
+    assert landed_tx["maxPriorityFeePerGas"] * 100 >= first_tx["maxPriorityFeePerGas"] * 113
+    assert len(net.landings(task.task_hash())) == 1
+
+
+def test_a_dropped_submission_is_sent_again_and_no_longer_wedges_the_later_tasks(net: Net, tmp_path: Path):
+    tasks = [net.new_task(f"dropped-{i}") for i in range(3)]
+    nonce_before = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5)
+        await node.start()
+        try:
+            with Automine(net):
+                first = await send(node, *tasks[0])
+                status = await wait_status(node, first, lambda s: s["status"] == "submitting" and s["txHash"])
+                rpc(net, "anvil_dropTransaction", status["txHash"])
+                assert rpc(net, "txpool_content")["pending"] == {}
+            # automine again: the later tasks' transactions queue behind the dropped nonce
+            later = [await send(node, *t) for t in tasks[1:]]
+            return await wait_finished(node, [first, *later])
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    statuses = run(scenario())
+    assert {s["status"] for s in statuses.values()} == {"landed"}, statuses
+    for task, _signature in tasks:
+        assert len(net.landings(task.task_hash())) == 1
+    assert net.nonce() - nonce_before == 3  # nothing reverted, nothing sent twice
+
+
+def test_a_failed_task_sent_again_is_accepted_again_and_lands(net: Net, tmp_path: Path):
+    task, signature = net.new_task("failed-then-resent")
+    down = {i: "down" for i in (6, 7, 8, 9, 10)}
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, down)
+        node = aggregator(net, tmp_path, cluster.urls, task_timeout=1.5)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            failed = (await wait_finished(node, [task_hash]))[task_hash]
+        finally:
+            await node.stop()
+            await cluster.stop()
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            again = await send(node, task, signature)
+            landed = (await wait_finished(node, [again]))[again]
+            once_more = await send(node, task, signature)  # landed: left as it is
+            counts = await node.db.counts()
+        finally:
+            await node.stop()
+            await cluster.stop()
+        return task_hash, failed, again, landed, once_more, counts
+
+    task_hash, failed, again, landed, once_more, counts = run(scenario())
+    assert failed["status"] == "failed" and failed["error"].startswith("no_quorum")
+    assert again == once_more == task_hash
+    assert landed["status"] == "landed" and landed["error"] is None
+    assert len(net.landings(task.task_hash())) == 1
+    assert counts["landed"] >= 1 and counts["failed"] == 0
+
+
+def test_a_failed_task_that_landed_after_all_is_marked_landed_when_sent_again(net: Net, tmp_path: Path):
+    task, signature = net.new_task("failed-but-landed")
+    down = {i: "down" for i in net.ids}
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, down)
+        node = aggregator(net, tmp_path, cluster.urls, task_timeout=0.5)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            failed = (await wait_finished(node, [task_hash]))[task_hash]
+            submission = build_submission(
+                task,
+                is_approved=True,
+                tp_signature=signature,
+                attestation_center=net.avs.address,
+                chain_id=net.record.chain_id,
+                members=net.ids,
+                signers=dict(zip(net.ids, net.bls)),
+            )
+            receipt = await asyncio.to_thread(
+                net.avs.submit_task, net.avs.sender(net.keys[AGGREGATOR]), task, submission
+            )
+            (event,) = net.avs.on_receipt(receipt, "TaskSubmitted")
+            nonce = net.nonce()
+            again = await send(node, task, signature)
+            status = await wait_status(node, again, lambda s: s["status"] != "failed")
+            return failed, event, status, nonce
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    failed, event, status, nonce = run(scenario())
+    assert failed["status"] == "failed"
+    assert status["status"] == "landed" and status["taskNumber"] == event["taskNumber"]
+    assert net.nonce() == nonce and len(net.landings(task.task_hash())) == 1
+
+
+def test_a_fee_above_the_ceiling_sends_nothing_and_says_so(net: Net, tmp_path: Path):
+    task, signature = net.new_task("ceiling")
+    nonce = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, max_fee_per_gas=1, submit_retries=1)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            return (await wait_finished(node, [task_hash]))[task_hash]
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    status = run(scenario())
+    assert status["status"] == "failed" and status["txHash"] is None and status["attempts"] == 0
+    assert status["error"].startswith("fee_ceiling: the chain's base fee is")
+    assert "above the ceiling max_fee_per_gas of 1 wei" in status["error"]
+    assert net.nonce() == nonce and net.landings(task.task_hash()) == []
+
+
+def test_whichever_of_a_tasks_transactions_mines_settles_it(net: Net, tmp_path: Path):
+    task, signature = net.new_task("replaced-but-the-first-mines")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5)
+        await node.start()
+        try:
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
+                node.config.replace_after_seconds = 3600.0  # no more replacements from here
+                node.config.replace_after_blocks = 10**6
+                kept = dict(await node.db.transactions(task.task_hash(), net.nonce()))
+                rpc(net, "anvil_dropTransaction", replaced["txHash"])
+                rpc(net, "eth_sendRawTransaction", "0x" + kept[bytes.fromhex(first["txHash"][2:])].hex())
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return first["txHash"], replaced["txHash"], status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    first, replaced, status = run(scenario())
+    assert status["status"] == "landed" and status["txHash"] == first != replaced
+    assert net.w3.eth.get_transaction_receipt(first)["status"] == 1
+    assert len(net.landings(task.task_hash())) == 1
+
+
+def test_a_restart_sends_the_latest_replacement_again_and_it_lands_once(net: Net, tmp_path: Path):
+    task, signature = net.new_task("replaced-then-restarted")
+    nonce_before = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        try:
+            node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.5)
+            await node.start()
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
+                await node.stop()  # the task stays submitting in the store
+                rpc(net, "anvil_dropAllTransactions")  # and the chain forgot every transaction of it
+            node = aggregator(net, tmp_path, cluster.urls)
+            await node.start()
+            try:
+                status = (await wait_finished(node, [task_hash]))[task_hash]
+            finally:
+                await node.stop()
+        finally:
+            await cluster.stop()
+        return replaced["txHash"], status
+
+    replacement, status = run(scenario())
+    assert status["status"] == "landed" and status["txHash"] == replacement
+    assert len(net.landings(task.task_hash())) == 1 and net.nonce() - nonce_before == 1
