@@ -36,6 +36,7 @@ import aiohttp
 from aiohttp import web
 from eth_utils import keccak, to_checksum_address
 
+from othentic_offchain.chain.rpc import rpc_deadline
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import UnknownDefinition
 from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
@@ -72,6 +73,10 @@ from othentic_offchain.nodes.common.protocol import (
 
 if TYPE_CHECKING:
     from othentic_offchain.nodes.aggregator.node import AggregatorNode
+
+
+#: Seconds ``health`` waits for the chain before saying it is unreachable.
+HEALTH_PROBE_TIMEOUT = 2.0
 
 
 @dataclass
@@ -400,7 +405,9 @@ class AggregatorApi:
             "db": str(config.store_path),
         }
         try:
-            info["block"] = int(await node.w3.eth.block_number)
+            # an RPC outage answers "degraded" now, not after the failover deadline
+            with rpc_deadline(HEALTH_PROBE_TIMEOUT):
+                info["block"] = int(await node.w3.eth.block_number)
         except Exception as exc:
             info["status"] = "degraded"
             info["block"] = None
