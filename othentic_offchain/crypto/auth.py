@@ -26,6 +26,10 @@ from othentic_offchain.crypto.ecdsa import recover_task_signer, sign_task_hash
 ATTEST_REQUEST_TAG = keccak(b"othentic-py.auth.attest-request.v1")
 #: An aggregator relaying a custom message to an attester (subject: keccak of the body relayed).
 P2P_MESSAGE_TAG = keccak(b"othentic-py.auth.p2p-message.v1")
+#: An operator sending a custom message to a performer, which triggers a task the performer signs
+#: (subject: keccak of the body). A tag of its own: a message relayed to an attester cannot be
+#: replayed to a performer.
+PERFORMER_MESSAGE_TAG = keccak(b"othentic-py.auth.performer-message.v1")
 #: A client calling the aggregator's ``sendCustomMessage`` (subject: :func:`custom_message_subject`).
 CUSTOM_MESSAGE_TAG = keccak(b"othentic-py.auth.custom-message.v1")
 

@@ -71,15 +71,17 @@ from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.rpc import RpcConnection, rpc_deadline
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.chain.view import ChainView
-from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
+from othentic_offchain.crypto.auth import PERFORMER_MESSAGE_TAG
 from othentic_offchain.crypto.hashes import round_hash
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
 from othentic_offchain.nodes.common.protocol import (
     HEALTH_PATH,
+    MESSAGE_MAX_AGE,
     MESSAGE_PATH,
     METRICS_PATH,
     SIGNER_HEADER,
+    TIMESTAMP_HEADER,
     Unauthenticated,
     authenticate,
     error_response,
@@ -116,6 +118,7 @@ class PerformerNode(NodeLifecycle):
         self.chain_id = int(config.deployment.chain_id)
         self.attestation_center = to_checksum_address(config.deployment.attestation_center)
         self._trusted = TrustedClients(config.trusted_clients)
+        self._seen_messages = SeenMessages(2 * MESSAGE_MAX_AGE)
         self.operator_id: int | None = None
         self.url: str | None = None
         self.outcomes: deque[TaskOutcome] = deque(maxlen=_RECENT)
@@ -600,12 +603,14 @@ class PerformerNode(NodeLifecycle):
             return _envelope(429, f"busy: {len(self._background)} tasks in flight, retry later")
         try:
             signer = authenticate(
-                request.headers, P2P_MESSAGE_TAG, self.chain_id, self.attestation_center, keccak(raw), timed=True
+                request.headers, PERFORMER_MESSAGE_TAG, self.chain_id, self.attestation_center, keccak(raw), timed=True
             )
         except Unauthenticated as exc:
             return _envelope(401, f"{exc} (unsigned messages are taken from trusted clients only)")
         if self._chain is None or not await self._chain.active_operator_of(signer):
             return _envelope(403, f"the signer {signer} is not an active operator")
+        if not self._seen_messages.first(signer, request.headers[TIMESTAMP_HEADER], keccak(raw)):
+            return _envelope(409, "this signed message was received already: a message triggers one task")
         return None
 
     async def _handle_health(self, _request: web.Request) -> web.Response:
@@ -659,3 +664,26 @@ class PerformerNode(NodeLifecycle):
 def _envelope(status: int, message: str) -> web.Response:
     """A refusal of ``POST /p2p/message`` in the services' envelope, as its other answers are."""
     return web.json_response({"data": None, "error": True, "message": message}, status=status)
+
+
+class SeenMessages:
+    """The signed messages received in the last ``window`` seconds (twice the freshness window of
+    their timestamps): a message replayed while its timestamp is still fresh is recognised."""
+
+    def __init__(self, window: float, limit: int = 10_000) -> None:
+        self.window = window
+        self.limit = limit
+        self._seen: dict[tuple[str, str, bytes], float] = {}
+
+    def first(self, signer: str, timestamp: str, body_hash: bytes) -> bool:
+        """Whether this is the first time the message is seen (it is remembered from now on)."""
+        now = time.monotonic()
+        if len(self._seen) >= self.limit:
+            self._seen = {key: at for key, at in self._seen.items() if now - at < self.window}
+            while len(self._seen) >= self.limit:  # all fresh: forget the oldest
+                del self._seen[next(iter(self._seen))]
+        key = (signer, timestamp, body_hash)
+        if key in self._seen and now - self._seen[key] < self.window:
+            return False
+        self._seen[key] = now
+        return True

@@ -25,7 +25,7 @@ from othentic_offchain.avs import Avs, Execution, ServiceRunner, build_execution
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, recover_task_signer, round_hash, verify
-from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG
+from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG, PERFORMER_MESSAGE_TAG
 from othentic_offchain.nodes.common.protocol import auth_headers
 from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
@@ -423,9 +423,11 @@ def test_custom_messages_do_nothing_when_that_trigger_is_off(performer_factory, 
 ELSEWHERE = ("192.0.2.0/24",)
 
 
-def signed_message(devnet, operator: Operator, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+def signed_message(
+    devnet, operator: Operator, body: bytes, timestamp: int | None = None, tag: bytes = PERFORMER_MESSAGE_TAG
+) -> dict[str, str]:
     stamp = int(time.time()) if timestamp is None else timestamp
-    return auth_headers(operator.key, P2P_MESSAGE_TAG, devnet.chain_id, devnet.center, keccak(body), stamp)
+    return auth_headers(operator.key, tag, devnet.chain_id, devnet.center, keccak(body), stamp)
 
 
 def test_a_trigger_from_an_untrusted_address_is_refused_and_runs_no_task(performer_factory, aggregator, alice):
@@ -459,6 +461,25 @@ def test_a_message_signed_by_an_active_operator_triggers_a_task_from_anywhere(
     assert answer.status_code == 200 and answer.json()["data"] is True, answer.text
     wait_until(lambda: len(fake.calls) == 1, what="a task for the signed message")
     assert fake.tasks[0]["params"] == {"trigger": "message", "message": "0xbeef"}
+
+
+def test_a_signed_message_replayed_or_relayed_to_attesters_triggers_no_second_task(
+    devnet, performer_factory, aggregator, alice, bob
+):
+    fake = aggregator()
+    node = performer_factory(alice, fake.url, on_message=True, trusted_clients=ELSEWHERE)
+    body = json.dumps({"data": "0xfeed"}).encode()
+    headers = {"Content-Type": "application/json", **signed_message(devnet, bob, body)}
+    first = requests.post(node.url + "/p2p/message", data=body, headers=headers, timeout=HTTP_TIMEOUT)
+    assert first.status_code == 200, first.text
+    again = requests.post(node.url + "/p2p/message", data=body, headers=headers, timeout=HTTP_TIMEOUT)
+    assert again.status_code == 409 and "received already" in again.json()["message"], again.text
+    # what an aggregator signs for an attester (the relay's tag) is no order to a performer
+    relayed = {"Content-Type": "application/json", **signed_message(devnet, bob, body, tag=P2P_MESSAGE_TAG)}
+    answer = requests.post(node.url + "/p2p/message", data=body, headers=relayed, timeout=HTTP_TIMEOUT)
+    assert answer.status_code == 401, answer.text
+    wait_until(lambda: len(fake.calls) == 1, what="the first message's task")
+    assert [task["params"]["message"] for task in fake.tasks] == ["0xfeed"]  # refusals spawn nothing
 
 
 @pytest.mark.parametrize("case", ["stranger", "stale", "other-body"])
