@@ -115,11 +115,12 @@ class Aggregators:
     """``sendTask`` to the first of several aggregators that takes the task.
 
     The URLs are tried in order, starting from the one that last took a task (so a dead first
-    URL costs one failed call per round, not one per task). A transient failure (nothing
-    answered, or a refusal that is not :attr:`~AggregatorError.definite`) moves on to the next
-    URL; a definite refusal ends the round at once (another aggregator of the same deployment
-    would refuse the same task). When every URL failed, :class:`AggregatorUnavailable` names each
-    failure, and its ``code`` is the last JSON-RPC code seen, if any.
+    URL costs one failed call per round, not one per task). Any failure moves on to the next URL:
+    also a definite refusal, which may come from one aggregator's settings (its size limits) or
+    its lagging view of the chain (a performer registered a moment ago). The task is refused for
+    good (:class:`AggregatorError`, the first definite refusal) only when every aggregator refused
+    it definitely; when some failed for reasons that may pass, :class:`AggregatorUnavailable`
+    names each failure, and its ``code`` is the last JSON-RPC code seen, if any.
     """
 
     def __init__(self, urls: tuple[str, ...] | list[str], timeout: float = 30.0) -> None:
@@ -137,6 +138,8 @@ class Aggregators:
         or :class:`AggregatorUnavailable` (every URL failed, for reasons that may pass)."""
         failures: list[str] = []
         code: int | None = None
+        refusal: AggregatorError | None = None  # the first definite one
+        passing = 0  # failures that may pass later
         count = len(self.clients)
         for step in range(count):
             index = (self._first + step) % count
@@ -145,15 +148,20 @@ class Aggregators:
                 answer = await client.send_task(task, signature)
             except AggregatorUnavailable as exc:
                 failures.append(str(exc))
+                passing += 1
                 continue
             except AggregatorError as exc:
-                if exc.definite:
-                    raise
                 failures.append(str(exc))
                 code = exc.code if exc.code is not None else code
+                if exc.definite:
+                    refusal = refusal or exc
+                else:
+                    passing += 1
                 continue
             self._first = index
             return client.url, answer
+        if refusal is not None and not passing:
+            raise refusal
         raise AggregatorUnavailable("; ".join(failures), code=code)
 
     async def close(self) -> None:

@@ -110,11 +110,37 @@ def test_aggregators_fail_over_to_the_next_url_when_one_is_down_or_busy(base_url
     assert caught.value.code == -32029 and f"aggregator {url} refused sendTask" in str(caught.value)
 
 
-def test_aggregators_stop_at_a_definite_refusal(base_url):
+def test_a_definite_refusal_is_final_only_when_every_aggregator_refuses(base_url):
     url = base_url + "/"
     with pytest.raises(AggregatorError) as caught:
-        send_to_all([url, closed()], "unknown-definition")
+        send_to_all([url, url], "unknown-definition")
     assert caught.value.definite and caught.value.url == url
+
+
+def test_a_definite_refusal_while_another_aggregator_is_down_may_pass_later(base_url):
+    url = base_url + "/"
+    with pytest.raises(AggregatorUnavailable) as caught:
+        send_to_all([url, closed()], "unknown-definition")
+    assert caught.value.code == -32002 and "does not exist" in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def lenient_url():
+    """An aggregator that takes every task (another's settings, or a fresher view of the chain)."""
+    server = JsonRpcServer()
+
+    @server.method("sendTask", [Param(name) for name in ("proof", "data", "definition", "performer", "sig")])
+    async def send_task(proof: str, data: Any, definition: Any, performer: Any, sig: Any) -> str:
+        return proof
+
+    app = web.Application()
+    app.router.add_post("/", server.handle)
+    with serving_in_thread(app) as url:
+        yield url + "/"
+
+
+def test_a_task_one_aggregator_refuses_for_good_is_taken_by_the_next(base_url, lenient_url):
+    assert send_to_all([base_url + "/", lenient_url], "unknown-definition") == (lenient_url, "unknown-definition")
 
 
 def test_aggregators_all_down_name_every_url():

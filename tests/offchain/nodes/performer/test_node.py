@@ -635,9 +635,9 @@ def test_a_busy_aggregator_is_failed_over_and_asked_again_later(performer_factor
     assert first == second  # the very same signed task
 
 
-def test_a_definite_refusal_is_recorded_and_not_retried(loop, performer_factory, aggregator, alice):
+def test_a_definite_refusal_by_every_aggregator_is_recorded_and_not_retried(loop, performer_factory, aggregator, alice):
     fake = aggregator(fail_first=1, code=-32001, message="signature does not recover to the performer")
-    other = aggregator()
+    other = aggregator(fail_first=1, code=-32001, message="signature does not recover to the performer")
     node = performer_factory(alice, [fake.url, other.url], **FAST_RETRY)
     answer = trigger(node)
     assert answer.status_code == 502, answer.text
@@ -652,7 +652,17 @@ def test_a_definite_refusal_is_recorded_and_not_retried(loop, performer_factory,
     loop.run(node.stop())
     again = performer_factory(alice, [fake.url, other.url], outbox_path=node.config.outbox_path, **FAST_RETRY)
     assert health(again)["outbox"]["pending"] == 0
-    assert len(fake.calls) == 1 and other.calls == []  # not failed over either: the answer is final
+    assert len(fake.calls) == 1 and len(other.calls) == 1  # each asked once: the answer is final
+
+
+def test_a_task_one_aggregator_refuses_for_good_is_taken_by_the_next(performer_factory, aggregator, alice):
+    """One aggregator's definite refusal may be its own settings or lagging view of the chain."""
+    fake = aggregator(fail_first=1, code=-32003, message="the performer is not an active operator")
+    other = aggregator()
+    node = performer_factory(alice, [fake.url, other.url], **FAST_RETRY)
+    answer = trigger(node)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["aggregatorUrl"] == other.url and len(other.calls) == 1
 
 
 def test_a_task_no_aggregator_takes_before_its_deadline_expires(performer_factory, alice):
