@@ -161,6 +161,7 @@ class PerformerNode(NodeLifecycle):
         self._background: set[asyncio.Task] = set()
         self._sending: set[bytes] = set()  # task hashes a delivery round is under way for
         self._queued: dict[bytes, TaskOutcome] = {}  # outcomes of this run's queued tasks, by hash
+        self._followers: dict[bytes, list[TaskOutcome]] = {}  # the same task triggered again meanwhile
         self._wake = asyncio.Event()  # the delivery loop: look at the outbox now
         self._failing = 0  # delivery rounds in a row that no aggregator took (0: the last one was taken)
 
@@ -228,6 +229,7 @@ class PerformerNode(NodeLifecycle):
             await asyncio.to_thread(outbox.close)
         self._sending.clear()
         self._queued.clear()
+        self._followers.clear()
         if self._rpc is not None:
             await self._rpc.close()
             self._rpc = None
@@ -315,8 +317,18 @@ class PerformerNode(NodeLifecycle):
 
         assert self._outbox is not None
         if outcome.task_hash in self._sending:
-            # The same task (an identical execution) is on its way already: that delivery settles it.
+            # The same task (an identical execution) is on its way already: that delivery settles
+            # both; the outbox keeps it until the later of their deadlines.
+            try:
+                await asyncio.to_thread(
+                    self._outbox.add, task, outcome.signature, outcome.trigger, time.time() + config.task_deadline
+                )
+            except Exception as exc:
+                return self._failed(
+                    outcome, "outbox_failed", f"the outbox {self._outbox.path} could not keep it: {exc}"
+                )
             outcome.status = "queued"
+            self._followers.setdefault(outcome.task_hash, []).append(outcome)
             return None
         self._sending.add(outcome.task_hash)  # claimed: the delivery loop leaves it to this call
         try:
@@ -408,15 +420,16 @@ class PerformerNode(NodeLifecycle):
         error: str | None = None,
         code: int | None = None,
     ) -> None:
-        """The outcome of a settled entry (if this run triggered it) says how it was settled."""
-        outcome = self._queued.pop(task_hash, None)
-        if outcome is None:
-            return
-        outcome.status, outcome.aggregator, outcome.aggregator_result = status, aggregator, answer
-        outcome.error, outcome.error_code = error, code
-        if outcome.finished_at is not None:  # settled from the outbox, after perform() returned
-            outcome.finished_at = time.time()
-            self.task_outcomes.labels(trigger=outcome.trigger, status=status).inc()
+        """The outcomes of a settled entry (if this run triggered it) say how it was settled."""
+        outcomes = [self._queued.pop(task_hash, None), *self._followers.pop(task_hash, [])]
+        for outcome in outcomes:
+            if outcome is None:
+                continue
+            outcome.status, outcome.aggregator, outcome.aggregator_result = status, aggregator, answer
+            outcome.error, outcome.error_code = error, code
+            if outcome.finished_at is not None:  # settled from the outbox, after perform() returned
+                outcome.finished_at = time.time()
+                self.task_outcomes.labels(trigger=outcome.trigger, status=status).inc()
 
     def _backoff(self) -> float:
         """Seconds until the next round after ``_failing`` failed rounds in a row."""

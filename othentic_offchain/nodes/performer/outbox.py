@@ -169,7 +169,7 @@ class Outbox:
         """Keep a signed task (durably, before it is sent); return the entry that stands.
 
         The same task again (an execution that returned the same proof and data) is one entry: a
-        pending one stays as it is (its delivery goes on), a finished one is pending again with the
+        pending one stays as it is (its delivery goes on) until the later deadline, a finished one is pending again with the
         new deadline (the performer means to send it again; an aggregator answers a task it
         already has with its hash).
         """
@@ -204,6 +204,12 @@ class Outbox:
                         now,
                         now,
                     ),
+                )
+                # a pending one keeps going, until the later of the two deadlines
+                db.execute(
+                    "UPDATE outbox SET deadline = MAX(deadline, ?), updated_at = ?"
+                    " WHERE chain_id = ? AND attestation_center = ? AND task_hash = ? AND status = 'pending'",
+                    (float(deadline), now, self.chain_id, self.attestation_center, task_hash),
                 )
                 row = self._select(db, task_hash)
                 db.execute("COMMIT")

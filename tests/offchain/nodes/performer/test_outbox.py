@@ -93,11 +93,15 @@ def test_settled_entries_leave_the_queue_with_how_they_were_settled(outbox):
     assert outbox.get(hashes[1]).status == "refused"
 
 
-def test_the_same_task_again_is_one_entry_and_pending_again_once_settled(outbox):
+def test_the_same_task_again_is_one_entry_kept_to_the_later_deadline_and_pending_again_once_settled(outbox):
     first = outbox.add(task(1), SIGNATURE, "demand", deadline=time.time() + 60)
     outbox.retry_at(first.task_hash, time.time() + 30, "down")
-    same = outbox.add(task(1), SIGNATURE, "seconds", deadline=time.time() + 120)
-    assert (same.attempts, same.trigger, same.deadline) == (1, "demand", first.deadline)  # its delivery goes on
+    later = time.time() + 120
+    same = outbox.add(task(1), SIGNATURE, "seconds", deadline=later)
+    # its delivery goes on, until the later of the two deadlines (the second trigger waits on it too)
+    assert (same.attempts, same.trigger, same.deadline) == (1, "demand", later)
+    sooner = outbox.add(task(1), SIGNATURE, "seconds", deadline=time.time() + 5)
+    assert sooner.deadline == later
     outbox.accepted(first.task_hash, "http://a/", True)
     again = outbox.add(task(1), SIGNATURE, "seconds", deadline=time.time() + 120)
     assert again.pending and (again.attempts, again.trigger, again.aggregator) == (0, "seconds", None)
