@@ -209,6 +209,11 @@ class FailoverPolicy:
         self._leave(endpoint)
         self._log(logging.ERROR, "rpc.endpoint_disabled", endpoint=endpoint.label, reason=reason)
 
+    def require_usable(self) -> None:
+        """``ValueError`` naming why, when every endpoint is disabled."""
+        if all(e.disabled is not None for e in self.endpoints):
+            raise ValueError("; ".join(str(e.disabled) for e in self.endpoints))
+
     def _leave(self, endpoint: Endpoint) -> bool:
         """If ``endpoint`` is the active one, make the next usable one active; True if it moved."""
         index = self.endpoints.index(endpoint)

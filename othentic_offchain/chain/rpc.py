@@ -120,8 +120,10 @@ class FailoverAsyncHTTPProvider(_AsyncBase):
 
     async def check_endpoints(self) -> int | None:
         """Ask every endpoint its chain id once (concurrently); refuse (``ValueError``) one serving
-        another chain or answering with an HTTP error. Returns the chain id one of them answered,
-        None when none answered (those are checked before their first use)."""
+        another chain (a configuration error). One answering with an HTTP error or no JSON-RPC (an
+        expired API key, a maintenance page) is disabled, logged, and left out, unless no endpoint
+        is left: then ``ValueError`` names them. Returns the chain id one of them answered, None
+        when none answered (those are checked before their first use)."""
         policy = self.policy
 
         async def ask(endpoint: Endpoint) -> int | None:
@@ -130,10 +132,11 @@ class FailoverAsyncHTTPProvider(_AsyncBase):
             except Fault as fault:
                 policy.failed(endpoint, fault)
                 if fault.kind in ("http_4xx", "bad_answer"):
-                    raise ValueError(f"{endpoint.label} is no usable JSON-RPC endpoint: {fault.detail}") from None
+                    policy.disable(endpoint, f"{endpoint.label} is no usable JSON-RPC endpoint: {fault.detail}")
                 return None
 
         answers = await asyncio.gather(*(ask(e) for e in policy.endpoints if e.disabled is None))
+        policy.require_usable()
         return next((a for a in answers if a is not None), None)
 
     async def _exchange(self, methods: list[str], body: bytes) -> Any:
@@ -243,9 +246,10 @@ class FailoverHTTPProvider(_SyncBase):
             except Fault as fault:
                 policy.failed(endpoint, fault)
                 if fault.kind in ("http_4xx", "bad_answer"):
-                    raise ValueError(f"{endpoint.label} is no usable JSON-RPC endpoint: {fault.detail}") from None
+                    policy.disable(endpoint, f"{endpoint.label} is no usable JSON-RPC endpoint: {fault.detail}")
                 continue
             answered = chain_id if answered is None else answered
+        policy.require_usable()
         return answered
 
     def _exchange(self, methods: list[str], body: bytes) -> Any:

@@ -251,10 +251,15 @@ def test_the_blocking_provider_fails_over_too(anvil, relay):
     assert sample(registry, "othentic_rpc_failovers_total", endpoint=redact_url(relay.url)) == 1
 
 
-def test_an_endpoint_answering_an_http_error_at_open_is_refused_naming_it(anvil, relay):
+def test_a_backup_answering_an_http_error_at_open_is_left_out_and_the_others_serve(anvil, relay):
+    relay.refuse(403)  # an expired API key, say
+    assert asyncio.run(block_number(connect(f"{anvil.rpc_url},{relay.url}"), expect_chain_id=anvil.chain_id)) >= 0
+
+
+def test_a_lone_endpoint_answering_an_http_error_at_open_is_refused_naming_it(anvil, relay):
     relay.refuse(403)
     with pytest.raises(ValueError, match=rf"{redact_url(relay.url)} is no usable JSON-RPC endpoint: HTTP 403"):
-        asyncio.run(block_number(connect(f"{anvil.rpc_url},{relay.url}"), expect_chain_id=anvil.chain_id))
+        asyncio.run(block_number(connect(relay.url), expect_chain_id=anvil.chain_id))
 
 
 def test_a_lone_endpoint_that_comes_up_serving_another_chain_is_never_used(anvil, relay):
