@@ -130,6 +130,11 @@ contract AttestationCenter is CenterStorage, Proxy {
         bytes32 taskHash_ = ProtocolHashes.taskHash(task);
         if (_tasks[taskHash_].taskNumber != 0) revert TaskAlreadySubmitted(taskHash_);
         bool performerBound = _checkPerformerSignature(taskHash_, task.taskPerformer, submission.tpSignature);
+        // A definition that punishes rejected tasks takes only signatures that can be held against
+        // their signer: otherwise a performer would escape that penalty by signing the bare taskHash.
+        if (!performerBound && definition.flags & DEF_PENALIZE_REJECTED != 0) {
+            revert PerformerSignatureNotDomainBound(taskHash_, definitionId);
+        }
         if (!_accounts[task.taskPerformer].active) revert PerformerNotActive(task.taskPerformer);
         if (!_accounts[msg.sender].active) revert AggregatorNotActive(msg.sender);
 

@@ -55,13 +55,13 @@ contract PenaltyManager is IPenaltyManager {
     /// @inheritdoc IPenaltyManager
     /// @dev The on-chain record of a rejected task is the evidence (its aggregate signature was
     ///      verified when it landed); the performer's account is punished, if more than two thirds
-    ///      of the power rejected the task and the performer's signature was bound to this center and
-    ///      chain (a bare taskHash signature may have been replayed here from another AVS).
+    ///      of the power rejected the task. Its performer signature is bound to this center and chain:
+    ///      the center lands a task of a definition that punishes rejected tasks only with such a
+    ///      signature (a bare taskHash signature may have been replayed from another AVS).
     function reportRejectedTask(TaskInfo calldata task) external returns (uint256) {
         ITaskDefinitionsTypes.TaskPenaltyView memory terms = _landedTask(task, Offence.RejectedTask);
         if (terms.isApproved) revert TaskNotRejected(terms.taskHash);
         if (!terms.supermajority) revert RejectionWithoutSupermajority(terms.taskHash);
-        if (!terms.performerBound) revert PerformerSignatureNotBound(terms.taskHash);
         uint32 operatorId = attestationCenter.operatorIdOf(task.taskPerformer);
         return _punish(Offence.RejectedTask, terms, operatorId, task.taskPerformer);
     }

@@ -62,6 +62,9 @@ interface IAttestationCenterTypes is IOperatorRegistryTypes, ITaskDefinitionsTyp
     error TaskDefinitionExpired(uint16 taskDefinitionId, uint64 blockExpiry);
     error TaskAlreadySubmitted(bytes32 taskHash);
     error InvalidPerformerSignature(address performer, address recovered);
+    /// @dev The definition punishes rejected tasks, and the performer signed the bare taskHash (which
+    ///      names no center or chain): only a domain-bound signature can be held against its signer.
+    error PerformerSignatureNotDomainBound(bytes32 taskHash, uint16 taskDefinitionId);
     error PerformerNotActive(address performer);
     error AggregatorNotActive(address aggregator);
     error NonSignersNotSorted(uint256 index);

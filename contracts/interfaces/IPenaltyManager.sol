@@ -35,10 +35,6 @@ interface IPenaltyManager {
     ///         power may reject, but only a verdict an approval could not have outvoted punishes
     ///         the performer or the approvers.
     error RejectionWithoutSupermajority(bytes32 taskHash);
-    /// @notice The rejected task's performer signature is over the bare taskHash, which names no
-    ///         center and no chain: anyone may have replayed it here from another AVS, so it cannot
-    ///         cost its signer anything. Only a domain-bound signature does.
-    error PerformerSignatureNotBound(bytes32 taskHash);
 
     function reportDoubleAttestation(
         TaskInfo calldata task,

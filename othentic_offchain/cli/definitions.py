@@ -55,7 +55,12 @@ def _definition_options(func, *, defaults: bool):
             opt("--max-attesters", type=int, help="Signers per task (0: no limit).", default=0),
             opt(
                 "--penalize",
-                help=f"Offences punished, comma-separated from {','.join(PENALTIES)} ('none' for none).",
+                help=f"Offences punished, comma-separated from {','.join(PENALTIES)} ('none' for none). "
+                "WARNING: 'incorrect' and 'rejected' punish on the votes' verdict: a task decided by more than "
+                "two thirds of the voting power slashes every signer of the losing side ('incorrect') and, "
+                "when rejected, its performer ('rejected'), so operators holding two thirds can slash honest "
+                "ones. 'rejected' also makes the center refuse performer signatures over the bare taskHash "
+                "(Othentic-style performers).",
                 default="double",
             ),
             opt("--slash-bps", type=int, help="Share of stake slashed per offence, basis points.", default=1000),

@@ -3,8 +3,9 @@
 Imported by ``tests/contracts/conftest.py`` (the fixtures) and by the example AVSs' contract tests.
 """
 
-
 from __future__ import annotations
+
+import dataclasses
 
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -33,6 +34,13 @@ DEFINITION_0 = TaskDefinitionParams(
     aggregator_reward=3 * TOKEN,
     dispute_period_blocks=10,
     penalties=PenaltyConfig(True, True, True, slash_bps=1_000, reporter_bps=2_000),
+)
+#: A definition that does not punish rejected tasks: the one kind on which an Othentic performer's
+#: bare taskHash signature lands (one that does takes only domain-bound signatures).
+BARE_SIGNATURES_LAND = dataclasses.replace(
+    DEFINITION_0,
+    name="othentic-performers",
+    penalties=PenaltyConfig(True, True, False, slash_bps=1_000, reporter_bps=2_000),
 )
 REGISTRY = RegistryConfig(minimum_stake=MIN_STAKE, max_operators=100, unbonding_delay_blocks=UNBONDING)
 
@@ -111,7 +119,9 @@ class Net:
 
     # --- tasks ---------------------------------------------------------------------------------
 
-    def task(self, performer: Operator, definition_id: int = 0, data: bytes = b"\x01" * 32, proof: str | None = None) -> TaskInfo:
+    def task(
+        self, performer: Operator, definition_id: int = 0, data: bytes = b"\x01" * 32, proof: str | None = None
+    ) -> TaskInfo:
         self._task_counter += 1
         proof = proof or f"bafkreitestproof{self._task_counter:04d}"
         return TaskInfo(proof, data, performer.address, definition_id)

@@ -27,7 +27,7 @@ from othentic_offchain.crypto import (
     recover_task_signer,
 )
 from othentic_offchain.crypto.bn254 import P, R
-from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, deploy_network
+from tests.contracts.network import BARE_SIGNATURES_LAND, CHAIN_ID, DEFINITION_0, MIN_STAKE, deploy_network
 
 ZERO_ADDRESS = "0x" + "00" * 20
 G1 = G1Point.generator()
@@ -71,7 +71,9 @@ def test_rogue_key_registration_fails_InvalidProofOfPossession(net4, harness, re
 
     # The attack is real: were pk' registered, x alone would sign for all five operators.
     digest = net4.task(net4.operators[0]).vote_hash(net4.center.address, CHAIN_ID, True)
-    assert harness.verifyBound(digest, (honest_g1 + rogue_g1).words(), (G2 * x).solidity(), (hash_to_g1(digest) * x).words())
+    assert harness.verifyBound(
+        digest, (honest_g1 + rogue_g1).words(), (G2 * x).solidity(), (hash_to_g1(digest) * x).words()
+    )
 
     # Its best try at a proof: sign the registration digest with the secret it knows.
     proof = hash_to_g1(pop_hash(attacker.address, net4.center.address, CHAIN_ID, rogue_g1, rogue_g2)) * x
@@ -97,14 +99,22 @@ def test_a_proof_of_possession_copied_from_another_account_fails(net4, reverts_w
     net4.fund_stake(attacker, MIN_STAKE)
     with reverts_with(net4.center.InvalidProofOfPossession):
         net4.center.registerOperator(
-            MIN_STAKE, victim_keys.public.g1.words(), victim_keys.public.g2.solidity(), copied.words(),
-            sender=attacker, skip_trace=True,
+            MIN_STAKE,
+            victim_keys.public.g1.words(),
+            victim_keys.public.g2.solidity(),
+            copied.words(),
+            sender=attacker,
+            skip_trace=True,
         )
     registered = net4.operators[1]
     with reverts_with(net4.center.KeyAlreadyRegistered, registered.id):
         net4.center.registerOperator(
-            MIN_STAKE, registered.keys.public.g1.words(), registered.keys.public.g2.solidity(),
-            net4.pop(attacker, registered.keys).words(), sender=attacker, skip_trace=True,
+            MIN_STAKE,
+            registered.keys.public.g1.words(),
+            registered.keys.public.g2.solidity(),
+            net4.pop(attacker, registered.keys).words(),
+            sender=attacker,
+            skip_trace=True,
         )
 
 
@@ -180,7 +190,9 @@ def test_the_trivial_forgery_with_points_at_infinity_fails(net4, reverts_with):
     a plain pairing check would accept it. The library refuses infinity keys and signatures."""
     ops = net4.operators
     task = net4.task(ops[0])
-    trivial = dataclasses.replace(net4.submission(task), ta_signature=G1Point.infinity(), signers_apk_g2=G2Point.infinity())
+    trivial = dataclasses.replace(
+        net4.submission(task), ta_signature=G1Point.infinity(), signers_apk_g2=G2Point.infinity()
+    )
     with reverts_with(net4.center.InvalidAggregateSignature):
         submit(net4, task, trivial, ops[0])
     cache_set_key(net4)
@@ -260,7 +272,9 @@ def test_a_submission_replayed_on_another_attestation_center_fails(net4, project
     second deployment: only the vote digest (which names the center) differs, and that is enough."""
     ops = net4.operators
     other = _twin_network(net4, project, accounts, key_pool)
-    task = net4.task(ops[0])
+    definition = net4.create_definition(BARE_SIGNATURES_LAND)
+    assert other.create_definition(BARE_SIGNATURES_LAND) == definition
+    task = net4.task(ops[0], definition_id=definition)
     original = net4.submission(task, tp_signature=task.sign_bare(ops[0].account.private_key))
     with reverts_with(other.center.InvalidAggregateSignature):
         submit(other, task, original, ops[0])
@@ -268,7 +282,9 @@ def test_a_submission_replayed_on_another_attestation_center_fails(net4, project
     submit(other, task, other.submission(task), ops[0])  # and the other center takes its own votes
 
 
-def test_a_performer_signature_bound_to_one_center_is_refused_by_another(net4, project, accounts, key_pool, reverts_with):
+def test_a_performer_signature_bound_to_one_center_is_refused_by_another(
+    net4, project, accounts, key_pool, reverts_with
+):
     """The other AVS's own operators vote (a valid aggregate signature there), but the performer
     signed for net4's center: the task cannot land on the other one at all."""
     ops = net4.operators
@@ -286,18 +302,24 @@ def test_a_bare_performer_signature_replayed_on_another_center_costs_its_perform
     net4, project, accounts, key_pool, reverts_with
 ):
     """The finding: a bare taskHash signature names no center, so colluding operators of another AVS
-    can land it there as a rejection with more than two thirds of the power; the record says the
-    signature was not bound, and the performer cannot be reported for it."""
+    could land it there as a rejection with more than two thirds of the power. Where that AVS punishes
+    rejected tasks the replay does not land at all; where it does not, it lands and costs nothing."""
     ops = net4.operators
     other = _twin_network(net4, project, accounts, key_pool)
-    task = net4.task(ops[0])
-    bare = task.sign_bare(ops[0].account.private_key)
-    submit(net4, task, net4.submission(task, tp_signature=bare), ops[1])
-    submit(other, task, other.submission(task, ops[1:], approve=False, tp_signature=bare), ops[1])
-    terms = other.center.taskPenaltyTerms(task.abi())
-    assert (terms.isApproved, terms.supermajority, terms.performerBound) == (False, True, False)
-    with reverts_with(other.penalties.PerformerSignatureNotBound, task.task_hash()):
-        other.penalties.reportRejectedTask(task.abi(), sender=other.new_account(), skip_trace=True)
+    lenient = other.create_definition(BARE_SIGNATURES_LAND)
+    for definition in (0, lenient):
+        task = net4.task(ops[0], definition_id=definition)
+        bare = task.sign_bare(ops[0].account.private_key)
+        replayed = other.submission(task, ops[1:], approve=False, tp_signature=bare)
+        if definition == 0:  # other's definition 0 punishes rejected tasks
+            with reverts_with(other.center.PerformerSignatureNotDomainBound, task.task_hash(), 0):
+                submit(other, task, replayed, ops[1])
+            continue
+        submit(other, task, replayed, ops[1])
+        terms = other.center.taskPenaltyTerms(task.abi())
+        assert (terms.isApproved, terms.supermajority, terms.performerBound) == (False, True, False)
+        with reverts_with(other.penalties.PenaltyDisabled, lenient, 2):
+            other.penalties.reportRejectedTask(task.abi(), sender=other.new_account(), skip_trace=True)
     assert other.center.getOperator(ops[0].id).stake == MIN_STAKE
 
 
@@ -370,7 +392,9 @@ def test_a_malleated_high_s_performer_signature_is_refused(net4, reverts_with):
 def restricted(net4):
     """A definition open to operators 1-3 only; operator 4 is the outsider."""
     ops = net4.operators
-    params = dataclasses.replace(DEFINITION_0, name="members only", restricted_attester_ids=(ops[0].id, ops[1].id, ops[2].id))
+    params = dataclasses.replace(
+        DEFINITION_0, name="members only", restricted_attester_ids=(ops[0].id, ops[1].id, ops[2].id)
+    )
     definition_id = net4.create_definition(params)
     return definition_id, int(net4.center.getTaskDefinition(definition_id).operatorSetId)
 

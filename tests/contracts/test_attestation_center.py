@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from othentic_offchain.chain.types import TaskSubmission
 from othentic_offchain.crypto import G2Point, KeyPair, aggregate_signatures, recover_task_signer
 from othentic_offchain.crypto.bn254 import P
-from tests.contracts.network import CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN
+from tests.contracts.network import BARE_SIGNATURES_LAND, CHAIN_ID, DEFINITION_0, MIN_STAKE, TOKEN
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ADMIN_ROLE = b"\x00" * 32
@@ -294,8 +294,12 @@ def test_property_claimable_rewards_follow_roles_and_quorum_follows_stake(
 
 _ACTIONS = st.one_of(
     st.tuples(
-        st.just("submit"), st.booleans(), st.lists(st.booleans(), min_size=8, max_size=8), st.booleans(),
-        st.integers(0, 7), st.integers(0, 7),
+        st.just("submit"),
+        st.booleans(),
+        st.lists(st.booleans(), min_size=8, max_size=8),
+        st.booleans(),
+        st.integers(0, 7),
+        st.integers(0, 7),
     ),
     st.tuples(st.just("leave"), st.integers(0, 7)),
     st.tuples(st.just("join"), st.integers(M, 4 * M)),
@@ -370,7 +374,10 @@ def test_property_every_account_can_claim_exactly_what_it_earned(net4, chain, re
                     claimed[op.address] += amount
             for op in net4.operators:
                 assert int(center.claimedRewards(op.account)) == claimed[op.address], (action, op.id)
-                assert int(center.claimableRewards(op.account)) == earned[op.address] - claimed[op.address], (action, op.id)
+                assert int(center.claimableRewards(op.account)) == earned[op.address] - claimed[op.address], (
+                    action,
+                    op.id,
+                )
 
 
 # --- reverts -----------------------------------------------------------------------------------------
@@ -453,8 +460,9 @@ def test_submitTask_accepts_performer_signatures_with_v_as_0_or_1(net4):
 
 
 def test_submitTask_accepts_an_Othentic_performer_signature_over_the_bare_taskHash(net4):
+    """Where rejected tasks go unpunished: elsewhere see the penalty manager's tests."""
     performer, aggregator = net4.operators[:2]
-    task = net4.task(performer)
+    task = net4.task(performer, definition_id=net4.create_definition(BARE_SIGNATURES_LAND))
     bare = task.sign_bare(performer.account.private_key)
     receipt = submit(net4, task, net4.submission(task, tp_signature=bare), aggregator)
     assert receipt.events.filter(net4.center.TaskSubmitted)[0].performer == performer.address
@@ -474,7 +482,9 @@ def test_submitTask_records_a_signature_bound_to_this_center_and_chain_as_bound(
     [("0x" + "42" * 20, CHAIN_ID), (None, 1)],
     ids=["another center", "another chain"],
 )
-def test_submitTask_reverts_InvalidPerformerSignature_on_a_signature_bound_elsewhere(net4, reverts_with, center, chain_id):
+def test_submitTask_reverts_InvalidPerformerSignature_on_a_signature_bound_elsewhere(
+    net4, reverts_with, center, chain_id
+):
     """A bound signature is valid on the center and chain it names only; the revert names the
     address it recovers to over this center's bound digest (an unrelated one)."""
     performer, aggregator = net4.operators[:2]
@@ -510,7 +520,9 @@ def test_submitTask_reverts_TooManyNonSigners(net4, reverts_with):
 
 def test_submitTask_reverts_TooManyAttesters_above_the_definition_maximum(net4, reverts_with):
     ops = net4.operators
-    definition_id = net4.create_definition(dataclasses.replace(DEFINITION_0, name="capped", maximum_number_of_attesters=2))
+    definition_id = net4.create_definition(
+        dataclasses.replace(DEFINITION_0, name="capped", maximum_number_of_attesters=2)
+    )
     task = net4.task(ops[0], definition_id=definition_id)
     with reverts_with(net4.center.TooManyAttesters, 3, 2):
         submit(net4, task, net4.submission(task, signers=ops[:3]), ops[0])
@@ -675,7 +687,9 @@ def test_first_submission_after_a_key_update_costs_more_than_the_next(net4, key_
     accrue(net4, ops[0], ops[1])
     new_keys = key_pool[20]
     net4.center.updateBlsKey(
-        new_keys.public.g1.words(), new_keys.public.g2.solidity(), net4.pop(ops[3].account, new_keys).words(),
+        new_keys.public.g1.words(),
+        new_keys.public.g2.solidity(),
+        net4.pop(ops[3].account, new_keys).words(),
         sender=ops[3].account,
     )
     ops[3].keys = new_keys
@@ -764,8 +778,9 @@ def test_a_before_hook_that_changes_the_operator_set_is_checked_against_the_chan
     logic = deploy_logic(project, net4)
     keys = key_pool[-1]
     net4.stake_token.mint(logic.address, M, sender=net4.admin)
-    logic.execute(net4.stake_token.address, net4.stake_token.approve.encode_input(net4.center.address, M),
-                  sender=net4.admin)
+    logic.execute(
+        net4.stake_token.address, net4.stake_token.approve.encode_input(net4.center.address, M), sender=net4.admin
+    )
     proof = keys.proof_of_possession(logic.address, net4.center.address, CHAIN_ID)
     register = net4.center.registerOperator.encode_input(
         M, keys.public.g1.words(), keys.public.g2.solidity(), proof.words()
@@ -1013,8 +1028,12 @@ def test_flows_pause_independently(net4, reverts_with):
     net4.fund_stake(account, M)
     with reverts_with(net4.center.FlowPaused, 2):
         net4.center.registerOperator(
-            M, keys.public.g1.words(), keys.public.g2.solidity(), net4.pop(account, keys).words(),
-            sender=account, skip_trace=True,
+            M,
+            keys.public.g1.words(),
+            keys.public.g2.solidity(),
+            net4.pop(account, keys).words(),
+            sender=account,
+            skip_trace=True,
         )
     net4.center.pause(1, sender=net4.admin)
     net4.center.unpause(2 | 4, sender=net4.admin)

@@ -366,7 +366,10 @@ def test_rejected_task_slashes_its_performer(pn):
     assert (punished.reporter, punished.slashed) == (reporter.address, slashed)
     [event] = receipt.events.filter(pn.center.OperatorSlashed)
     assert (event.operatorId, event.account, event.amount, event.reporter) == (
-        performer.id, performer.address, slashed, reporter.address
+        performer.id,
+        performer.address,
+        slashed,
+        reporter.address,
     )
     assert pn.penalties.isPunished(REJECTED, task.task_hash(), performer.address)
 
@@ -385,24 +388,46 @@ def test_second_report_of_the_same_rejected_task_reverts_already_punished(pn, re
         pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
 
 
-def test_a_rejected_task_signed_over_the_bare_taskHash_lands_but_cannot_be_reported(pn, reverts_with):
+def test_a_definition_that_punishes_rejected_tasks_refuses_a_bare_performer_signature(pn, reverts_with):
     """An Othentic-style signature names no center and no chain: it may have been replayed here from
-    another AVS, so the task lands (and is recorded as not bound) but costs its performer nothing."""
+    another AVS, so it cannot be held against its signer, and where rejected tasks are punished the
+    performer must not escape that by signing the bare hash: the task does not land."""
     performer = pn.operators[2]
     task = pn.task(performer)
     bare = task.sign_bare(performer.account.private_key)
+    with reverts_with(pn.center.PerformerSignatureNotDomainBound, task.task_hash(), 0):
+        pn.submit(task, approve=False, signers=pn.operators[:3], tp_signature=bare)
+    assert pn.center.taskRecord(task.task_hash()).taskNumber == 0
+
+
+def lenient_definition(pn) -> int:
+    """A definition that punishes double attestations only (Othentic performers welcome)."""
+    return pn.create_definition(
+        TaskDefinitionParams(
+            name="othentic-performers",
+            dispute_period_blocks=DISPUTE,
+            penalties=PenaltyConfig(True, False, False, SLASH_BPS, REPORTER_BPS),
+        )
+    )
+
+
+def test_a_bare_signed_rejection_lands_where_rejected_tasks_go_unpunished_and_costs_nothing(pn, reverts_with):
+    definition = lenient_definition(pn)
+    performer = pn.operators[2]
+    task = pn.task(performer, definition_id=definition)
+    bare = task.sign_bare(performer.account.private_key)
     pn.submit(task, approve=False, signers=pn.operators[:3], tp_signature=bare)
     terms = pn.center.taskPenaltyTerms(task.abi())
-    assert (terms.taskNumber, terms.isApproved, terms.supermajority, terms.performerBound) == (1, False, True, False)
-    with reverts_with(pn.penalties.PerformerSignatureNotBound, task.task_hash()):
+    assert (terms.isApproved, terms.supermajority, terms.performerBound) == (False, True, False)
+    with reverts_with(pn.penalties.PenaltyDisabled, definition, REJECTED):
         pn.penalties.reportRejectedTask(task.abi(), sender=pn.new_account())
     assert stake_of(pn, performer) == STAKE
-    assert not pn.penalties.isPunished(REJECTED, task.task_hash(), performer.address)
 
 
 def test_attesters_of_a_bare_signed_task_are_still_punishable(pn):
     """Only the performer's offence needs a bound signature: the attesters' votes name the center."""
-    task = pn.task(pn.operators[0])
+    definition = lenient_definition(pn)
+    task = pn.task(pn.operators[0], definition_id=definition)
     pn.submit(task, tp_signature=task.sign_bare(pn.operators[0].account.private_key))
     offender = pn.operators[1]
     report_double(pn, offender, task, sender=pn.new_account())
@@ -534,16 +559,14 @@ def test_signatures_over_another_task_revert_invalid_evidence_signature(pn, reve
     other, _ = land(pn)
     reporter = pn.new_account()
     with reverts_with(pn.penalties.InvalidEvidenceSignature):
-        report_double(
-            pn, op, task, approve_sig=vote_signature(pn, op.keys, other, True), sender=reporter
-        )
+        report_double(pn, op, task, approve_sig=vote_signature(pn, op.keys, other, True), sender=reporter)
     with reverts_with(pn.penalties.InvalidEvidenceSignature):
-        report_double(
-            pn, op, task, reject_sig=vote_signature(pn, op.keys, other, False), sender=reporter
-        )
+        report_double(pn, op, task, reject_sig=vote_signature(pn, op.keys, other, False), sender=reporter)
     with reverts_with(pn.penalties.InvalidEvidenceSignature):
         pn.penalties.reportIncorrectAttestation(
-            task.abi(), op.keys.public.g2.solidity(), vote_signature(pn, op.keys, other, False),
+            task.abi(),
+            op.keys.public.g2.solidity(),
+            vote_signature(pn, op.keys, other, False),
             sender=reporter,
         )
     assert stake_of(pn, op) == STAKE
@@ -557,7 +580,10 @@ def test_two_signatures_by_different_keys_revert_invalid_evidence_signature(pn, 
     for keys in (first.keys, second.keys):
         with reverts_with(pn.penalties.InvalidEvidenceSignature):
             report_double(
-                pn, None, task, keys=keys,
+                pn,
+                None,
+                task,
+                keys=keys,
                 approve_sig=vote_signature(pn, first.keys, task, True),
                 reject_sig=vote_signature(pn, second.keys, task, False),
                 sender=reporter,
@@ -734,8 +760,9 @@ def test_a_key_retired_in_the_block_of_a_task_answers_for_it_only_if_the_task_ca
     before = pn.task(performer)
     before_submission = pn.submission(before)
     after = pn.task(performer)
-    after_submission = pn.submission(after, members=[performer.id, aggregator.id, fourth.id],
-                                     signers=[performer, aggregator, fourth])
+    after_submission = pn.submission(
+        after, members=[performer.id, aggregator.id, fourth.id], signers=[performer, aggregator, fourth]
+    )
     in_one_block(
         chain,
         (pn.center.submitTask, (before.abi(), before_submission.abi()), aggregator.account),
@@ -810,12 +837,17 @@ def update_definition(net, definition_id: int, params: TaskDefinitionParams):
 
 
 def test_a_penalty_switched_on_after_a_task_landed_does_not_apply_to_it(pn, reverts_with):
-    lenient = TaskDefinitionParams(name="lenient", dispute_period_blocks=DISPUTE,
-                                   penalties=PenaltyConfig(True, False, False, SLASH_BPS, REPORTER_BPS))
+    lenient = TaskDefinitionParams(
+        name="lenient",
+        dispute_period_blocks=DISPUTE,
+        penalties=PenaltyConfig(True, False, False, SLASH_BPS, REPORTER_BPS),
+    )
     definition = pn.create_definition(lenient)
     performer = pn.operators[3]
     before, _ = land(pn, performer, approve=False, signers=pn.operators[:3], definition_id=definition)
-    update_definition(pn, definition, replace(lenient, penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS)))
+    update_definition(
+        pn, definition, replace(lenient, penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS))
+    )
     with reverts_with(pn.penalties.PenaltyDisabled, definition, REJECTED):
         pn.penalties.reportRejectedTask(before.abi(), sender=pn.new_account())
     assert stake_of(pn, performer) == STAKE
@@ -870,7 +902,10 @@ def test_taskPenaltyTerms_reads_the_record_and_the_settings_a_task_landed_under(
     assert bytes(terms.taskHash) == never.task_hash()
     assert (terms.taskNumber, terms.submittedAtBlock, terms.isApproved, terms.supermajority) == (0, 0, False, False)
     assert not terms.performerBound
-    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (0, PenaltyConfig(False, False, False, 0, 0))
+    assert (terms.disputePeriodBlocks, PenaltyConfig.from_abi(terms.penalties)) == (
+        0,
+        PenaltyConfig(False, False, False, 0, 0),
+    )
 
     approved, receipt = land(pn, signers=pn.operators[:3])
     rejected, _ = land(pn, approve=False, signers=pn.operators[:2])
@@ -921,8 +956,12 @@ def test_a_rejection_by_at_most_two_thirds_punishes_neither_the_performer_nor_th
 
 def test_a_rejection_by_exactly_two_thirds_is_no_supermajority(pn, reverts_with):
     definition = pn.create_definition(
-        TaskDefinitionParams(name="three", dispute_period_blocks=DISPUTE, restricted_attester_ids=(1, 2, 3),
-                             penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS))
+        TaskDefinitionParams(
+            name="three",
+            dispute_period_blocks=DISPUTE,
+            restricted_attester_ids=(1, 2, 3),
+            penalties=PenaltyConfig(True, True, True, SLASH_BPS, REPORTER_BPS),
+        )
     )
     task, _ = land(pn, pn.operators[3], approve=False, signers=pn.operators[:2], definition_id=definition)
     assert not pn.center.taskPenaltyTerms(task.abi()).supermajority

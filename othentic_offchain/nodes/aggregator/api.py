@@ -155,7 +155,7 @@ class AggregatorApi:
         task_hash = task.task_hash()
         center = to_checksum_address(node.config.deployment.attestation_center)
         try:
-            check_performer_signature(task_hash, signature, task.performer, center, node.chain_id)
+            bound = check_performer_signature(task_hash, signature, task.performer, center, node.chain_id)
         except WrongTaskSigner as exc:
             self._refused()
             raise ApplicationError(
@@ -184,7 +184,7 @@ class AggregatorApi:
             return "0x" + task_hash.hex()
         if known is not None and await self._landed_meanwhile(known, signature):
             return "0x" + task_hash.hex()
-        await self._check_on_chain(task)
+        await self._check_on_chain(task, bound)
         limit = node.config.max_open_tasks
         if node.open_count >= limit:
             self._refused()
@@ -240,7 +240,7 @@ class AggregatorApi:
         node.log.step("task.duplicate", row.task_hash, status="landed", task_number=number)
         return True
 
-    async def _check_on_chain(self, task: TaskInfo) -> None:
+    async def _check_on_chain(self, task: TaskInfo, bound: bool) -> None:
         node = self.node
         chain = node.require_chain()
         try:
@@ -270,6 +270,21 @@ class AggregatorApi:
                     "taskDefinitionId": task.task_definition_id,
                     "blockExpiry": definition.params.block_expiry,
                     "block": chain.block_number,
+                },
+            )
+        if not bound and definition.params.penalties.rejected_task:
+            self._refused()
+            raise ApplicationError(
+                INVALID_SIGNATURE,
+                f"task definition {task.task_definition_id} punishes rejected tasks, so it takes only a performer "
+                "signature bound to this center and chain (performerHash), not one over the bare taskHash",
+                {
+                    "taskDefinitionId": task.task_definition_id,
+                    "performerHash": hex_or_none(
+                        task.performer_hash(
+                            to_checksum_address(node.config.deployment.attestation_center), node.chain_id
+                        )
+                    ),
                 },
             )
         if not active:

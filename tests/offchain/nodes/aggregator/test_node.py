@@ -30,7 +30,7 @@ from othentic_offchain.avs.runner import ServiceRunner
 from othentic_offchain.chain.abi import event_topic
 from othentic_offchain.chain.client import AvsContracts, fund_eth
 from othentic_offchain.chain.deploy import TOKEN, DeploymentRecord, Web3Backend, deploy_system
-from othentic_offchain.chain.types import TaskDefinitionParams, TaskInfo, build_submission
+from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams, TaskInfo, build_submission
 from othentic_offchain.crypto import KeyPair
 from othentic_offchain.crypto.ecdsa import SECP256K1_N
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
@@ -743,6 +743,20 @@ def test_send_task_for_an_expired_definition_is_refused(net: Net, tmp_path: Path
     task, signature = net.new_task("expired", definition=definition)
     error = refused(net, tmp_path, params(task, signature))
     assert error["code"] == DEFINITION_EXPIRED and error["data"]["blockExpiry"] == expiry
+
+
+def test_send_task_with_a_bare_signature_for_a_definition_that_punishes_rejections_is_refused(net: Net, tmp_path: Path):
+    """The center would refuse it (PerformerSignatureNotDomainBound): said before any vote is asked."""
+    admin = net.avs.sender(DEV_PRIVATE_KEYS[0])
+    strict = PenaltyConfig(double_attestation=True, incorrect_attestation=False, rejected_task=True)
+    definition = net.avs.create_definition(admin, TaskDefinitionParams(name="strict", penalties=strict))
+    task, _ = net.new_task("bare-on-strict", definition=definition)
+    error = refused(net, tmp_path, params(task, task.sign_bare(net.keys[PERFORMER])))
+    assert error["code"] == INVALID_SIGNATURE and "punishes rejected tasks" in error["message"]
+    assert (
+        error["data"]["performerHash"]
+        == "0x" + task.performer_hash(net.record.attestation_center, net.record.chain_id).hex()
+    )
 
 
 def test_send_task_from_a_performer_who_is_not_an_operator_is_refused(net: Net, tmp_path: Path):
