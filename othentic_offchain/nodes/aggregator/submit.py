@@ -441,8 +441,13 @@ class Submitter:
         except Exception:
             in_pool = False
         if not in_pool:
-            with contextlib.suppress(Exception):
+            try:
                 await sender.send_raw(raw)
+            except Exception as exc:
+                if is_underpriced(exc):  # lost, and not taken back at its fees: only a replacement helps
+                    return await self._replace(work, SignedTx(tx_hash, raw, nonce), tried)
+                self.log.step("tx.rebroadcast_failed", work.task_hash, level=logging.WARNING, error=str(exc))
+                return None
             self.metrics.submissions.labels(result="rebroadcast").inc()
             self.log.step("tx.rebroadcast", work.task_hash, tx=hex_or_none(tx_hash), nonce=nonce)
             return None

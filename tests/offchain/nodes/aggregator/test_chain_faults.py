@@ -416,3 +416,53 @@ def test_a_broadcast_delivered_but_unanswered_settles_on_the_stored_transaction(
     assert status["status"] == "landed" and status["attempts"] == 1 and status["error"] is None, status
     assert status["txHash"] == "0x" + delivered[0].hex()
     assert len(net.landings(task.task_hash())) == 1 and net.nonce() - nonce_before == 1
+
+
+def test_a_refused_replacement_leaves_the_task_on_its_sent_transaction_and_the_next_bump_starts_above_it(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("replacement-refused")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.2)
+        await node.start()
+        try:
+            sender = node.sender
+            assert sender is not None
+            eth = sender.w3.eth
+            real, sent, refused = eth.send_raw_transaction, [], []
+
+            async def refuse_replacements(raw):
+                if sent and bytes(raw) != sent[0]:
+                    refused.append(bytes(raw))
+                    if len(refused) == 2:  # no more rounds until the test says so
+                        node.config.replace_after_seconds = 3600.0
+                    raise ValueError("txpool is full")
+                sent.append(bytes(raw))
+                return await real(raw)
+
+            eth.send_raw_transaction = refuse_replacements
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                raise_base_fee(net)
+                await wait_status(node, task_hash, lambda s: len(refused) == 2)
+                # a restart sends the row's transaction again: the one the node took
+                back = await wait_status(node, task_hash, lambda s: s["txHash"] == first["txHash"])
+                eth.send_raw_transaction = real
+                node.config.replace_after_seconds = 0.2
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return refused, back, status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    refused, back, status = run(scenario())
+    assert back["status"] == "submitting"
+    one, two = decode_transaction(refused[0]), decode_transaction(refused[1])
+    assert two["maxFeePerGas"] * 100 >= one["maxFeePerGas"] * 113  # compounding, not the same try again
+    assert status["status"] == "landed" and status["txHash"] not in ["0x" + keccak(r).hex() for r in refused]
+    landed = net.w3.eth.get_transaction(status["txHash"])
+    assert landed["maxFeePerGas"] * 100 >= two["maxFeePerGas"] * 113
+    assert len(net.landings(task.task_hash())) == 1
