@@ -23,7 +23,9 @@ transaction that does not mine is replaced on its nonce with both fees raised by
 :data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (:meth:`AsyncTxSender.replace`).
 
 A send that fails in a way that may leave a gap or a duplicate nonce makes the next one ask the
-node again (nonce and price); "already known" counts as sent. The asyncio face remembers the
+node again (nonce and price; the asyncio face never starts below a nonce it still holds); a send
+that fails transiently may have been delivered, and is sent again byte for byte, never signed
+anew on another nonce; "already known" counts as sent. The asyncio face remembers the
 transaction it last broadcast for each nonce not yet mined, and :meth:`AsyncTxSender.fill_gaps`
 offers those again (or an empty transfer for a nonce it holds nothing for) when the node's pool
 lacks them. A revert found while simulating, or on-chain, is a :class:`TransactionReverted`

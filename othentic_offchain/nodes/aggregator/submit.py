@@ -12,9 +12,12 @@
    fees above the operator's ``max_fee_per_gas`` are a :class:`Retry` (``fee_ceiling``), nothing signed.
 4. The receipt (or the center's ``taskRecord``) settles it: landed, or another try. While it does
    not mine, every ``replace_after_blocks`` blocks (or ``replace_after_seconds``) the nonces below
-   it that the node's pool lost are filled, the transaction is sent again if the node lost it, or
-   else replaced on its nonce with higher fees (stored before it is broadcast). Whichever of the
-   task's transactions mines settles it; the task stays ``submitting`` until then.
+   it that the node's pool lost are filled and the transaction is sent again if the node lost it;
+   it is replaced on its nonce with higher fees (stored before it is broadcast) only when it is
+   the next nonce to mine and offers less than the chain asks now, or blocks passed without it.
+   Whichever of the task's transactions mines settles it; the task stays ``submitting`` until then
+   (reported ``stuck`` after ``stuck_after_rounds`` rounds with nothing replaced). A broadcast that
+   fails transiently is settled like a sent one: it may have been delivered.
 """
 
 from __future__ import annotations
