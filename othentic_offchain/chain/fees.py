@@ -3,7 +3,9 @@
 A :class:`FeeQuote` is the next block's base fee (the last entry of ``eth_feeHistory``) and the
 node's priority fee, or a legacy gas price on a chain without EIP-1559. :func:`price` turns it
 into a transaction's fee fields, :func:`bumped` into a replacement's; both stay within the
-operator's ceiling or raise :class:`FeeCeilingExceeded`. No I/O here: the senders read the quote.
+operator's ceiling or raise :class:`FeeCeilingExceeded`, and a replacement offers at most
+:data:`REPLACEMENT_LIMIT_MULTIPLE` times a fresh transaction's fees. :func:`priced_below` says
+whether a waiting transaction offers less than the chain asks now. No I/O here: the senders read the quote.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from hexbytes import HexBytes
 BASE_FEE_MULTIPLE = 2
 #: A replacement raises the fee cap and the tip by at least this much (nodes want 10 % to 12.5 %).
 REPLACEMENT_BUMP_PERCENT = 13
+#: A replacement never offers more than this multiple of what a fresh transaction would offer now
+#: (:func:`price`): fees do not compound without bound while a transaction waits.
+REPLACEMENT_LIMIT_MULTIPLE = 2
 #: Seconds a fee quote is reused (a burst of transactions shares one read).
 FEE_MAX_AGE = 1.0
 
@@ -47,6 +52,11 @@ class FeeCeilingExceeded(RuntimeError):
         )
         self.needed = needed
         self.ceiling = ceiling
+
+
+class ReplacementNotNeeded(RuntimeError):
+    """A replacement would offer more than :data:`REPLACEMENT_LIMIT_MULTIPLE` times what the chain
+    asks now: the transaction's fees are high enough already; it stays as it is."""
 
 
 @dataclass(frozen=True)
@@ -109,19 +119,39 @@ def price(quote: FeeQuote, ceiling: int | None) -> dict[str, int]:
     return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": min(tip, max_fee - base)}
 
 
+def priced_below(old: dict[str, Any], quote: FeeQuote) -> bool:
+    """A transaction priced ``old`` offers less than ``quote`` asks to be included now: a fee cap
+    below the next base fee plus the tip, or a smaller tip (a legacy price below the gas price)."""
+    if quote.base_fee is None:
+        return int(old.get("gasPrice") or old.get("maxFeePerGas") or 0) < quote.gas_price
+    if "gasPrice" in old:
+        return int(old["gasPrice"]) < quote.base_fee + quote.priority_fee
+    tip = int(old["maxPriorityFeePerGas"])
+    return tip < quote.priority_fee or int(old["maxFeePerGas"]) < quote.base_fee + quote.priority_fee
+
+
 def bumped(old: dict[str, Any], quote: FeeQuote, ceiling: int | None) -> dict[str, int]:
     """Fees for a replacement of a transaction priced ``old``: each at least
     :data:`REPLACEMENT_BUMP_PERCENT` above the old one, and at least what ``quote`` asks now.
-    :class:`FeeCeilingExceeded` when that passes the ceiling (the old transaction stays)."""
+    :class:`FeeCeilingExceeded` when that passes the ceiling, :class:`ReplacementNotNeeded` when
+    it passes :data:`REPLACEMENT_LIMIT_MULTIPLE` times a fresh transaction's fees (in both cases
+    the old transaction stays)."""
     if "gasPrice" in old or quote.base_fee is None:
-        legacy = price(quote, ceiling).get("gasPrice", 0) if quote.base_fee is None else 0
+        fresh_price = price(quote, ceiling)
+        legacy = fresh_price.get("gasPrice", 0) if quote.base_fee is None else 0
         gas_price = max(_bumped(int(old.get("gasPrice") or old.get("maxFeePerGas") or 0)), legacy)
         if ceiling is not None and gas_price > ceiling:
             raise FeeCeilingExceeded(gas_price, ceiling, "replacement gas price")
+        limit = REPLACEMENT_LIMIT_MULTIPLE * int(fresh_price.get("gasPrice") or fresh_price.get("maxFeePerGas") or 0)
+        if gas_price > limit:
+            raise ReplacementNotNeeded(f"a replacement would offer {_gwei(gas_price)}, over {_gwei(limit)}")
         return {"gasPrice": gas_price}
     fresh = price(quote, ceiling)
     tip = max(_bumped(int(old["maxPriorityFeePerGas"])), fresh["maxPriorityFeePerGas"])
     max_fee = max(_bumped(int(old["maxFeePerGas"])), fresh["maxFeePerGas"], tip)
     if ceiling is not None and max_fee > ceiling:
         raise FeeCeilingExceeded(max_fee, ceiling, "replacement fee cap")
+    limit = REPLACEMENT_LIMIT_MULTIPLE * fresh["maxFeePerGas"]
+    if max_fee > limit:
+        raise ReplacementNotNeeded(f"a replacement would offer a fee cap of {_gwei(max_fee)}, over {_gwei(limit)}")
     return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}

@@ -23,7 +23,9 @@ transaction that does not mine is replaced on its nonce with both fees raised by
 :data:`~othentic_offchain.chain.fees.REPLACEMENT_BUMP_PERCENT` (:meth:`AsyncTxSender.replace`).
 
 A send that fails in a way that may leave a gap or a duplicate nonce makes the next one ask the
-node again (nonce and price); "already known" counts as sent. The asyncio face remembers the
+node again (nonce and price; the asyncio face never starts below a nonce it still holds); a send
+that fails transiently may have been delivered, and is sent again byte for byte, never signed
+anew on another nonce; "already known" counts as sent. The asyncio face remembers the
 transaction it last broadcast for each nonce not yet mined, and :meth:`AsyncTxSender.fill_gaps`
 offers those again (or an empty transfer for a nonce it holds nothing for) when the node's pool
 lacks them. A revert found while simulating, or on-chain, is a :class:`TransactionReverted`
@@ -37,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import replace as with_fields
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -48,7 +51,6 @@ from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR, error_selectors
 from othentic_offchain.chain.artifacts import load_artifact
 from othentic_offchain.chain.fees import (
     FEE_MAX_AGE,
-    FeeCeilingExceeded,
     FeeQuote,
     bumped,
     decode_transaction,
@@ -127,7 +129,8 @@ def is_transient(exc: Exception) -> bool:
 
 
 def _already_known(exc: Exception) -> bool:
-    return "already known" in str(exc).lower()
+    text = str(exc).lower()
+    return "already known" in text or "already imported" in text
 
 
 def _stale_nonce(exc: Exception) -> bool:
@@ -137,6 +140,12 @@ def _stale_nonce(exc: Exception) -> bool:
 def is_stale_nonce(exc: Exception) -> bool:
     """The node says the nonce is mined already (by this transaction or another)."""
     return _stale_nonce(exc)
+
+
+def is_nonce_taken(exc: Exception) -> bool:
+    """The node holds another transaction on the nonce ("replacement transaction underpriced"):
+    on the first send of a nonce, the nonce was handed out twice, not priced too low."""
+    return "replacement transaction underpriced" in str(exc).lower()
 
 
 # --- what both faces share ----------------------------------------------------------------------
@@ -149,6 +158,7 @@ class SignedTx:
     tx_hash: bytes
     raw: bytes
     nonce: int
+    replaces: bool = False  # a replacement of an earlier transaction on its nonce
 
 
 @dataclass(frozen=True)
@@ -336,10 +346,12 @@ class _Face:
 class TxSender(_Face):
     """Sends transactions from one account through a blocking ``Web3``.
 
-    Thread-safe: concurrent ``send`` calls get consecutive nonces. A send the node refuses because
-    the nonce is used ("nonce too low"), or its fees are below what the chain asks now, or that
-    fails transiently, is signed again (nonce and fees read afresh from the node), up to
-    ``retries`` more times.
+    Thread-safe: concurrent ``send`` calls get consecutive nonces. A send that fails transiently
+    (a timeout, a dropped connection: it may have been delivered) is sent again byte for byte; a
+    send the node refuses because the nonce is used ("nonce too low", and our transaction is not
+    the one mined on it) or the fees are below what the chain asks now is signed again (nonce and
+    fees read afresh from the node); up to ``retries`` more tries in all. So one ``send`` never
+    puts two different transactions on the chain.
     """
 
     def __init__(
@@ -425,29 +437,41 @@ class TxSender(_Face):
         :class:`TransactionReverted` if it reverted), otherwise the transaction hash."""
         if gas is None:
             gas = self.core.with_margin(self.estimate(call))
+        signed = self.sign(call, gas=gas, value=value)
         attempt = 0
         while True:
             try:
-                signed = self.sign(call, gas=gas, value=value)
-                try:
-                    self.w3.eth.send_raw_transaction(signed.raw)
-                except Exception as exc:
-                    if not _already_known(exc):
-                        raise
+                self.w3.eth.send_raw_transaction(signed.raw)
                 break
-            except FeeCeilingExceeded:
-                raise
             except Exception as exc:
-                self.core.resync()
+                if _already_known(exc):
+                    break
                 attempt += 1
-                retry = _stale_nonce(exc) or is_transient(exc) or is_underpriced(exc)
-                if attempt > self.retries or not retry:
+                if attempt > self.retries:
+                    self.core.resync()
                     raise
+                if is_transient(exc):  # it may have been delivered: the very same bytes again
+                    time.sleep(0.2 * attempt)
+                    continue
+                if _stale_nonce(exc) and self._mined(signed.tx_hash):
+                    break  # delivered by a try that seemed to fail, and mined since
+                if not (_stale_nonce(exc) or is_underpriced(exc)):
+                    self.core.resync()
+                    raise
+                # refused for sure: nothing of ours is on that nonce; sign again (nonce and fees afresh)
+                self.core.resync()
                 time.sleep(0.2 * attempt)
+                signed = self.sign(call, gas=gas, value=value)
         tx_hash = HexBytes(signed.tx_hash)
         if not wait:
             return tx_hash
         return self.wait(tx_hash, what=call.fn_name)
+
+    def _mined(self, tx_hash: bytes) -> bool:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)) is not None
+        except Exception:
+            return False
 
     def wait(self, tx_hash, *, what: str = "transaction"):
         """The receipt once mined; :class:`TransactionReverted` if it reverted, ``TimeoutError``
@@ -505,6 +529,14 @@ class AsyncTxSender(_Face):
         self._gaps = asyncio.Lock()
         self._sent: dict[int, SignedTx] = {}  # the last transaction broadcast on each unsettled nonce
         self._unsent: set[int] = set()  # signed, not yet broadcast (their owner sends them)
+        self._inflight: set[int] = set()  # being broadcast: send_raw has not answered yet
+
+    def _held(self) -> int:
+        """The nonce after every one this sender holds (signed, being sent, or sent and not mined):
+        a counter seeded again never starts below it, as the node's pending count may (a nonce
+        signed but not yet sent, or dropped from the pool, is not in it)."""
+        held = self._unsent | self._inflight | set(self._sent)
+        return max(held) + 1 if held else 0
 
     async def _next_nonce(self) -> int:
         nonce = self.core.take_nonce()
@@ -512,7 +544,8 @@ class AsyncTxSender(_Face):
             return nonce
         async with self._seeding:  # a burst of first transactions asks the node once
             while (nonce := self.core.take_nonce()) is None:
-                self.core.seed_nonce(int(await self.w3.eth.get_transaction_count(self.address, "pending")))
+                pending = int(await self.w3.eth.get_transaction_count(self.address, "pending"))
+                self.core.seed_nonce(max(pending, self._held()))
             return nonce
 
     async def quote(self, *, fresh: bool = False) -> FeeQuote:
@@ -584,7 +617,7 @@ class AsyncTxSender(_Face):
         :class:`FeeCeilingExceeded` when that would pass the ceiling."""
         old = decode_transaction(raw)
         fees = self.core.bumped_fees(old, await self.quote(fresh=True))
-        signed = self.core.resigned(raw, fees)
+        signed = with_fields(self.core.resigned(raw, fees), replaces=True)
         self._unsent.add(signed.nonce)
         return signed
 
@@ -597,19 +630,43 @@ class AsyncTxSender(_Face):
                 raise
 
     async def broadcast(self, signed: SignedTx) -> bytes:
-        """Send what :meth:`sign` or :meth:`replace` made. Refused fees make the next quote a
-        fresh one; any other failure makes the next :meth:`sign` ask the node for the nonce too."""
-        self._unsent.discard(signed.nonce)
+        """Send what :meth:`sign` or :meth:`replace` made.
+
+        * A transient failure (it may have been delivered) keeps ``signed`` as what this nonce
+          carries: :meth:`fill_gaps` sends the same bytes again if the node lacks them.
+        * Refused fees make the next quote a fresh one.
+        * "replacement transaction underpriced" on the first send of a nonce means the nonce was
+          handed out twice (another of our transactions holds it): the counter is asked again.
+        * "nonce too low" on a replacement changes nothing (the nonce was counted; it is mined).
+        * Any other failure makes the next :meth:`sign` ask the node for the nonce too.
+        """
+        nonce = signed.nonce
+        first = not signed.replaces
+        self._unsent.discard(nonce)
+        self._inflight.add(nonce)
         try:
             await self.send_raw(signed.raw)
         except Exception as exc:
-            if is_underpriced(exc):
+            if is_transient(exc):
+                self._sent.setdefault(nonce, signed)
+            elif first and is_nonce_taken(exc):
+                self.core.resync()
+            elif is_underpriced(exc):
                 self.core.forget_fees()
-            else:
+            elif not (_stale_nonce(exc) and not first):
                 self.core.resync()
             raise
-        self._sent[signed.nonce] = signed
+        finally:
+            self._inflight.discard(nonce)
+        self._sent[nonce] = signed
         return signed.tx_hash
+
+    def adopt(self, signed: SignedTx) -> None:
+        """``signed`` is what its nonce carries (a transaction a previous run stored and sent):
+        :meth:`fill_gaps` offers it again instead of filling the nonce with an empty transfer,
+        and a counter seeded again starts after it."""
+        self._unsent.discard(signed.nonce)
+        self._sent[signed.nonce] = signed
 
     def settled(self, nonce: int) -> None:
         """``nonce`` is mined (whoever's transaction took it): nothing to offer again for it."""
@@ -625,7 +682,7 @@ class AsyncTxSender(_Face):
         try:
             await self.broadcast(signed)
         except Exception as exc:
-            if not is_underpriced(exc):
+            if not is_underpriced(exc) or is_nonce_taken(exc):
                 raise
             signed = await self.replace(signed.raw)  # the fees rose since the quote: same nonce
             await self.broadcast(signed)
@@ -644,7 +701,7 @@ class AsyncTxSender(_Face):
         """Find the nonces between the chain's mined count and our counter that the node's pool
         lacks (its pending count stops short of our counter: a transaction was dropped, or never
         sent) and fill them: with what we last broadcast on that nonce, or else an empty transfer.
-        A nonce signed and not yet broadcast is left to its owner. Returns ``{nonce: "resent" |
+        A nonce signed and not yet broadcast, or being broadcast, is left to its owner. Returns ``{nonce: "resent" |
         "filled"}``; "already known" answers and refusals are information, not failures."""
         async with self._gaps:
             eth = self.w3.eth
@@ -659,7 +716,7 @@ class AsyncTxSender(_Face):
                 return {}
             done: dict[int, str] = {}
             for nonce in range(max(mined, pending), counter):
-                if nonce in self._unsent:
+                if nonce in self._unsent or nonce in self._inflight:
                     continue
                 known = self._sent.get(nonce)
                 try:

@@ -546,6 +546,14 @@ def performer(
     "blocks while the aggregator's nonce is the missing one).",
 )
 @click.option(
+    "--stuck-after-rounds",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Rounds (of --replace-after-*) a submission may stay unmined with nothing replaced before "
+    "the task is reported stuck (taskStatus.error, the stuck metric); it stays submitting.",
+)
+@click.option(
     "--trusted-client",
     "trusted_clients",
     multiple=True,
@@ -572,6 +580,7 @@ def aggregator(
     max_fee_gwei,
     replace_after_blocks,
     replace_after_seconds,
+    stuck_after_rounds,
     trusted_clients,
     log_level,
 ):
@@ -604,6 +613,7 @@ def aggregator(
         max_fee_per_gas=None if max_fee_gwei is None else int(max_fee_gwei * 10**9),
         replace_after_blocks=replace_after_blocks,
         replace_after_seconds=replace_after_seconds,
+        stuck_after_rounds=stuck_after_rounds,
     )
     if trusted_clients:
         config.trusted_clients = trusted_clients

@@ -60,8 +60,12 @@ class AggregatorConfig:
     ``max_fee_per_gas`` (wei; None: no ceiling) caps what a transaction may offer per gas: while
     the chain asks more, submissions wait (``fee_ceiling``). A transaction not mined within
     ``replace_after_blocks`` blocks or ``replace_after_seconds`` seconds (whichever comes first:
-    a chain that mines on demand makes no blocks while our nonce is the one missing) is sent again
-    if the node lost it, else replaced on its nonce with fees raised 13 %.
+    a chain that mines on demand makes no blocks while our nonce is the one missing) is looked at:
+    sent again if the node lost it; replaced on its nonce with fees raised 13 % only when it is the
+    next to mine and either offers less than the chain asks now or ``replace_after_blocks`` blocks
+    passed without it; a replacement offers at most twice a fresh transaction's fees. After
+    ``stuck_after_rounds`` such rounds with nothing replaced the task is reported stuck (metric
+    ``submissions{result="stuck"}``, its error) and stays ``submitting``.
     """
 
     rpc_url: str
@@ -97,6 +101,7 @@ class AggregatorConfig:
     max_fee_per_gas: int | None = None
     replace_after_blocks: int = 3
     replace_after_seconds: float = 30.0
+    stuck_after_rounds: int = 10
     receipt_poll_interval: float = 0.05
     chain_refresh_interval: float = 0.5
     db_synchronous: str = "FULL"

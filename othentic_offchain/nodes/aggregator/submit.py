@@ -12,9 +12,12 @@
    fees above the operator's ``max_fee_per_gas`` are a :class:`Retry` (``fee_ceiling``), nothing signed.
 4. The receipt (or the center's ``taskRecord``) settles it: landed, or another try. While it does
    not mine, every ``replace_after_blocks`` blocks (or ``replace_after_seconds``) the nonces below
-   it that the node's pool lost are filled, the transaction is sent again if the node lost it, or
-   else replaced on its nonce with higher fees (stored before it is broadcast). Whichever of the
-   task's transactions mines settles it; the task stays ``submitting`` until then.
+   it that the node's pool lost are filled and the transaction is sent again if the node lost it;
+   it is replaced on its nonce with higher fees (stored before it is broadcast) only when it is
+   the next nonce to mine and offers less than the chain asks now, or blocks passed without it.
+   Whichever of the task's transactions mines settles it; the task stays ``submitting`` until then
+   (reported ``stuck`` after ``stuck_after_rounds`` rounds with nothing replaced). A broadcast that
+   fails transiently is settled like a sent one: it may have been delivered.
 """
 
 from __future__ import annotations
@@ -28,9 +31,23 @@ from typing import Any
 from eth_abi import encode as abi_encode
 
 from othentic_offchain.chain.abi import event_topic, input_types, selector
-from othentic_offchain.chain.fees import FeeCeilingExceeded, is_underpriced
-from othentic_offchain.chain.receipts import ReceiptWatcher, receipt_or_none
-from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, SignedTx, TransactionReverted, is_stale_nonce
+from othentic_offchain.chain.fees import (
+    FeeCeilingExceeded,
+    ReplacementNotNeeded,
+    decode_transaction,
+    is_underpriced,
+    priced_below,
+)
+from othentic_offchain.chain.receipts import ReceiptWatcher
+from othentic_offchain.chain.sender import (
+    AsyncTxSender,
+    EncodedCall,
+    SignedTx,
+    TransactionReverted,
+    is_nonce_taken,
+    is_stale_nonce,
+    is_transient,
+)
 from othentic_offchain.chain.types import TaskInfo, TaskSubmission
 from othentic_offchain.chain.view import ChainView, DefinitionView, SharedReads
 from othentic_offchain.crypto.bls import aggregate_signatures
@@ -152,6 +169,8 @@ class Submitter:
         except FeeCeilingExceeded as exc:
             submissions.labels(result="fee_ceiling").inc()
             raise Retry("fee_ceiling", str(exc)) from None
+        except Exception as exc:  # reading the fees (or the nonce) failed: nothing was signed
+            raise Retry("fee_read_failed", f"{type(exc).__name__}: {exc}") from None
         try:
             await self.db.record_submission(
                 work.task_hash,
@@ -195,7 +214,13 @@ class Submitter:
             error = exc
         if is_stale_nonce(error):  # the nonce is mined: settling finds out by which transaction
             return signed
-        if is_underpriced(error):  # the fees rose since the quote: the same nonce, priced afresh
+        if is_transient(error):  # it may have gone out: settling sends it again if the node lacks it
+            self.metrics.submissions.labels(result="broadcast_unsure").inc()
+            self.log.step("tx.broadcast_unsure", work.task_hash, level=logging.WARNING, error=str(error))
+            return signed
+        if is_nonce_taken(error):  # the nonce was handed out twice: another transaction holds it
+            pass
+        elif is_underpriced(error):  # the fees rose since the quote: the same nonce, priced afresh
             replaced = await self._replace(work, signed)
             if replaced is not None:
                 return replaced
@@ -314,6 +339,10 @@ class Submitter:
             hashes = list(known)
         if tx_hash not in hashes:
             hashes.append(tx_hash)
+        if raw is not None:  # after a restart the sender knows nothing of it: offer it, never fill it
+            self.sender.adopt(SignedTx(tx_hash, raw, nonce))
+        tried: list[SignedTx] = []  # replacements the node refused: the next bump starts above them
+        rounds = 0
         loop = asyncio.get_running_loop()
         interval = max(min(config.replace_after_seconds / 2, 2.0), 0.05)
         since_block: int | None = None  # read when it first matters: not on the happy path
@@ -336,10 +365,16 @@ class Submitter:
             if await outcomes.landed_on_chain(work):  # by someone else's transaction
                 return
             since_block, since = block, loop.time()
-            replaced = await self._unstick(work, nonce, hashes[-1], raw)
+            replaced = await self._unstick(work, nonce, hashes[-1], raw, blocks, tried)
             if replaced is not None:
                 hashes.append(replaced.tx_hash)
                 raw = replaced.raw
+                tried.clear()
+                rounds = 0
+            else:
+                rounds += 1
+                if rounds == config.stuck_after_rounds:
+                    self._report_stuck(work, nonce, rounds)
         self.sender.settled(nonce)
         if receipt is None:  # the nonce went to another transaction
             if await outcomes.landed_on_chain(work):
@@ -366,21 +401,34 @@ class Submitter:
         except Exception:  # the RPC hiccuped: count time only
             return None
 
-    async def _unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
+    def _report_stuck(self, work: TaskWork, nonce: int, rounds: int) -> None:
+        """The task's transaction waited ``rounds`` rounds with nothing replaced: say so (metric,
+        log, the task's error); it stays ``submitting``, since its transaction may still land."""
+        self.metrics.submissions.labels(result="stuck").inc()
+        message = f"nonce {nonce} not mined after {rounds} rounds; the transaction may still land"
+        self.db.note_error(work.task_hash, f"stuck: {message}")
+        self.log.step("tx.stuck", work.task_hash, level=logging.WARNING, nonce=nonce, rounds=rounds)
+
+    async def _unstick(
+        self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None, blocks: int, tried: list[SignedTx]
+    ) -> SignedTx | None:
         """Our transaction on ``nonce`` did not mine in time: fill the nonces below it that the
         node lost, send it again if the node lost it too, else replace it with higher fees.
         Returns the replacement, if one was sent. A failure of the RPC is logged and waits for
         the next round: the transactions already sent may still mine."""
         try:
-            return await self._try_unstick(work, nonce, tx_hash, raw)
+            return await self._try_unstick(work, nonce, tx_hash, raw, blocks, tried)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.log.step("tx.unstick_failed", work.task_hash, level=logging.WARNING, nonce=nonce, error=str(exc))
             return None
 
-    async def _try_unstick(self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None) -> SignedTx | None:
+    async def _try_unstick(
+        self, work: TaskWork, nonce: int, tx_hash: bytes, raw: bytes | None, blocks: int, tried: list[SignedTx]
+    ) -> SignedTx | None:
         sender = self.sender
+        eth = sender.w3.eth
         gaps = await _quietly(sender.fill_gaps())
         if gaps:
             self.log.step(
@@ -388,24 +436,45 @@ class Submitter:
             )
         if raw is None:
             return None
+        mined = int(await eth.get_transaction_count(sender.address, "latest"))
+        if mined > nonce:  # mined (the pool still answers for mined transactions): waiting says by whom
+            return None
         try:
-            in_pool = await sender.w3.eth.get_transaction(tx_hash) is not None
+            in_pool = await eth.get_transaction(tx_hash) is not None
         except Exception:
             in_pool = False
-        if not in_pool and await receipt_or_none(sender.w3, tx_hash) is None:
-            with contextlib.suppress(Exception):
+        if not in_pool:
+            try:
                 await sender.send_raw(raw)
+            except Exception as exc:
+                if is_underpriced(exc):  # lost, and not taken back at its fees: only a replacement helps
+                    return await self._replace(work, SignedTx(tx_hash, raw, nonce), tried)
+                self.log.step("tx.rebroadcast_failed", work.task_hash, level=logging.WARNING, error=str(exc))
+                return None
             self.metrics.submissions.labels(result="rebroadcast").inc()
             self.log.step("tx.rebroadcast", work.task_hash, tx=hex_or_none(tx_hash), nonce=nonce)
             return None
-        old = SignedTx(tx_hash, raw, nonce)
-        return await self._replace(work, old)
+        if mined < nonce:  # it waits behind a lower nonce: higher fees would not help it
+            return None
+        # Next in line and not mined: replace it if it offers less than the chain asks now, or if
+        # blocks were made without it; a chain making no blocks is not a reason to pay more.
+        if blocks < self.config.replace_after_blocks and not priced_below(
+            decode_transaction(raw), await sender.quote(fresh=True)
+        ):
+            return None
+        return await self._replace(work, SignedTx(tx_hash, raw, nonce), tried)
 
-    async def _replace(self, work: TaskWork, old: SignedTx) -> SignedTx | None:
-        """``old`` signed again on its nonce with higher fees, stored, then broadcast; None when
-        the ceiling forbids it or the node refuses it (``old`` stays the task's transaction)."""
+    async def _replace(self, work: TaskWork, old: SignedTx, tried: list[SignedTx] | None = None) -> SignedTx | None:
+        """``old`` signed again on its nonce with higher fees (above the last refused try in
+        ``tried``, so that the bumps compound to what the node wants), stored, then broadcast;
+        None when the ceiling forbids it or the node refuses it (``old`` stays the task's
+        transaction, and the task's row points at it again)."""
+        basis = tried[-1] if tried else old
         try:
-            new = await self.sender.replace(old.raw)
+            new = await self.sender.replace(basis.raw)
+        except ReplacementNotNeeded as exc:
+            self.log.step("tx.fees_high_enough", work.task_hash, nonce=old.nonce, message=str(exc))
+            return None
         except FeeCeilingExceeded as exc:
             self.db.note_error(work.task_hash, f"fee_ceiling: {exc}")
             self.log.step("tx.fee_ceiling", work.task_hash, level=logging.WARNING, nonce=old.nonce, message=str(exc))
@@ -424,6 +493,13 @@ class Submitter:
             await self.sender.broadcast(new)
         except Exception as exc:  # mined meanwhile (nonce too low) or refused: the kept ones stand
             self.log.step("tx.replace_refused", work.task_hash, level=logging.WARNING, error=str(exc))
+            if is_transient(exc):  # it may have gone out: it stays the task's latest transaction
+                return new
+            if tried is not None:
+                tried.append(new)
+            # A restart sends the task's transaction again: not one the node refused.
+            with contextlib.suppress(Exception):
+                await self.db.record_replacement(work.task_hash, tx_hash=old.tx_hash, raw_tx=old.raw, nonce=old.nonce)
             return None
         self.metrics.submissions.labels(result="replaced").inc()
         self.log.step(

@@ -21,7 +21,14 @@ from othentic_offchain.chain.abi import ERROR_STRING_SELECTOR
 from othentic_offchain.chain.client import AvsContracts
 from othentic_offchain.chain.client import TransactionReverted as ReExported
 from othentic_offchain.chain.deploy import Web3Backend, deploy_system
-from othentic_offchain.chain.fees import FeeCeilingExceeded, FeeQuote, decode_transaction, quote_from
+from othentic_offchain.chain.fees import (
+    FeeCeilingExceeded,
+    FeeQuote,
+    ReplacementNotNeeded,
+    decode_transaction,
+    priced_below,
+    quote_from,
+)
 from othentic_offchain.chain.receipts import receipt_or_none
 from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, ErrorDecoder, TransactionReverted, TxAccount
@@ -127,7 +134,7 @@ def test_core_ceiling_caps_the_fee_cap_and_refuses_a_base_fee_above_it():
 def test_core_replacement_raises_both_fees_by_13_percent_or_to_the_current_price_within_the_ceiling():
     core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337, max_fee_per_gas=50 * GWEI)
     old = {"maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI}
-    assert core.bumped_fees(old, FeeQuote(GWEI, GWEI)) == {
+    assert core.bumped_fees(old, FeeQuote(3 * GWEI, GWEI)) == {
         "maxFeePerGas": 11_300_000_000,
         "maxPriorityFeePerGas": 1_130_000_000,
     }
@@ -137,11 +144,33 @@ def test_core_replacement_raises_both_fees_by_13_percent_or_to_the_current_price
     }
     with pytest.raises(FeeCeilingExceeded, match="replacement fee cap"):
         core.bumped_fees({"maxFeePerGas": 48 * GWEI, "maxPriorityFeePerGas": GWEI}, FeeQuote(GWEI, GWEI))
-    assert core.bumped_fees({"gasPrice": 10 * GWEI}, FeeQuote(None, 0, GWEI)) == {"gasPrice": 11_300_000_000}
+    assert core.bumped_fees({"gasPrice": 10 * GWEI}, FeeQuote(None, 0, 6 * GWEI)) == {"gasPrice": 11_300_000_000}
     signed = core.transfer_to_self(nonce=5, fees=old)
-    again = core.resigned(signed.raw, core.bumped_fees(old, FeeQuote(GWEI, GWEI)))
+    again = core.resigned(signed.raw, core.bumped_fees(old, FeeQuote(3 * GWEI, GWEI)))
     fields = decode_transaction(again.raw)
     assert again.nonce == 5 and fields["to"] == core.address and fields["maxFeePerGas"] == 11_300_000_000
+
+
+def test_core_replacement_offers_at_most_twice_a_fresh_transactions_fees():
+    core = TxAccount(DEV_PRIVATE_KEYS[3], chain_id=31337)  # no ceiling: the bound still holds
+    # a fresh transaction would offer 2 * 1 + 1 = 3 gwei: 11.3 gwei is more than twice that
+    with pytest.raises(ReplacementNotNeeded, match="over 6 gwei"):
+        core.bumped_fees({"maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI}, FeeQuote(GWEI, GWEI))
+    with pytest.raises(ReplacementNotNeeded):
+        core.bumped_fees({"gasPrice": 10 * GWEI}, FeeQuote(None, 0, GWEI))
+    assert core.bumped_fees({"maxFeePerGas": 5 * GWEI, "maxPriorityFeePerGas": GWEI}, FeeQuote(GWEI, GWEI)) == {
+        "maxFeePerGas": 5_650_000_000,
+        "maxPriorityFeePerGas": 1_130_000_000,
+    }
+
+
+def test_priced_below_compares_a_waiting_transaction_with_what_the_chain_asks_now():
+    old = {"maxFeePerGas": 10 * GWEI, "maxPriorityFeePerGas": GWEI}
+    assert not priced_below(old, FeeQuote(9 * GWEI, GWEI))  # 9 + 1 still fits under the cap
+    assert priced_below(old, FeeQuote(10 * GWEI, GWEI))
+    assert priced_below(old, FeeQuote(GWEI, 2 * GWEI))  # the tip the node suggests rose
+    assert priced_below({"gasPrice": GWEI}, FeeQuote(None, 0, 2 * GWEI))
+    assert not priced_below({"gasPrice": 2 * GWEI}, FeeQuote(None, 0, 2 * GWEI))
 
 
 def test_error_decoder_reads_custom_errors_and_error_string():
@@ -214,6 +243,21 @@ def test_retries_are_bounded_and_other_failures_are_not_retried(net: Net, monkey
     assert sends.calls == 1
     assert sender.core.take_nonce() is None  # the next send asks the node
     assert sender.send(net.approve())["status"] == 1 and net.nonce(sender.address) == 1
+
+
+def test_a_send_delivered_despite_a_transient_failure_is_sent_again_byte_for_byte_not_signed_again(
+    net: Net, monkeypatch
+):
+    sender = net.avs.sender(net.fresh_key())
+    sends = FailingSends(net.w3.eth.send_raw_transaction, [(ConnectionError("connection reset"), True)])
+    sent: list[bytes] = []
+    real = sends.real
+    sends.real = lambda raw: (sent.append(bytes(raw)), real(raw))[1]
+    monkeypatch.setattr(net.w3.eth, "send_raw_transaction", sends)
+    receipt = sender.send(net.approve())
+    assert receipt["status"] == 1 and sends.calls == 2
+    assert net.nonce(sender.address) == 1  # one transaction on the chain, not two
+    assert keccak(sent[0]) == bytes(receipt["transactionHash"])
 
 
 def test_already_known_counts_as_sent(net: Net, monkeypatch):
@@ -548,3 +592,123 @@ def test_a_quote_gone_stale_is_re_priced_on_the_same_nonce_and_leaves_no_gap(net
     assert (first.nonce, second.nonce) == (0, 1) and receipt["status"] == 1
     assert decode_transaction(second.raw)["maxFeePerGas"] >= 600 * GWEI
     assert net.nonce(address) == 2
+
+
+def _approve_call(net: Net, address: str, amount: int = 1) -> EncodedCall:
+    token = net.avs.stake_token
+    return EncodedCall(token.address, bytes.fromhex(token.encode_abi("approve", [address, amount])[2:]), "approve")
+
+
+def test_a_counter_asked_again_never_hands_out_a_nonce_signed_and_not_yet_sent(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    call = _approve_call(net, address)
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            waiting = await sender.sign(call, gas=100_000)  # its owner is still storing it
+            refused = await sender.sign(call, gas=100_000)
+            real = sender.w3.eth.send_raw_transaction
+
+            async def refuse(raw):
+                raise ValueError("insufficient funds for gas * price + value")
+
+            sender.w3.eth.send_raw_transaction = refuse
+            with pytest.raises(ValueError):
+                await sender.broadcast(refused)  # the counter is asked again
+            sender.w3.eth.send_raw_transaction = real
+            later = await sender.sign(call, gas=100_000)
+            for signed in (waiting, later):
+                await sender.broadcast(signed)
+            return waiting, refused, later, await sender.receipt(later.tx_hash, timeout=10)
+        finally:
+            await connection.close()
+
+    waiting, refused, later, receipt = asyncio.run(scenario())
+    assert waiting.nonce == 0 and later.nonce == refused.nonce == 1  # not 0 again: that one is held
+    assert receipt["status"] == 1 and net.nonce(address) == 2
+
+
+def test_a_first_send_on_a_nonce_another_of_ours_holds_asks_the_counter_again_and_replaces_nothing(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    call = _approve_call(net, address)
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            with _without_automine(net):
+                held = await sender.send(call, gas=100_000)  # nonce 0, in the pool
+                sender.core.resync()
+                sender.core.seed_nonce(0)  # a counter gone wrong hands out 0 again
+                with pytest.raises(Exception, match="replacement transaction underpriced") as refused:
+                    await sender.send(_approve_call(net, address, 2), gas=100_000)
+                asked_again = sender.core.next_nonce() is None
+                in_pool = await sender.w3.eth.get_transaction(held.tx_hash)
+            return held, refused.value, asked_again, in_pool, await sender.receipt(held.tx_hash, timeout=10)
+        finally:
+            await connection.close()
+
+    held, _refused, asked_again, in_pool, receipt = asyncio.run(scenario())
+    assert asked_again and in_pool is not None and receipt["status"] == 1  # the first one stood
+    assert net.nonce(address) == 1
+
+
+def test_fill_gaps_leaves_a_nonce_being_broadcast_to_its_owner(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    call = _approve_call(net, address)
+
+    async def scenario():
+        connection, sender = await _async_sender(net, key)
+        try:
+            real = sender.w3.eth.send_raw_transaction
+            reached, release = asyncio.Event(), asyncio.Event()
+
+            async def slow_first(raw):
+                sender.w3.eth.send_raw_transaction = real
+                reached.set()
+                await release.wait()  # the node has not answered yet
+                return await real(raw)
+
+            sender.w3.eth.send_raw_transaction = slow_first
+            signed = await sender.sign(call, gas=100_000)
+            sending = asyncio.create_task(sender.broadcast(signed))
+            await reached.wait()
+            during = await sender.fill_gaps()
+            release.set()
+            await sending
+            return signed, during, await sender.receipt(signed.tx_hash, timeout=10)
+        finally:
+            await connection.close()
+
+    signed, during, receipt = asyncio.run(scenario())
+    assert during == {} and receipt["status"] == 1 and bytes(receipt["transactionHash"]) == signed.tx_hash
+
+
+def test_an_adopted_transaction_is_offered_again_after_a_restart_not_filled(net: Net):
+    key = net.fresh_key()
+    address = Account.from_key(key).address
+    call = _approve_call(net, address)
+
+    async def scenario():
+        connection, before = await _async_sender(net, key)
+        try:
+            with _without_automine(net):
+                stored = await before.sign(call, gas=100_000)
+                await before.broadcast(stored)
+                _rpc(net, "anvil_dropTransaction", "0x" + stored.tx_hash.hex())
+                after = AsyncTxSender(before.w3, key, chain_id=before.chain_id)  # a restart
+                after.adopt(stored)
+                later = await after.sign(call, gas=100_000)
+                await after.broadcast(later)
+                filled = await after.fill_gaps()
+            receipts = [await after.receipt(s.tx_hash, timeout=10) for s in (stored, later)]
+            return later, filled, receipts
+        finally:
+            await connection.close()
+
+    later, filled, receipts = asyncio.run(scenario())
+    assert later.nonce == 1 and filled[0] == "resent" and set(filled.values()) == {"resent"}  # nothing filled
+    assert [r["status"] for r in receipts] == [1, 1] and net.nonce(address) == 2

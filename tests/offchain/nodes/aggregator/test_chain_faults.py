@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from eth_utils import keccak
+
+from othentic_offchain.chain.failover import RpcUnavailable
 from othentic_offchain.chain.fees import decode_transaction
 from othentic_offchain.chain.types import build_submission
 from othentic_offchain.jsonrpc import JsonRpcClient
@@ -22,6 +25,7 @@ from tests.offchain.nodes.aggregator.test_node import (
     start_attesters,
     wait_finished,
 )
+from tests.offchain.nodes.node_harness import metric
 
 GWEI = 10**9
 
@@ -72,6 +76,15 @@ async def wait_status(node, task_hash: str, condition, timeout: float = 30.0) ->
             await asyncio.sleep(0.05)
 
 
+def raise_base_fee(net: Net) -> int:
+    """The next block's base fee jumps above any fee cap priced before (twice the base fee plus a
+    tip): a transaction waiting in the pool now offers less than the chain asks (the reason to
+    replace it). Returns the base fee before."""
+    before = int(net.w3.eth.get_block("latest")["baseFeePerGas"])
+    rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(4 * before + 100 * GWEI))
+    return before
+
+
 class Automine:
     """Mining paused (transactions wait in the pool) until the block ends."""
 
@@ -100,6 +113,7 @@ def test_a_submission_that_does_not_mine_is_replaced_with_higher_fees_and_the_re
             with Automine(net):
                 task_hash = await send(node, task, signature)
                 first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                raise_base_fee(net)
                 replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
                 kept = await node.db.transactions(task.task_hash(), net.nonce())
             status = (await wait_finished(node, [task_hash]))[task_hash]
@@ -252,11 +266,13 @@ def test_whichever_of_a_tasks_transactions_mines_settles_it(net: Net, tmp_path: 
             with Automine(net):
                 task_hash = await send(node, task, signature)
                 first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                base_fee = raise_base_fee(net)
                 replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
                 node.config.replace_after_seconds = 3600.0  # no more replacements from here
                 node.config.replace_after_blocks = 10**6
                 kept = dict(await node.db.transactions(task.task_hash(), net.nonce()))
                 rpc(net, "anvil_dropTransaction", replaced["txHash"])
+                rpc(net, "anvil_setNextBlockBaseFeePerGas", hex(base_fee))  # the first one fits again
                 rpc(net, "eth_sendRawTransaction", "0x" + kept[bytes.fromhex(first["txHash"][2:])].hex())
             status = (await wait_finished(node, [task_hash]))[task_hash]
             return first["txHash"], replaced["txHash"], status
@@ -282,6 +298,7 @@ def test_a_restart_sends_the_latest_replacement_again_and_it_lands_once(net: Net
             with Automine(net):
                 task_hash = await send(node, task, signature)
                 first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                raise_base_fee(net)
                 replaced = await wait_status(node, task_hash, lambda s: s["txHash"] != first["txHash"])
                 await node.stop()  # the task stays submitting in the store
                 rpc(net, "anvil_dropAllTransactions")  # and the chain forgot every transaction of it
@@ -298,3 +315,154 @@ def test_a_restart_sends_the_latest_replacement_again_and_it_lands_once(net: Net
     replacement, status = run(scenario())
     assert status["status"] == "landed" and status["txHash"] == replacement
     assert len(net.landings(task.task_hash())) == 1 and net.nonce() - nonce_before == 1
+
+
+def test_a_waiting_transaction_priced_right_is_not_replaced_while_no_blocks_come_and_is_reported_stuck(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("waiting-no-blocks")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.1, stuck_after_rounds=3)
+        await node.start()
+        try:
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                stuck = await wait_status(node, task_hash, lambda s: (s["error"] or "").startswith("stuck"))
+                kept = await node.db.transactions(task.task_hash(), net.nonce())
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            stuck_count = await asyncio.to_thread(metric, node, "othentic_aggregator_submissions_total", result="stuck")
+            return first, stuck, kept, status, stuck_count
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    first, stuck, kept, status, stuck_count = run(scenario())
+    assert stuck["status"] == "submitting" and stuck["txHash"] == first["txHash"]  # no fee raised
+    assert len(kept) == 1 and "may still land" in stuck["error"] and stuck_count == 1
+    assert status["status"] == "landed" and status["txHash"] == first["txHash"]
+
+
+def test_a_failed_fee_read_is_tried_again_not_a_failed_task(net: Net, tmp_path: Path):
+    task, signature = net.new_task("fee-read-fails")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            sender = node.sender
+            assert sender is not None
+            real, failed = sender.quote, []
+
+            async def unavailable_once(*, fresh: bool = False):
+                if not failed:
+                    failed.append(True)
+                    raise RpcUnavailable("no endpoint answered eth_feeHistory in time")
+                return await real(fresh=fresh)
+
+            sender.quote = unavailable_once  # type: ignore[method-assign]
+            task_hash = await send(node, task, signature)
+            return failed, (await wait_finished(node, [task_hash]))[task_hash]
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    failed, status = run(scenario())
+    assert failed == [True]
+    assert status["status"] == "landed", status  # not failed (internal_error) on a transient read
+    assert len(net.landings(task.task_hash())) == 1
+
+
+def test_a_broadcast_delivered_but_unanswered_settles_on_the_stored_transaction(net: Net, tmp_path: Path):
+    task, signature = net.new_task("broadcast-unanswered")
+    nonce_before = net.nonce()
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            sender = node.sender
+            assert sender is not None
+            eth = sender.w3.eth
+            real, delivered = eth.send_raw_transaction, []
+
+            async def delivered_then_timeout(raw):
+                eth.send_raw_transaction = real
+                await real(raw)
+                delivered.append(keccak(bytes(raw)))
+                raise RpcUnavailable("eth_sendRawTransaction: no answer before the deadline")
+
+            eth.send_raw_transaction = delivered_then_timeout
+            submissions = "othentic_aggregator_submissions_total"
+            with Automine(net):  # not mined yet: the task cannot be found landed
+                task_hash = await send(node, task, signature)
+                while not (unsure := await asyncio.to_thread(metric, node, submissions, result="broadcast_unsure")):
+                    if await asyncio.to_thread(metric, node, submissions, result="broadcast_failed"):
+                        break
+                    await asyncio.sleep(0.05)
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            failed = await asyncio.to_thread(metric, node, submissions, result="broadcast_failed")
+            return delivered, unsure, failed, status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    delivered, unsure, failed, status = run(scenario())
+    assert (unsure, failed) == (1, 0)  # settled on the stored transaction, not sent back to collecting
+    assert status["status"] == "landed" and status["attempts"] == 1 and status["error"] is None, status
+    assert status["txHash"] == "0x" + delivered[0].hex()
+    assert len(net.landings(task.task_hash())) == 1 and net.nonce() - nonce_before == 1
+
+
+def test_a_refused_replacement_leaves_the_task_on_its_sent_transaction_and_the_next_bump_starts_above_it(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("replacement-refused")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=0.2)
+        await node.start()
+        try:
+            sender = node.sender
+            assert sender is not None
+            eth = sender.w3.eth
+            real, sent, refused = eth.send_raw_transaction, [], []
+
+            async def refuse_replacements(raw):
+                if sent and bytes(raw) != sent[0]:
+                    refused.append(bytes(raw))
+                    if len(refused) == 2:  # no more rounds until the test says so
+                        node.config.replace_after_seconds = 3600.0
+                    raise ValueError("txpool is full")
+                sent.append(bytes(raw))
+                return await real(raw)
+
+            eth.send_raw_transaction = refuse_replacements
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                raise_base_fee(net)
+                await wait_status(node, task_hash, lambda s: len(refused) == 2)
+                # a restart sends the row's transaction again: the one the node took
+                back = await wait_status(node, task_hash, lambda s: s["txHash"] == first["txHash"])
+                eth.send_raw_transaction = real
+                node.config.replace_after_seconds = 0.2
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return refused, back, status
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    refused, back, status = run(scenario())
+    assert back["status"] == "submitting"
+    one, two = decode_transaction(refused[0]), decode_transaction(refused[1])
+    assert two["maxFeePerGas"] * 100 >= one["maxFeePerGas"] * 113  # compounding, not the same try again
+    assert status["status"] == "landed" and status["txHash"] not in ["0x" + keccak(r).hex() for r in refused]
+    landed = net.w3.eth.get_transaction(status["txHash"])
+    assert landed["maxFeePerGas"] * 100 >= two["maxFeePerGas"] * 113
+    assert len(net.landings(task.task_hash())) == 1
