@@ -11,8 +11,9 @@ interface ICenterReads {
 }
 
 /// @notice Test-only hooks: count calls, remember the last task, revert on demand, record what the
-///         center looked like from inside the before-hook, and make a call from it (so that a test
-///         can act on the center in the middle of a submission).
+///         center looked like from inside the before-hook (once `watch` names an account; the
+///         center must then call it directly), and make a call from it (so that a test can act on
+///         the center in the middle of a submission). Works behind an AvsLogicRouter otherwise.
 contract TestAvsLogic is IAvsLogic {
     error HookRejected(string reason);
     error CallFailed(bytes returned);
@@ -58,8 +59,11 @@ contract TestAvsLogic is IAvsLogic {
         lastProofOfTask = task.proofOfTask;
         lastIsApproved = isApproved;
         lastNonSignerCount = nonSignerIds.length;
-        if (watched != address(0)) claimableSeenBefore = ICenterReads(msg.sender).claimableRewards(watched);
-        taskCountSeenBefore = ICenterReads(msg.sender).taskCount();
+        // Reads the center only when asked to: behind an AvsLogicRouter the caller is the router.
+        if (watched != address(0)) {
+            claimableSeenBefore = ICenterReads(msg.sender).claimableRewards(watched);
+            taskCountSeenBefore = ICenterReads(msg.sender).taskCount();
+        }
         if (callTarget != address(0)) _call(callTarget, callData);
     }
 
