@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 
 #: Seconds ``health`` waits for the chain before saying it is unreachable.
 HEALTH_PROBE_TIMEOUT = 2.0
+#: ``health`` says "degraded" when the oldest open task is older than this many task timeouts.
+STALLED_AFTER_TIMEOUTS = 3
 
 
 @dataclass
@@ -419,17 +421,53 @@ class AggregatorApi:
             "tasksInFlight": node.in_flight,
             "db": str(config.store_path),
         }
+        problems: list[str] = []
         try:
             # an RPC outage answers "degraded" now, not after the failover deadline
             with rpc_deadline(HEALTH_PROBE_TIMEOUT):
-                info["block"] = int(await node.w3.eth.block_number)
+                eth = node.w3.eth
+                block, mined, pending = await asyncio.gather(
+                    eth.block_number,
+                    eth.get_transaction_count(node.address, "latest"),
+                    eth.get_transaction_count(node.address, "pending"),
+                )
+            info["block"] = int(block)
+            info["nonces"] = self._nonces(int(mined), int(pending))
+            if info["nonces"]["gap"]:
+                problems.append(
+                    f"nonce gap: the node's pool holds nonces up to {int(pending) - 1}, "
+                    f"this aggregator has used up to {info['nonces']['next'] - 1}"
+                )
         except Exception as exc:
-            info["status"] = "degraded"
             info["block"] = None
-            info["error"] = f"chain unreachable: {type(exc).__name__}: {exc}"
+            problems.append(f"chain unreachable: {type(exc).__name__}: {exc}")
+        provider = node.provider
+        if provider is not None:
+            info["rpcEndpoints"] = provider.policy.status()
         if node.db is not None:
             info["tasks"] = await node.db.counts()
+            open_count, oldest, stuck = await node.db.open_summary()
+            age = round(time.time() - oldest, 1) if oldest is not None else None
+            info["openTasks"], info["oldestOpenTaskSeconds"], info["stuckTasks"] = open_count, age, stuck
+            if stuck:
+                problems.append(f"{stuck} submission(s) stuck: their transactions are not mined (see taskStatus)")
+            if age is not None and age > STALLED_AFTER_TIMEOUTS * config.task_timeout:
+                problems.append(
+                    f"the oldest open task is {age:g} s old (more than {STALLED_AFTER_TIMEOUTS} task timeouts): "
+                    "tasks are not making progress"
+                )
+        if problems:
+            info["status"] = "degraded"
+            info["error"] = "; ".join(problems)
         return info
+
+    def _nonces(self, mined: int, pending: int) -> dict[str, Any]:
+        """The account's nonces: mined (latest), in the node's pool (pending), next of ours; a gap
+        is a nonce this aggregator used that the pool does not hold (a dropped transaction)."""
+        sender = self.node.sender
+        following = sender.core.next_nonce() if sender is not None else None
+        following = pending if following is None else following
+        return {"mined": mined, "pending": pending, "next": following, "gap": pending < following}
 
     async def _handle_health(self, _request: web.Request) -> web.Response:
         return web.json_response(await self.health())

@@ -247,6 +247,11 @@ class AggregatorNode(NodeLifecycle):
         chain = self.require_chain()
         return await self.reads.get(("definition", definition_id), lambda: chain.definition(definition_id))
 
+    @property
+    def provider(self) -> Any:
+        """The fail-over RPC provider of the node's connection (None before start)."""
+        return self._rpc.provider if self._rpc is not None else None
+
     def require_db(self) -> TasksDB:
         return _started(self.db, ApplicationError(CHAIN_UNAVAILABLE, "the aggregator is not started"))
 

@@ -473,6 +473,18 @@ class TasksDB:
 
         return await self._submit(op)
 
+    async def open_summary(self) -> tuple[int, float | None, int]:
+        """(open tasks, the oldest one's ``created_at`` or None, how many are reported stuck)."""
+
+        def op(conn: sqlite3.Connection) -> tuple[int, float | None, int]:
+            count, oldest, stuck = conn.execute(
+                "SELECT COUNT(*), MIN(created_at), SUM(CASE WHEN error LIKE 'stuck:%' THEN 1 ELSE 0 END)"
+                " FROM tasks WHERE status IN ('accepted', 'collecting', 'submitting')"
+            ).fetchone()
+            return int(count), (float(oldest) if oldest is not None else None), int(stuck or 0)
+
+        return await self._submit(op)
+
     async def counts(self) -> dict[str, int]:
         """Tasks per status (every status present, zero included)."""
 

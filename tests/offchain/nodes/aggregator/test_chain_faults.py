@@ -160,6 +160,34 @@ def test_a_dropped_submission_is_sent_again_and_no_longer_wedges_the_later_tasks
     assert net.nonce() - nonce_before == 3  # nothing reverted, nothing sent twice
 
 
+def test_health_is_degraded_and_names_the_nonce_gap_a_dropped_submission_leaves(net: Net, tmp_path: Path):
+    task, signature = net.new_task("health-gap")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        # no replacement within the test: the gap stays until the node is stopped
+        node = aggregator(net, tmp_path, cluster.urls, replace_after_seconds=600, replace_after_blocks=10_000)
+        await node.start()
+        try:
+            with Automine(net):
+                task_hash = await send(node, task, signature)
+                status = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+                before = await node.api.health()
+                rpc(net, "anvil_dropTransaction", status["txHash"])
+                after = await node.api.health()
+            return before, after
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    before, after = run(scenario())
+    assert before["status"] == "ok" and not before["nonces"]["gap"], before
+    assert before["nonces"]["pending"] == before["nonces"]["next"] == before["nonces"]["mined"] + 1
+    assert after["status"] == "degraded" and after["nonces"]["gap"], after
+    assert "nonce gap" in after["error"] and after["openTasks"] == 1
+    assert [e["endpoint"] for e in after["rpcEndpoints"]]  # every endpoint, by scheme and host
+
+
 def test_a_failed_task_sent_again_is_accepted_again_and_lands(net: Net, tmp_path: Path):
     task, signature = net.new_task("failed-then-resent")
     down = {i: "down" for i in (6, 7, 8, 9, 10)}
@@ -332,17 +360,23 @@ def test_a_waiting_transaction_priced_right_is_not_replaced_while_no_blocks_come
                 first = await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
                 stuck = await wait_status(node, task_hash, lambda s: (s["error"] or "").startswith("stuck"))
                 kept = await node.db.transactions(task.task_hash(), net.nonce())
+                health_stuck = await node.api.health()
             status = (await wait_finished(node, [task_hash]))[task_hash]
             stuck_count = await asyncio.to_thread(metric, node, "othentic_aggregator_submissions_total", result="stuck")
-            return first, stuck, kept, status, stuck_count
+            return first, stuck, kept, status, stuck_count, health_stuck, await node.api.health()
         finally:
             await node.stop()
             await cluster.stop()
 
-    first, stuck, kept, status, stuck_count = run(scenario())
+    first, stuck, kept, status, stuck_count, health_stuck, health_after = run(scenario())
     assert stuck["status"] == "submitting" and stuck["txHash"] == first["txHash"]  # no fee raised
     assert len(kept) == 1 and "may still land" in stuck["error"] and stuck_count == 1
     assert status["status"] == "landed" and status["txHash"] == first["txHash"]
+    # health says so while it lasts, and is ok again once the task landed
+    assert health_stuck["status"] == "degraded" and "stuck" in health_stuck["error"], health_stuck
+    assert (health_stuck["stuckTasks"], health_stuck["openTasks"]) == (1, 1)
+    assert health_stuck["oldestOpenTaskSeconds"] > 0
+    assert health_after["status"] == "ok" and (health_after["stuckTasks"], health_after["openTasks"]) == (0, 0)
 
 
 def test_a_failed_fee_read_is_tried_again_not_a_failed_task(net: Net, tmp_path: Path):
