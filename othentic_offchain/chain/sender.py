@@ -697,6 +697,15 @@ class AsyncTxSender(_Face):
         self._sent[nonce] = signed
         return signed
 
+    def missing_nonces(self, mined: int, pending: int) -> list[int]:
+        """The nonces this sender used that are neither mined nor in the node's pool (``pending``
+        counts them), leaving out those signed and not yet broadcast, or being broadcast: gaps."""
+        counter = self.core.next_nonce()
+        if counter is None or pending >= counter:
+            return []
+        held = self._unsent | self._inflight
+        return [n for n in range(max(mined, pending), counter) if n not in held]
+
     async def fill_gaps(self) -> dict[int, str]:
         """Find the nonces between the chain's mined count and our counter that the node's pool
         lacks (its pending count stops short of our counter: a transaction was dropped, or never
@@ -711,13 +720,8 @@ class AsyncTxSender(_Face):
             mined, pending = int(mined), int(pending)
             for nonce in [n for n in self._sent if n < mined]:
                 self._sent.pop(nonce, None)
-            counter = self.core.next_nonce()
-            if counter is None or pending >= counter:
-                return {}
             done: dict[int, str] = {}
-            for nonce in range(max(mined, pending), counter):
-                if nonce in self._unsent or nonce in self._inflight:
-                    continue
+            for nonce in self.missing_nonces(mined, pending):
                 known = self._sent.get(nonce)
                 try:
                     if known is not None:

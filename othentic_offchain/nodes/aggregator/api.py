@@ -435,8 +435,8 @@ class AggregatorApi:
             info["nonces"] = self._nonces(int(mined), int(pending))
             if info["nonces"]["gap"]:
                 problems.append(
-                    f"nonce gap: the node's pool holds nonces up to {int(pending) - 1}, "
-                    f"this aggregator has used up to {info['nonces']['next'] - 1}"
+                    f"nonce gap: nonce(s) {info['nonces']['missing']} were sent but are neither mined nor in "
+                    "the node's pool (dropped); they are sent again when a stuck submission is looked at"
                 )
         except Exception as exc:
             info["block"] = None
@@ -463,11 +463,18 @@ class AggregatorApi:
 
     def _nonces(self, mined: int, pending: int) -> dict[str, Any]:
         """The account's nonces: mined (latest), in the node's pool (pending), next of ours; a gap
-        is a nonce this aggregator used that the pool does not hold (a dropped transaction)."""
+        is a nonce this aggregator broadcast that is neither mined nor in the pool (a dropped
+        transaction); one signed and not yet broadcast is no gap."""
         sender = self.node.sender
         following = sender.core.next_nonce() if sender is not None else None
-        following = pending if following is None else following
-        return {"mined": mined, "pending": pending, "next": following, "gap": pending < following}
+        missing = sender.missing_nonces(mined, pending) if sender is not None else []
+        return {
+            "mined": mined,
+            "pending": pending,
+            "next": pending if following is None else following,
+            "gap": bool(missing),
+            "missing": missing[:20],
+        }
 
     async def _handle_health(self, _request: web.Request) -> web.Response:
         return web.json_response(await self.health())

@@ -184,7 +184,11 @@ def test_health_is_degraded_and_names_the_nonce_gap_a_dropped_submission_leaves(
     assert before["status"] == "ok" and not before["nonces"]["gap"], before
     assert before["nonces"]["pending"] == before["nonces"]["next"] == before["nonces"]["mined"] + 1
     assert after["status"] == "degraded" and after["nonces"]["gap"], after
-    assert "nonce gap" in after["error"] and after["openTasks"] == 1
+    assert (
+        "nonce gap" in after["error"]
+        and after["openTasks"] == 1
+        and after["nonces"]["missing"] == [after["nonces"]["mined"]]
+    )
     assert [e["endpoint"] for e in after["rpcEndpoints"]]  # every endpoint, by scheme and host
 
 
