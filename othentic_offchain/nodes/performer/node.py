@@ -622,7 +622,8 @@ class PerformerNode(NodeLifecycle):
             return _envelope(401, f"{exc} (unsigned messages are taken from trusted clients only)")
         if self._chain is None or not await self._chain.active_operator_of(signer):
             return _envelope(403, f"the signer {signer} is not an active operator")
-        if not self._seen_messages.first(signer, request.headers[TIMESTAMP_HEADER], keccak(raw)):
+        # keyed by the signed values: the timestamp as a number ("0123" is 123, the same signature)
+        if not self._seen_messages.first(signer, int(request.headers[TIMESTAMP_HEADER]), keccak(raw)):
             return _envelope(409, "this signed message was received already: a message triggers one task")
         return None
 
@@ -686,9 +687,9 @@ class SeenMessages:
     def __init__(self, window: float, limit: int = 10_000) -> None:
         self.window = window
         self.limit = limit
-        self._seen: dict[tuple[str, str, bytes], float] = {}
+        self._seen: dict[tuple[str, int, bytes], float] = {}
 
-    def first(self, signer: str, timestamp: str, body_hash: bytes) -> bool:
+    def first(self, signer: str, timestamp: int, body_hash: bytes) -> bool:
         """Whether this is the first time the message is seen (it is remembered from now on)."""
         now = time.monotonic()
         if len(self._seen) >= self.limit:

@@ -26,7 +26,7 @@ from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.crypto import G1Point, recover_task_signer, round_hash, verify
 from othentic_offchain.crypto.auth import P2P_MESSAGE_TAG, PERFORMER_MESSAGE_TAG
-from othentic_offchain.nodes.common.protocol import auth_headers
+from othentic_offchain.nodes.common.protocol import TIMESTAMP_HEADER, auth_headers
 from othentic_offchain.nodes.performer import TRIGGER_PATH, EventTrigger, PerformerConfig, PerformerNode
 from othentic_offchain.nodes.performer.election import round_robin, stake_weighted
 from othentic_offchain.nodes.performer.outbox import Outbox
@@ -474,6 +474,9 @@ def test_a_signed_message_replayed_or_relayed_to_attesters_triggers_no_second_ta
     assert first.status_code == 200, first.text
     again = requests.post(node.url + "/p2p/message", data=body, headers=headers, timeout=HTTP_TIMEOUT)
     assert again.status_code == 409 and "received already" in again.json()["message"], again.text
+    padded = {**headers, TIMESTAMP_HEADER: "0" + headers[TIMESTAMP_HEADER]}  # the same signed number
+    again = requests.post(node.url + "/p2p/message", data=body, headers=padded, timeout=HTTP_TIMEOUT)
+    assert again.status_code == 409, again.text
     # what an aggregator signs for an attester (the relay's tag) is no order to a performer
     relayed = {"Content-Type": "application/json", **signed_message(devnet, bob, body, tag=P2P_MESSAGE_TAG)}
     answer = requests.post(node.url + "/p2p/message", data=body, headers=relayed, timeout=HTTP_TIMEOUT)
