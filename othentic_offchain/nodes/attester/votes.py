@@ -25,6 +25,8 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
+from othentic_offchain.nodes.common.sqlite import apply_schema
+
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -115,14 +117,7 @@ class VoteStore:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, SCHEMA_VERSION):
             raise VoteStoreError(f"{self.path} holds vote schema version {version}; this node knows {SCHEMA_VERSION}")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute(_SCHEMA)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        apply_schema(db, _SCHEMA, SCHEMA_VERSION)
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

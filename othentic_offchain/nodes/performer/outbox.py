@@ -34,6 +34,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.nodes.common.sqlite import apply_schema
 
 __all__ = ["ACCEPTED", "EXPIRED", "PENDING", "REFUSED", "Outbox", "OutboxEntry", "OutboxError"]
 
@@ -134,16 +135,7 @@ class Outbox:
         if version not in (0, SCHEMA_VERSION):
             self.close()
             raise OutboxError(f"{self.path} holds outbox schema version {version}; this node knows {SCHEMA_VERSION}")
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        apply_schema(db, _SCHEMA, SCHEMA_VERSION)
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
