@@ -14,7 +14,8 @@
   :class:`~othentic_offchain.nodes.aggregator.config.AggregatorConfig`): the data's size, one call
   per HTTP request, a rate per caller and overall; the signer's status and the attesters come
   from the cached chain view, so a call costs no chain read of its own.
-* ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, error.
+* ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, landing block,
+  final or not, error.
 * ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
 
 Parameters are declared in :mod:`othentic_offchain.nodes.aggregator.params`; the application
@@ -400,6 +401,8 @@ class AggregatorApi:
             "nonSigners": list(row.non_signers) if row.non_signers is not None else None,
             "txHash": hex_or_none(row.tx_hash),
             "taskNumber": row.task_number,
+            "landedBlock": row.landed_block,
+            "final": row.is_final,
             "attempts": row.attempts,
             "error": row.error,
             "taskDefinitionId": row.task_definition_id,
@@ -449,6 +452,8 @@ class AggregatorApi:
             open_count, oldest, stuck = await node.db.open_summary()
             age = round(time.time() - oldest, 1) if oldest is not None else None
             info["openTasks"], info["oldestOpenTaskSeconds"], info["stuckTasks"] = open_count, age, stuck
+            info["unfinalTasks"] = await node.db.unfinal_count()
+            info["finality"] = config.finality
             if stuck:
                 problems.append(f"{stuck} submission(s) stuck: their transactions are not mined (see taskStatus)")
             if age is not None and age > STALLED_AFTER_TIMEOUTS * config.task_timeout:
