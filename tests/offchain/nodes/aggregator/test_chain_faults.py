@@ -656,3 +656,31 @@ def test_a_task_landed_by_someone_else_and_reorganised_away_is_collected_again_a
     tx = net.w3.eth.get_transaction(again["txHash"])
     assert tx["from"] == net.aggregator  # landed by the aggregator this time
     assert len(net.landings(task.task_hash())) == 1
+
+
+def test_with_finality_finalized_a_task_is_final_once_the_chains_finalized_block_reaches_it(net: Net, tmp_path: Path):
+    task, signature = net.new_task("final-finalized")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, finality="finalized", finality_interval=3600)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            landed = (await wait_finished(node, [task_hash]))[task_hash]
+            before = await node.finality.check()
+            # anvil's finalized block trails the head by 64 blocks (and is 0 before that)
+            blocks = landed["landedBlock"] + 64 - net.w3.eth.block_number
+            rpc(net, "anvil_mine", hex(blocks - 1))
+            assert int(net.w3.eth.get_block("finalized")["number"]) == landed["landedBlock"] - 1
+            short = await node.finality.check()  # one block short
+            rpc(net, "evm_mine")
+            after = await node.finality.check()
+            return landed, before, short, after
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    landed, before, short, after = run(scenario())
+    assert landed["final"] is False
+    assert (before, short, after) == ((0, 0), (0, 0), (1, 0))
