@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,7 +385,7 @@ def _plain(value: Any) -> Any:
         return value[:MAX_TEXT]
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in list(value)[:MAX_OPERATORS]]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a struct: web3's AttributeDict
         return {str(k): _plain(v) for k, v in value.items()}
     return str(value)[:MAX_TEXT]
 
