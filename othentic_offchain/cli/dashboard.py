@@ -35,7 +35,14 @@ def dashboard(aggregator, rpc, deployment, attestation_center, host, port, refre
     """
     from othentic_offchain.dashboard.server import DashboardServer
     from othentic_offchain.dashboard.source import DashboardOptions, DashboardSource
+    from othentic_offchain.nodes.aggregator.discovery import normalize_url
 
+    try:
+        aggregator = normalize_url(aggregator)
+    except ValueError as exc:
+        raise click.BadParameter(
+            str(exc).replace("attester URL", "the aggregator's URL"), param_hint="--aggregator"
+        ) from None
     chain = connect(rpc, deployment, attestation_center)  # clear errors now, before serving
     source = DashboardSource(aggregator, chain.record, chain.rpc_url, DashboardOptions(refresh_interval=refresh))
     server = DashboardServer(source, host=host, port=port)
