@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks (status) WHERE status IN ('accepted', 'collecting', 'submitting');
 CREATE INDEX IF NOT EXISTS tasks_unfinal ON tasks (landed_block) WHERE status = 'landed' AND final_at IS NULL;
+-- listTasks pages through the newest tasks: no scan of the whole table
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at, task_hash);
 CREATE TABLE IF NOT EXISTS transactions (
     tx_hash      BLOB PRIMARY KEY,
     task_hash    BLOB NOT NULL REFERENCES tasks (task_hash),
@@ -598,6 +600,48 @@ class TasksDB:
                 " FROM tasks WHERE status IN ('accepted', 'collecting', 'submitting')"
             ).fetchone()
             return int(count), (float(oldest) if oldest is not None else None), int(stuck or 0)
+
+        return await self._submit(op)
+
+    async def recent(
+        self,
+        limit: int,
+        *,
+        before: tuple[float, bytes] | None = None,
+        statuses: Iterable[TaskStatus] | None = None,
+    ) -> list[tuple[TaskRow, list[VoteRow]]]:
+        """At most ``limit`` tasks, newest first (by ``created_at``, then hash), each with its votes;
+        only those strictly older than ``before`` (a ``(created_at, task_hash)`` of an earlier
+        page) and, given ``statuses``, in one of them. Two indexed queries, however large the store."""
+        where: list[str] = []
+        args: list[Any] = []
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND task_hash < ?))")
+            args += [before[0], before[0], before[1]]
+        if statuses is not None:
+            wanted = [TaskStatus(s).value for s in statuses]
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            args += wanted
+        sql = "SELECT * FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, task_hash DESC LIMIT ?"
+        args.append(int(limit))
+
+        def op(conn: sqlite3.Connection) -> list[tuple[TaskRow, list[VoteRow]]]:
+            rows = [TaskRow.from_sql(r) for r in conn.execute(sql, args)]
+            if not rows:
+                return []
+            hashes = [row.task_hash for row in rows]
+            votes: dict[bytes, list[VoteRow]] = {h: [] for h in hashes}
+            found = conn.execute(
+                f"SELECT * FROM votes WHERE task_hash IN ({', '.join('?' for _ in hashes)}) ORDER BY operator_id",
+                hashes,
+            )
+            for vote in found:
+                row = VoteRow.from_sql(vote)
+                votes[row.task_hash].append(row)
+            return [(row, votes[row.task_hash]) for row in rows]
 
         return await self._submit(op)
 

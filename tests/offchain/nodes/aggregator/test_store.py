@@ -485,3 +485,53 @@ def test_only_a_failed_task_is_reopened(tmp_path: Path):
     assert reopened.status is TaskStatus.ACCEPTED and reopened.finished_at is None
     assert reopened.error == "no_quorum"  # what happened last time stays visible until it changes
     assert landed.status is TaskStatus.LANDED
+
+
+def test_recent_pages_newest_first_each_task_once_even_when_they_share_a_timestamp(tmp_path: Path):
+    path = tmp_path / "t.sqlite3"
+    tasks = [task(n) for n in range(10, 15)]
+
+    async def fill():
+        db = await TasksDB.open(path)
+        for t in tasks:
+            await db.insert_task(t.task_hash(), t, SIGNATURE)
+        await db.record_vote(tasks[0].task_hash(), 3, True, (1, 2))
+        await db.record_vote(tasks[0].task_hash(), 1, False, (3, 4))
+        await db.mark_landed(tasks[1].task_hash(), task_number=1, side=True)
+        await db.close()
+
+    run(fill())
+    with sqlite3.connect(path) as conn:  # the same second for all but the newest: the hash breaks the tie
+        conn.execute("UPDATE tasks SET created_at = 1000.0")
+        conn.execute("UPDATE tasks SET created_at = 2000.0 WHERE task_hash = ?", (tasks[4].task_hash(),))
+
+    async def pages():
+        db = await TasksDB.open(path)
+        seen, before = [], None
+        while True:
+            page = await db.recent(2, before=before)
+            seen += page
+            if len(page) < 2:
+                break
+            before = (page[-1][0].created_at, page[-1][0].task_hash)
+        landed = await db.recent(10, statuses=[TaskStatus.LANDED])
+        open_ = await db.recent(10, statuses=[TaskStatus.ACCEPTED, TaskStatus.COLLECTING, TaskStatus.SUBMITTING])
+        await db.close()
+        return seen, landed, open_
+
+    seen, landed, open_ = run(pages())
+    hashes = [row.task_hash for row, _votes in seen]
+    assert hashes[0] == tasks[4].task_hash()
+    assert hashes[1:] == sorted((t.task_hash() for t in tasks[:4]), reverse=True)
+    votes = dict((row.task_hash, v) for row, v in seen)[tasks[0].task_hash()]
+    assert [(v.operator_id, v.is_approved) for v in votes] == [(1, False), (3, True)]
+    assert [row.task_hash for row, _ in landed] == [tasks[1].task_hash()]
+    assert {row.task_hash for row, _ in open_} == {t.task_hash() for t in tasks} - {tasks[1].task_hash()}
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM tasks ORDER BY created_at DESC, task_hash DESC LIMIT 2"
+            )
+        )
+    assert "tasks_created" in plan and "TEMP B-TREE" not in plan  # the index, no sort of the whole table
