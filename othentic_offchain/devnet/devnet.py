@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from othentic_offchain.chain.deploy import TOKEN
-from othentic_offchain.devnet.examples import BEACON, GENERIC, PRICE_ORACLE, deploy_examples
+from othentic_offchain.devnet.examples import BEACON, GENERIC, PRICE_ORACLE, create_beacon_definition, deploy_examples
 from othentic_offchain.devnet.network import LocalNetwork, operator_keys
 from othentic_offchain.devnet.processes import Managed, othentic_command
 from othentic_offchain.devnet.report import Summary, report_rejected, summarize
@@ -80,6 +80,7 @@ class Devnet:
         deploy_examples(net)
         stakes = [(10 + 5 * i) * TOKEN for i in range(self.options.operators)]  # 10, 15, 20, ... tokens
         net.add_operators(self.operator_keys, stakes)
+        create_beacon_definition(net, [op.id for op in net.operators[1:]])  # operator 1 runs the aggregator
         net.fund_rewards()
         self._start_processes()
         if self.options.block_time is None:  # interval mining makes its own blocks

@@ -8,6 +8,9 @@ behind an ``AvsLogicRouter`` that the AttestationCenter calls for every task.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
+
 from othentic_offchain.chain.artifacts import load_artifact
 from othentic_offchain.chain.deploy import TOKEN, Web3Backend
 from othentic_offchain.chain.types import PenaltyConfig, TaskDefinitionParams
@@ -41,7 +44,8 @@ BEACON_DEFINITION = TaskDefinitionParams(
 
 def deploy_examples(net: LocalNetwork) -> None:
     """Deploy the router and the two hooks, point the AttestationCenter at the router, create
-    definitions 1 and 2, and add the three contracts to the deployment file."""
+    definition 1, and add the three contracts to the deployment file (definition 2 comes once the
+    operators are known: :func:`create_beacon_definition`)."""
     assert net.record is not None and net.avs is not None and net.admin is not None
     backend = Web3Backend(net.w3, net.admin_key)
     router = backend.deploy("AvsLogicRouter", net.record.attestation_center, backend.deployer)
@@ -53,7 +57,16 @@ def deploy_examples(net: LocalNetwork) -> None:
     net.record.contracts.update({"AvsLogicRouter": router, "PriceOracleLogic": price, "RandomnessBeaconLogic": beacon})
     net.save_deployment()
     assert net.avs.create_definition(net.admin, PRICE_ORACLE_DEFINITION) == PRICE_ORACLE
-    assert net.avs.create_definition(net.admin, BEACON_DEFINITION) == BEACON
+
+
+def create_beacon_definition(net: LocalNetwork, members: Iterable[int]) -> None:
+    """Definition 2, the beacon, restricted to ``members``: its round robin elects performers among
+    them. The devnet leaves the aggregator's operator out: attesters refuse to vote on a task whose
+    performer is the aggregator asking them (``aggregator_is_performer``), so its turns would
+    never land."""
+    assert net.avs is not None and net.admin is not None
+    params = dataclasses.replace(BEACON_DEFINITION, restricted_attester_ids=tuple(sorted(members)))
+    assert net.avs.create_definition(net.admin, params) == BEACON
 
 
 def example_contract(net: LocalNetwork, name: str):
