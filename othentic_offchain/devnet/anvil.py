@@ -50,8 +50,9 @@ DEFAULT_HARDFORK = "prague"  # the same rules as eth-tester (py-evm) and ape-con
 DEFAULT_CHAIN_ID = 31337
 
 _MISSING_HINT = (
-    "Run `make setup` in the repository: it installs @foundry-rs/anvil from npm and links the binary "
-    "into .venv/bin; then use the virtualenv (PATH=.venv/bin:$PATH) or pass binary=<path to anvil>."
+    "Install it: `npm install @foundry-rs/anvil@1.7.1` in this folder (it is found in node_modules) "
+    "or anywhere, then put node_modules/.bin on PATH; or Foundry's own installer (foundryup). "
+    "In the repository, `make setup` does it and links the binary into .venv/bin."
 )
 
 
