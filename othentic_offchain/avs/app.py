@@ -198,6 +198,8 @@ def _check_name(name: str) -> str:
     """A task definition's name as the chain keeps it: 1 to 64 bytes of UTF-8."""
     if not name.strip() or len(name.encode()) > 64:
         raise ValueError(f"a task definition name is 1 to 64 bytes, got {name!r}")
+    if name.isdigit():
+        raise ValueError(f"a task definition name cannot be only digits (it would read as an id), got {name!r}")
     return name
 
 

@@ -36,6 +36,7 @@ def run_project_devnet(
     def progress(text: str) -> None:
         spinner.update(text=f"{text}  [dim]({time.monotonic() - started:.0f} s)[/dim]")
 
+    _sigterm_stops_like_ctrl_c()
     net = ProjectDevnet(
         project, state_dir=Path(state_dir) if state_dir else None, block_time=block_time, progress=progress
     )
@@ -67,6 +68,17 @@ def run_project_devnet(
         net.stop()
     if failed:
         raise SystemExit(1)
+
+
+def _sigterm_stops_like_ctrl_c() -> None:
+    """SIGTERM (a supervisor, ``kill``) stops everything the way Ctrl-C does, rather than leaving
+    the children to the parent-death signal."""
+    import signal
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _watch(out, net) -> None:

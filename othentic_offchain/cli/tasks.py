@@ -328,7 +328,14 @@ def print_outcome(out, outcome) -> None:
         ["proof of task", outcome.proof_of_task or "-"],
         ["data", _data_text(outcome.data_bytes)],
     ]
-    print_table(f"Task {outcome.task_hash}", ["", ""], rows, False)
+    from rich.table import Table
+
+    table = Table(title=f"Task {outcome.task_hash}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def _data_text(data: bytes) -> str:

@@ -201,8 +201,8 @@ class ProjectFile(_Table):
     @model_validator(mode="after")
     def _names_and_places(self) -> ProjectFile:
         for name, definition in self.definitions.items():
-            if not name.strip() or len(name.encode()) > 64:
-                raise ValueError(f"definitions.{name}: a task definition name is 1 to 64 bytes")
+            if not name.strip() or len(name.encode()) > 64 or name.isdigit():
+                raise ValueError(f"definitions.{name}: a task definition name is 1 to 64 bytes, not only digits")
             for place in (*definition.restrict, definition.performer):
                 if place > self.devnet.operators:
                     raise ValueError(

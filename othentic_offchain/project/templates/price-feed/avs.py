@@ -8,10 +8,12 @@ its own reading of the source. params {"lie_percent": 5} makes a lying performer
 """
 
 import json
+import secrets
 import time
 
 import aiohttp
 from eth_abi import decode, encode
+from eth_abi.exceptions import DecodingError
 
 from othentic_offchain.avs import Avs, Execution, Task
 
@@ -41,8 +43,10 @@ async def observe(params: dict, ctx) -> Execution:
     price = await read_price(ctx.config["price_source"], pair)
     price *= 1 + float(params.get("lie_percent", 0)) / 100
     at = int(time.time())
-    observation = json.dumps({"pair": pair, "price": price, "at": at}, sort_keys=True).encode()
-    return Execution(proof=observation, data=encode_price(pair, price, at))
+    # The nonce makes each observation (and so each task) unique, even two in the same second.
+    observation = {"pair": pair, "price": price, "at": at, "nonce": secrets.token_hex(8)}
+    proof = json.dumps(observation, sort_keys=True).encode()
+    return Execution(proof=proof, data=encode_price(pair, price, at))
 
 
 @avs.validate("price")
@@ -50,7 +54,7 @@ async def check_price(task: Task, ctx) -> bool:
     try:
         pair, price, at = decode_price(task.data)
         stored = json.loads(await ctx.proofs.get(task.proof_of_task))
-    except (ValueError, LookupError):  # data that does not decode, a proof nobody stored
+    except (ValueError, LookupError, DecodingError):  # data that does not decode, a proof nobody stored
         return False
     if encode_price(stored["pair"], stored["price"], stored["at"]) != task.data:
         return False  # the data is not the observation the performer stored
