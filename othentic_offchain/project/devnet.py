@@ -120,7 +120,7 @@ class ProjectDevnet:
         if not free:
             raise ProjectError("every devnet operator performs a definition: one must be left to aggregate")
         self.aggregator = self.operators[free[0] - 1]
-        aggregator = {"key": self.aggregator.key}
+        aggregator: dict[str, Any] = {"key": self.aggregator.key}
         net.aggregator_command(**aggregator)  # chooses the aggregator's port, which the performers need
         performers = []
         for name, definition in self.project.definitions.items():
