@@ -101,6 +101,7 @@ def devnet(
 
         run_project_devnet(project, tasks, keep_running, state_dir, concurrency, block_time)
         return
+    from othentic_offchain.devnet.anvil import AnvilError
     from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
 
     tasks = 30 if tasks is None else tasks
@@ -129,6 +130,8 @@ def devnet(
                 net.start()
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from exc
+            except AnvilError as exc:
+                raise click.ClickException(str(exc)) from exc
             runs = net.workload()
             progress("reporting the lying performers to the penalty manager")
             slashed = net.report_rejected()
