@@ -37,11 +37,19 @@ from othentic_offchain.cli.common import ready_line, run_until_stopped
     'by name (@avs.execute("name")) serve that id [env OTHENTIC_DEFINITIONS; `othentic devnet` sets it].',
 )
 @click.option(
+    "--deployment",
+    envvar="OTHENTIC_DEPLOYMENT",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Take the ids of the definition names from this deployment file's `definitions` (written by "
+    "`othentic task-definition create`), when --definitions is not given [env OTHENTIC_DEPLOYMENT].",
+)
+@click.option(
     "--invert-validation",
     is_flag=True,
     help="Devnets only: answer the opposite of every validation, to play a lying attester.",
 )
-def services(avs_ref, host, port, role, proof_store, avs_config, definitions, invert_validation):
+def services(avs_ref, host, port, role, proof_store, avs_config, definitions, deployment, invert_validation):
     """Serve an AVS's Execution and Validation Services over Othentic's HTTP API.
 
     AVS_REF names the `Avs` object: `package.module:attr` or `path/to/file.py:attr` (see
@@ -68,6 +76,13 @@ def services(avs_ref, host, port, role, proof_store, avs_config, definitions, in
             avs.bind(names)
         except (ValueError, TypeError) as exc:
             raise click.BadParameter(str(exc), param_hint="--definitions") from exc
+    elif deployment and avs.definition_names:
+        from othentic_offchain.chain.deploy import DeploymentRecord
+
+        try:
+            avs.bind(DeploymentRecord.load(deployment).definitions)
+        except ValueError as exc:
+            raise click.ClickException(f"{deployment}: {exc}") from exc
     if invert_validation:
         _invert_validation(avs)
     build = {"both": build_services_app, "execution": build_execution_app, "validation": build_validation_app}[role]

@@ -99,6 +99,12 @@ def task_group() -> None:
     "a JSON object), wait for it to land and print the outcome: side, votes, gas, data. In an AVS project "
     "whose `othentic devnet` is running (no key needed: the performer signs).",
 )
+@click.option(
+    "--performer",
+    default=None,
+    metavar="URL",
+    help="With --params outside a project: the performer to trigger (its API, POST /performer/v1/trigger).",
+)
 @click.option("--proof-of-task", default=None, help="Proof of task (usually the CID of the stored result).")
 @click.option("--data", "data_hex", default=None, help="Task data as 0x-hex.")
 @click.option("--data-text", default=None, help="Task data as text (sent as its UTF-8 bytes).")
@@ -148,6 +154,7 @@ def send(
     keystore,
     password_file,
     params_json,
+    performer,
     proof_of_task,
     data_hex,
     data_text,
@@ -181,9 +188,18 @@ def send(
         if proof_of_task is not None or data_hex is not None or data_text is not None or hash_proof:
             raise click.UsageError("--params runs the AVS's execute function: give no --proof-of-task nor --data")
         _send_through_performer(
-            devnet, definition, params_json, 120.0 if wait_seconds is None else wait_seconds, as_json
+            devnet,
+            performer,
+            aggregator,
+            deployment,
+            definition,
+            params_json,
+            120.0 if wait_seconds is None else wait_seconds,
+            as_json,
         )
         return
+    if performer is not None:
+        raise click.UsageError("--performer triggers a performer with --params; give --params")
     if proof_of_task is None:
         raise click.UsageError("give --params (through the performer) or --proof-of-task (signed here)")
     definition_id = _definition_id(definition, devnet, deployment)
@@ -260,46 +276,66 @@ def _definition_id(definition: str, devnet: dict | None, deployment: str | None)
     return int(known[definition])
 
 
-def _send_through_performer(devnet: dict | None, name: str, params_json: str, wait: float, as_json: bool) -> None:
+def _send_through_performer(
+    devnet: dict | None,
+    performer: str | None,
+    aggregator: str,
+    deployment: str | None,
+    name: str,
+    params_json: str,
+    wait: float,
+    as_json: bool,
+) -> None:
+    """Trigger a performer (the project devnet's for the definition, or the one at ``performer``),
+    then follow the task through the aggregator and print its outcome."""
     from othentic_offchain.chain.client import AvsContracts
-    from othentic_offchain.chain.deploy import DeploymentRecord
+    from othentic_offchain.chain.deploy import DeploymentNotFound, DeploymentRecord
     from othentic_offchain.chain.rpc import sync_web3
     from othentic_offchain.devnet.workload import post_json
     from othentic_offchain.project.outcome import wait_outcome
 
-    if devnet is None:
-        raise click.UsageError("--params needs an AVS project (a folder with othentic.toml; see `othentic init`)")
-    if "missing" in devnet:
-        raise click.ClickException(
-            f"the devnet of {devnet['projectName']} is not running (no {devnet['missing']}): "
-            "start `othentic devnet` in the project, in another terminal"
-        )
     try:
         params = json.loads(params_json)
         if not isinstance(params, dict):
             raise ValueError("expected a JSON object")
     except ValueError as exc:
         raise click.BadParameter(f"not a JSON object of parameters: {exc}", param_hint="--params") from exc
-    definition_id = _definition_id(name, devnet, None)
-    names = {int(i): n for n, i in devnet["definitions"].items()}
-    name = names[definition_id]
-    url = devnet["performers"][name]
+    if performer is not None:
+        if not deployment:
+            raise click.UsageError("--performer needs the deployment file (--deployment or $OTHENTIC_DEPLOYMENT)")
+        definition_id = _definition_id(name, None, deployment)
+        try:
+            record = DeploymentRecord.load(deployment)
+        except DeploymentNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+        names, rpc, url = {int(i): n for n, i in record.definitions.items()}, record.rpc_url, performer
+    else:
+        if devnet is None:
+            raise click.UsageError(
+                "--params needs the performer: run it in an AVS project whose `othentic devnet` runs "
+                "(see `othentic init`), or give --performer URL"
+            )
+        if "missing" in devnet:
+            raise click.ClickException(
+                f"the devnet of {devnet['projectName']} is not running (no {devnet['missing']}): "
+                "start `othentic devnet` in the project, in another terminal"
+            )
+        definition_id = _definition_id(name, devnet, None)
+        names = {int(i): n for n, i in devnet["definitions"].items()}
+        record = DeploymentRecord.load(devnet["deployment"])
+        rpc, url, aggregator = devnet["rpc"], devnet["performers"][names[definition_id]], devnet["aggregator"]
+    shown = repr(names.get(definition_id, definition_id))
     try:
         status, body = post_json(f"{url}/performer/v1/trigger", {"params": params}, timeout=60.0)
     except OSError as exc:
-        raise click.ClickException(
-            f"the performer of {name!r} at {url} does not answer ({exc}): is `othentic devnet` still running?"
-        ) from exc
+        raise click.ClickException(f"the performer at {url} does not answer ({exc}): is it running?") from exc
     if status not in (200, 202) or not body.get("taskHash"):
-        raise click.ClickException(
-            f"the performer of {name!r} refused the task ({status}): {body.get('message', body)}"
-        )
+        raise click.ClickException(f"the performer at {url} refused the task ({status}): {body.get('message', body)}")
     out = console()
     if not as_json:
-        out.print(f"Sent task {body['taskHash']} (definition {name!r}, id {definition_id}) through its performer.")
-    record = DeploymentRecord.load(devnet["deployment"])
-    avs = AvsContracts(sync_web3(devnet["rpc"], 30), record)
-    outcome = wait_outcome(devnet["aggregator"], body["taskHash"], avs=avs, names=names, timeout=wait)
+        out.print(f"Sent task {body['taskHash']} (definition {shown}, id {definition_id}) through its performer.")
+    avs = AvsContracts(sync_web3(rpc, 30), record) if rpc else None
+    outcome = wait_outcome(aggregator, body["taskHash"], avs=avs, names=names, timeout=wait)
     if as_json:
         click.echo(outcome.to_json())
     else:
