@@ -193,9 +193,18 @@ class ProjectSettings(_Table):
     config: dict[str, Any] = Field(default_factory=dict)  # ctx.config of the AVS's functions
 
 
+class Hook(_Table):
+    """An on-chain ``IAvsLogic`` hook the devnet compiles (solc needed), deploys and sets."""
+
+    source: str  # the .sol file, relative to the project folder
+    contract: str  # the contract in it; its constructor takes the attestation center's address
+    solc: str | None = None  # the compiler [default: $SOLC, else solc on PATH]
+
+
 class ProjectFile(_Table):
     project: ProjectSettings
     devnet: DevnetSettings = Field(default_factory=DevnetSettings)
+    hook: Hook | None = None
     definitions: dict[str, Definition] = Field(min_length=1)
 
     @model_validator(mode="after")

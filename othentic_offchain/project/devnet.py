@@ -60,6 +60,7 @@ class ProjectDevnet:
         self.offline: list[int] = []
         self.lying: list[int] = []
         self.aggregator: Operator | None = None
+        self.hook: Any = None  # the deployed [hook] contract (web3), if the project has one
         self._services_ports: dict[str, int] = {}
         self._watched: dict[Path, float] = {}
 
@@ -72,6 +73,8 @@ class ProjectDevnet:
         (self.state / "logs").mkdir(parents=True)
         net = self.net
         net.start_chain(block_time=self.block_time)
+        if self.project.settings.hook is not None:
+            self._deploy_hook()
         self.operators = net.add_operators(self.keys, settings.operator_stakes())
         ids = [op.id for op in self.operators]
         self.progress(f"creating the task definitions {', '.join(self.project.definitions)}")
@@ -86,6 +89,22 @@ class ProjectDevnet:
             net.start_block_ticker(settings.block_interval)
         self._remember_files()
         self._write_endpoints()
+
+    def _deploy_hook(self) -> None:
+        """Compile the project's hook, deploy it (its constructor takes the center) and set it."""
+        from othentic_offchain.project.hook import compile_hook, find_solc
+
+        hook, net = self.project.settings.hook, self.net
+        assert hook is not None and net.record is not None and net.admin is not None and net.avs is not None
+        self.progress(f"compiling and deploying the hook {hook.contract}")
+        abi, bytecode = compile_hook(self.project.root, hook.source, hook.contract, find_solc(hook.solc))
+        factory = net.w3.eth.contract(abi=abi, bytecode=bytecode)
+        pending = net.admin.send(factory.constructor(net.record.attestation_center), wait=False)
+        receipt = net.admin.wait(pending, what=f"deploying {hook.contract}")
+        address = receipt["contractAddress"]
+        net.admin.send(net.avs.center.functions.setAvsLogic(address))
+        net.record.contracts[hook.contract] = address
+        self.hook = net.w3.eth.contract(address=address, abi=abi)
 
     def _start_processes(self) -> None:
         net, settings = self.net, self.project.devnet
