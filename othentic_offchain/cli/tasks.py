@@ -180,7 +180,7 @@ def send(
     from eth_account import Account
 
     devnet = _project_devnet()
-    if devnet is not None:  # in a project whose devnet runs: its aggregator and deployment by default
+    if devnet is not None and "missing" not in devnet:  # a project whose devnet runs: its aggregator, deployment
         if ctx.get_parameter_source("aggregator") is click.core.ParameterSource.DEFAULT:
             aggregator = devnet["aggregator"]
         deployment = deployment or devnet["deployment"]
