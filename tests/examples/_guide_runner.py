@@ -39,7 +39,8 @@ DEFAULT_READY_TIMEOUT = 120.0
 RUN_TIMEOUT = 180.0
 
 _BLOCK = re.compile(
-    r"<!-- guide-test: (?P<kind>\w+)(?P<attrs>[^>]*?)-->\s*\n```(?P<lang>\w+)\n(?P<body>.*?)\n```", re.S)
+    r"<!-- guide-test: (?P<kind>\w+)(?P<attrs>[^>]*?)-->\s*\n```(?P<lang>\w+)\n(?P<body>.*?)\n```", re.S
+)
 _ATTR = re.compile(r"""(\w+)=(?:"([^"]*)"|'([^']*)')""")
 FENCE = re.compile(r"^```(\w*)\s*$", re.M)
 
@@ -83,8 +84,9 @@ def check_marks(path: Path, *, files: list[str], project_name: str | None = None
     text = path.read_text()
     blocks = parse_guide(path)
     fences = [lang for i, lang in enumerate(FENCE.findall(text)) if i % 2 == 0]  # opening fences only
-    assert fences.count("bash") == sum(b.kind in ("run", "background", "given") for b in blocks), \
+    assert fences.count("bash") == sum(b.kind in ("run", "background", "given") for b in blocks), (
         f"every bash block of {path.name} needs a <!-- guide-test: run|background|given ... --> mark"
+    )
     assert {b.kind for b in blocks} <= {"run", "background", "file", "given"}
     assert all(len(b.values("ready")) == 1 for b in blocks if b.kind == "background")
     file_blocks = [b for b in blocks if b.kind == "file"]
@@ -106,8 +108,16 @@ def free_port() -> int:
 class GuideRunner:
     """Runs a guide's blocks like a reader with several terminals, and stops what it started."""
 
-    def __init__(self, workdir: Path, *, cwd: Path, ports: tuple[int, ...] = (), folders: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None, ready_timeouts: dict[str, float] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        cwd: Path,
+        ports: tuple[int, ...] = (),
+        folders: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        ready_timeouts: dict[str, float] | None = None,
+    ):
         self.workdir = workdir
         self.start_folder = cwd
         self.cwds: dict[str, Path] = {}  # per terminal
@@ -147,14 +157,23 @@ class GuideRunner:
         env_file, cwd_file = self.workdir / "env.out", self.workdir / "cwd.out"
         script = self.script(block) + f"env -0 > {shlex.quote(str(env_file))}; pwd > {shlex.quote(str(cwd_file))}\n"
         try:
-            result = subprocess.run(["bash", "-c", script], cwd=self.cwd(block), env=self.env, capture_output=True,
-                                    text=True, timeout=RUN_TIMEOUT)
+            result = subprocess.run(
+                ["bash", "-c", script],
+                cwd=self.cwd(block),
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+            )
         except subprocess.TimeoutExpired as exc:
-            raise AssertionError(f"{block.where}: did not finish in {RUN_TIMEOUT:.0f} s:\n{exc.stdout}\n{exc.stderr}"
-                                 f"\n{self.background_tails()}") from exc
+            raise AssertionError(
+                f"{block.where}: did not finish in {RUN_TIMEOUT:.0f} s:\n{exc.stdout}\n{exc.stderr}"
+                f"\n{self.background_tails()}"
+            ) from exc
         output = result.stdout + result.stderr
-        assert result.returncode == 0, (f"{block.where}: exit status {result.returncode}\n{self.script(block)}\n"
-                                        f"{output}\n{self.background_tails()}")
+        assert result.returncode == 0, (
+            f"{block.where}: exit status {result.returncode}\n{self.script(block)}\n{output}\n{self.background_tails()}"
+        )
         flat = " ".join(output.split())  # Rich folds long lines: compare with whitespace collapsed
         for expected in block.values("expect"):
             assert expected in flat, f"{block.where}: expected {expected!r} in the output:\n{output}"
@@ -170,21 +189,30 @@ class GuideRunner:
         (ready,) = block.values("ready")
         log_path = self.logs / f"block-{block.line}.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(["bash", "-c", self.script(block)], cwd=self.cwd(block), env=dict(self.env),
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True,  # Ctrl-C reaches the whole terminal's group
-                                    preexec_fn=_parent_death_signal())  # bash execs the command: it dies with us
+            proc = subprocess.Popen(
+                ["bash", "-c", self.script(block)],
+                cwd=self.cwd(block),
+                env=dict(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the whole terminal's group
+                preexec_fn=_parent_death_signal(),
+            )  # bash execs the command: it dies with us
         self.background.append((block, proc, log_path))
-        timeout = next((t for prefix, t in self.ready_timeouts.items() if block.body.startswith(prefix)),
-                       DEFAULT_READY_TIMEOUT)
+        timeout = next(
+            (t for prefix, t in self.ready_timeouts.items() if block.body.startswith(prefix)), DEFAULT_READY_TIMEOUT
+        )
         deadline = time.monotonic() + timeout
         while ready not in log_path.read_text(errors="replace"):
             if proc.poll() is not None:
-                raise AssertionError(f"{block.where}: exited with {proc.returncode} before printing {ready!r}:\n"
-                                     f"{self.tail(log_path)}")
+                raise AssertionError(
+                    f"{block.where}: exited with {proc.returncode} before printing {ready!r}:\n{self.tail(log_path)}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{block.where}: did not print {ready!r} in {timeout:.0f} s:\n{self.tail(log_path)}")
+                    f"{block.where}: did not print {ready!r} in {timeout:.0f} s:\n{self.tail(log_path)}"
+                )
             time.sleep(0.1)
 
     def wait_for_background(self, block: Block, text: str, timeout: float = 60.0) -> None:
@@ -192,8 +220,9 @@ class GuideRunner:
         deadline = time.monotonic() + timeout
         while not any(text in path.read_text(errors="replace") for _b, _p, path in self.background):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{block.where}: no terminal printed {text!r} in {timeout:.0f} s:\n"
-                                     f"{self.background_tails()}")
+                raise AssertionError(
+                    f"{block.where}: no terminal printed {text!r} in {timeout:.0f} s:\n{self.background_tails()}"
+                )
             time.sleep(0.1)
 
     def background_log(self, prefix: str) -> str:
