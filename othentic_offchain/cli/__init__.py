@@ -123,7 +123,7 @@ def demo(operators: int, signers: int) -> None:
 from othentic_offchain.cli.definitions import definitions_group  # noqa: E402
 from othentic_offchain.cli.deploy import deploy  # noqa: E402
 from othentic_offchain.cli.devnet import devnet  # noqa: E402
-from othentic_offchain.cli.init import init  # noqa: E402
+from othentic_offchain.cli.init import init, install_anvil_command  # noqa: E402
 from othentic_offchain.cli.keys import keys_group  # noqa: E402
 from othentic_offchain.cli.nodes import node_group  # noqa: E402
 from othentic_offchain.cli.operator import operator_group  # noqa: E402
@@ -133,6 +133,7 @@ from othentic_offchain.cli.tasks import task_group  # noqa: E402
 
 for _group in (
     init,
+    install_anvil_command,
     deploy,
     devnet,
     node_group,

@@ -35,3 +35,17 @@ def init(name, template):
         "  othentic task send --definition NAME --params '{...}'   # from a second terminal\n"
         "  pytest                    # its tests (pip install pytest)"
     )
+
+
+@click.command(name="install-anvil")
+def install_anvil_command():
+    """Install anvil (the local chain of `othentic devnet`), the pinned version, with npm into
+    $XDG_DATA_HOME/othentic/anvil, where `othentic devnet` finds it."""
+    from othentic_offchain.devnet.anvil import ANVIL_VERSION, AnvilError, install_anvil
+
+    with console().status(f"npm install @foundry-rs/anvil@{ANVIL_VERSION} ..."):
+        try:
+            path = install_anvil()
+        except AnvilError as exc:
+            raise click.ClickException(str(exc)) from exc
+    console().print(f"anvil {ANVIL_VERSION} installed: {path}")
