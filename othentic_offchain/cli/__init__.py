@@ -39,7 +39,8 @@ def cli() -> None:
 
     Operators run nodes (`node attester`, `node aggregator`, `node performer`) next to an AVS's
     services (`services`); AVS owners define tasks (`task-definition`) and fund rewards (`rewards`);
-    `devnet` brings a whole local network up in one command. Options also come from environment
+    `init` makes a new AVS project and `devnet` brings a whole local network up in one command
+    (inside a project: that project's AVS). Options also come from environment
     variables (Othentic's names: L2_RPC, PRIVATE_KEY, ATTESTATION_CENTER_ADDRESS) and --config.
     Run `othentic COMMAND --help` for each command.
     """
