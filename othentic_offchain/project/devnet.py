@@ -306,21 +306,6 @@ class ProjectDevnet:
             progress=self.progress,
         )
 
-    def landed(self) -> dict[str, dict[str, Any]]:
-        """Per definition name: tasks approved and rejected on-chain and the gas of each submission."""
-        net = self.net
-        assert net.avs is not None and net.record is not None
-        names = {i: n for n, i in self.definition_ids.items()}
-        result: dict[str, dict[str, Any]] = {n: {"approved": 0, "rejected": 0, "gas": []} for n in self.definition_ids}
-        for event, side in (("TaskSubmitted", "approved"), ("TaskRejected", "rejected")):
-            for log in getattr(net.avs.center.events, event)().get_logs(from_block=net.record.block_number):
-                name = names.get(int(log["args"]["taskDefinitionId"]))
-                if name is None:
-                    continue
-                result[name][side] += 1
-                result[name]["gas"].append(int(net.w3.eth.get_transaction_receipt(log["transactionHash"])["gasUsed"]))
-        return result
-
     def stop(self) -> None:
         self.net.stop()
 
