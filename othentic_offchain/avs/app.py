@@ -63,6 +63,7 @@ class Context:
     config: Mapping[str, Any]
     logger: logging.Logger
     task_definition_id: int | None = None
+    task_definition_name: str | None = None  # the name bound to the id (Avs.bind), if any
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,34 +152,55 @@ class _Registry:
 
     kind: str
     by_id: dict[int, _Handler] = field(default_factory=dict)
+    by_name: dict[str, _Handler] = field(default_factory=dict)
     default: _Handler | None = None
 
-    def add(self, ids: tuple[int, ...], handler: _Handler) -> None:
-        if not ids:
+    def add(self, keys: tuple[int | str, ...], handler: _Handler) -> None:
+        if not keys:
             if self.default is not None:
                 raise ValueError(f"a default {self.kind} function is already registered ({self.default.name})")
             self.default = handler
             return
-        for task_definition_id in ids:
-            if task_definition_id in self.by_id:
-                taken = self.by_id[task_definition_id].name
-                raise ValueError(f"task definition {task_definition_id} already has a {self.kind} function ({taken})")
-        for task_definition_id in ids:
-            self.by_id[task_definition_id] = handler
+        for key in keys:
+            table: dict[Any, _Handler] = self.by_name if isinstance(key, str) else self.by_id
+            if key in table:
+                what = f"{key!r}" if isinstance(key, str) else str(key)
+                raise ValueError(f"task definition {what} already has a {self.kind} function ({table[key].name})")
+        for key in keys:
+            if isinstance(key, str):
+                self.by_name[key] = handler
+            else:
+                self.by_id[key] = handler
 
-    def find(self, task_definition_id: int) -> _Handler | None:
-        return self.by_id.get(task_definition_id, self.default)
+    def find(self, task_definition_id: int, names: Mapping[int, str]) -> _Handler | None:
+        """The function of an id: registered for the id, else for the name bound to it, else the default."""
+        found = self.by_id.get(task_definition_id)
+        if found is None and task_definition_id in names:
+            found = self.by_name.get(names[task_definition_id])
+        return found if found is not None else self.default
 
 
-def _check_ids(ids: tuple[Any, ...], decorator: str) -> tuple[int, ...]:
+def _check_ids(ids: tuple[Any, ...], decorator: str) -> tuple[int | str, ...]:
     for value in ids:
+        if isinstance(value, str):
+            _check_name(value)
+            continue
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"@{decorator}(...) takes task definition ids (int), got {value!r}")
+            raise TypeError(f"@{decorator}(...) takes task definition ids (int) or names (str), got {value!r}")
         if not 0 <= value <= MAX_TASK_DEFINITION_ID:
             raise ValueError(f"task definition id must be in [0, {MAX_TASK_DEFINITION_ID}] (uint16), got {value}")
     if len(set(ids)) != len(ids):
         raise ValueError(f"@{decorator}(...) got a task definition id twice: {ids}")
     return tuple(ids)
+
+
+def _check_name(name: str) -> str:
+    """A task definition's name as the chain keeps it: 1 to 64 bytes of UTF-8."""
+    if not name.strip() or len(name.encode()) > 64:
+        raise ValueError(f"a task definition name is 1 to 64 bytes, got {name!r}")
+    if name.isdigit():
+        raise ValueError(f"a task definition name cannot be only digits (it would read as an id), got {name!r}")
+    return name
 
 
 def _takes_context(fn: Callable[..., Any], what: str) -> bool:
@@ -231,6 +253,7 @@ class Avs:
         self._execute = _Registry("execute")
         self._validate = _Registry("validate")
         self._on_message: _Handler | None = None
+        self._names: dict[int, str] = {}  # definition id -> name, from bind()
 
     def __repr__(self) -> str:
         return (
@@ -273,13 +296,14 @@ class Avs:
     def execute(self, fn: F, /) -> F: ...
 
     @overload
-    def execute(self, *ids: int, timeout: float | None = None) -> Callable[[F], F]: ...
+    def execute(self, *ids: int | str, timeout: float | None = None) -> Callable[[F], F]: ...
 
     def execute(self, *ids: Any, timeout: float | None = None) -> Any:
         """Register an execute function ``(params: dict, ctx) -> Execution`` for these definition ids.
 
-        ``@avs.execute(1, 2)`` serves ids 1 and 2; ``@avs.execute()`` or bare ``@avs.execute``
-        serves every id without a function of its own.
+        ``@avs.execute(1, 2)`` serves ids 1 and 2; ``@avs.execute("uppercase")`` serves the id the
+        name is bound to (:meth:`bind`: a project's ``othentic.toml`` declares definitions by name);
+        ``@avs.execute()`` or bare ``@avs.execute`` serves every id without a function of its own.
         """
         return self._decorator(self._execute, ids, timeout)
 
@@ -287,7 +311,7 @@ class Avs:
     def validate(self, fn: F, /) -> F: ...
 
     @overload
-    def validate(self, *ids: int, timeout: float | None = None) -> Callable[[F], F]: ...
+    def validate(self, *ids: int | str, timeout: float | None = None) -> Callable[[F], F]: ...
 
     def validate(self, *ids: Any, timeout: float | None = None) -> Any:
         """Register a validate function ``(task: Task, ctx) -> bool`` (True approves) for these ids.
@@ -341,17 +365,59 @@ class Avs:
             timeout=None if timeout is None else _check_timeout(timeout),
         )
 
+    # -- names ------------------------------------------------------------------------------------
+
+    def bind(self, definitions: Mapping[str, int]) -> None:
+        """Say which id each definition name has on this network (``{"uppercase": 3}``), so that
+        functions registered by name (``@avs.execute("uppercase")``) serve that id. A new call
+        replaces the previous binding; a name registered here but absent from ``definitions`` is an
+        error (its functions would never run)."""
+        missing = sorted((set(self._execute.by_name) | set(self._validate.by_name)) - set(definitions))
+        if missing:
+            raise ValueError(
+                f"AVS {self.name!r} has functions for the task definition(s) {', '.join(map(repr, missing))}, "
+                f"which the network does not have (it has {', '.join(map(repr, sorted(definitions))) or 'none'})"
+            )
+        names: dict[int, str] = {}
+        for name, task_definition_id in definitions.items():
+            _check_name(name)
+            (checked,) = _check_ids((task_definition_id,), "Avs.bind")
+            assert isinstance(checked, int)
+            if checked in names:
+                raise ValueError(f"task definition {checked} bound to both {names[checked]!r} and {name!r}")
+            names[checked] = name
+        self._names = names
+
+    def definition_id(self, name: str) -> int:
+        """The id bound to a definition name (:meth:`bind`)."""
+        for task_definition_id, bound in self._names.items():
+            if bound == name:
+                return task_definition_id
+        raise NoHandler(
+            f"task definition {name!r} has no id on this network"
+            + (f" (known: {', '.join(map(repr, sorted(self._names.values())))})" if self._names else " (none bound)")
+        )
+
+    @property
+    def definition_names(self) -> list[str]:
+        """Definition names with an execute or a validate function of their own."""
+        return sorted(set(self._execute.by_name) | set(self._validate.by_name))
+
     # -- what is registered -----------------------------------------------------------------------
+
+    def _ids(self, registry: _Registry) -> list[int]:
+        bound = {i for i, name in self._names.items() if name in registry.by_name}
+        return sorted(set(registry.by_id) | bound)
 
     @property
     def execute_ids(self) -> list[int]:
-        """Definition ids with an execute function of their own."""
-        return sorted(self._execute.by_id)
+        """Definition ids with an execute function of their own (by id, or by a name bound to it)."""
+        return self._ids(self._execute)
 
     @property
     def validate_ids(self) -> list[int]:
-        """Definition ids with a validate function of their own."""
-        return sorted(self._validate.by_id)
+        """Definition ids with a validate function of their own (by id, or by a name bound to it)."""
+        return self._ids(self._validate)
 
     @property
     def has_default_execute(self) -> bool:
@@ -373,13 +439,19 @@ class Avs:
             config=types.MappingProxyType(self.config),
             logger=self.logger,
             task_definition_id=task_definition_id,
+            task_definition_name=self._names.get(task_definition_id) if task_definition_id is not None else None,
         )
 
     # -- running ----------------------------------------------------------------------------------
 
-    async def run_execute(self, task_definition_id: int, params: Mapping[str, Any] | None = None) -> ExecutionResult:
-        """Run the execute function of a definition and store its proof if it handed over bytes."""
-        handler = self._execute.find(task_definition_id)
+    async def run_execute(
+        self, task_definition_id: int | str, params: Mapping[str, Any] | None = None
+    ) -> ExecutionResult:
+        """Run the execute function of a definition (its id, or its name once bound) and store its
+        proof if it handed over bytes."""
+        if isinstance(task_definition_id, str):
+            task_definition_id = self.definition_id(task_definition_id)
+        handler = self._execute.find(task_definition_id, self._names)
         if handler is None:
             raise NoHandler(f"no execution logic for task definition {task_definition_id}")
         ctx = self.context(task_definition_id)
@@ -397,7 +469,7 @@ class Avs:
 
     async def run_validate(self, task: Task) -> bool:
         """Run the validate function of the task's definition: True approves, False rejects."""
-        handler = self._validate.find(task.task_definition_id)
+        handler = self._validate.find(task.task_definition_id, self._names)
         if handler is None:
             raise NoHandler(f"no validation logic for task definition {task.task_definition_id}")
         result = await self._call(handler, task, self.context(task.task_definition_id))

@@ -72,6 +72,9 @@ class DeploymentRecord:
     registry: dict[str, int] = field(default_factory=dict)
     rpc_url: str | None = None
     created_at: float = field(default_factory=time.time)
+    # Task definition name -> id, for the definitions created by name (an AVS project's devnet):
+    # commands and tests refer to definitions by name and look their id up here.
+    definitions: dict[str, int] = field(default_factory=dict)
 
     @property
     def attestation_center(self) -> str:

@@ -39,7 +39,8 @@ def cli() -> None:
 
     Operators run nodes (`node attester`, `node aggregator`, `node performer`) next to an AVS's
     services (`services`); AVS owners define tasks (`task-definition`) and fund rewards (`rewards`);
-    `devnet` brings a whole local network up in one command. Options also come from environment
+    `init` makes a new AVS project and `devnet` brings a whole local network up in one command
+    (inside a project: that project's AVS). Options also come from environment
     variables (Othentic's names: L2_RPC, PRIVATE_KEY, ATTESTATION_CENTER_ADDRESS) and --config.
     Run `othentic COMMAND --help` for each command.
     """
@@ -124,6 +125,7 @@ from othentic_offchain.cli.dashboard import dashboard  # noqa: E402
 from othentic_offchain.cli.definitions import definitions_group  # noqa: E402
 from othentic_offchain.cli.deploy import deploy  # noqa: E402
 from othentic_offchain.cli.devnet import devnet  # noqa: E402
+from othentic_offchain.cli.init import init, install_anvil_command  # noqa: E402
 from othentic_offchain.cli.keys import keys_group  # noqa: E402
 from othentic_offchain.cli.nodes import node_group  # noqa: E402
 from othentic_offchain.cli.operator import operator_group  # noqa: E402
@@ -132,6 +134,8 @@ from othentic_offchain.cli.services import proofs_group, services  # noqa: E402
 from othentic_offchain.cli.tasks import task_group  # noqa: E402
 
 for _group in (
+    init,
+    install_anvil_command,
     deploy,
     devnet,
     dashboard,

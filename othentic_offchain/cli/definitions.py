@@ -136,12 +136,23 @@ def definitions_group() -> None:
 @functools.partial(_definition_options, defaults=True)
 @transactions
 def create(rpc, deployment, attestation_center, private_key, keystore, password_file, **options):
-    """Create a task definition; prints its id. Rewards in tokens, 15 significant digits at most."""
+    """Create a task definition; prints its id. Rewards in tokens, 15 significant digits at most.
+
+    With a deployment file, its name and id are recorded there (`definitions`): `othentic services`,
+    `othentic node ... --performer-definition NAME` and `othentic task send --definition NAME` given
+    the file then find it by name."""
     chain = connect(rpc, deployment, attestation_center)
     sender = chain.sender(load_key(private_key, keystore, password_file))
     params = _params(None, options)
     definition_id = chain.avs.create_definition(sender, params)
     console().print(f"Created task definition {definition_id} ({params.name!r}).")
+    if deployment:  # commands and services given this file then take the definition by its name
+        from othentic_offchain.chain.deploy import DeploymentRecord
+
+        record = DeploymentRecord.load(deployment)
+        record.definitions[params.name] = definition_id
+        record.save(deployment)
+        console().print(f"Recorded {params.name!r} = {definition_id} in {deployment}.")
 
 
 @definitions_group.command("update")

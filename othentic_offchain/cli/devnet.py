@@ -20,9 +20,10 @@ from othentic_offchain.cli.common import console, tokens
 @click.option(
     "--tasks",
     type=click.IntRange(1, 10_000),
-    default=30,
-    show_default=True,
-    help="Tasks to send over the generic and price-oracle definitions (beacon rounds come on top).",
+    default=None,
+    help="Tasks to send over the generic and price-oracle definitions (beacon rounds come on top) "
+    "[default: 30]. In a project: send this many over its definitions (their `example` params), "
+    "print the outcome and exit [default: none, keep running].",
 )
 @click.option(
     "--offline-attesters",
@@ -35,9 +36,17 @@ from othentic_offchain.cli.common import console, tokens
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False),
-    default=".devnet",
-    show_default=True,
-    help="Deployment file, databases, proofs and logs (wiped at start).",
+    default=None,
+    help="Deployment file, databases, proofs and logs (wiped at start) [default: .devnet, in a project "
+    "the project's .devnet].",
+)
+@click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="Serve this AVS project (a folder with othentic.toml) [default: the one holding the current "
+    "folder, if any; else the example AVSs].",
 )
 @click.option(
     "--lying-share",
@@ -57,25 +66,52 @@ from othentic_offchain.cli.common import console, tokens
     help="Mine a block every SECONDS (anvil's interval mining) instead of one per transaction: "
     "transactions wait in the pool as on a real chain [default: automine, plus an empty block every second].",
 )
-def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_share, concurrency, block_time):
-    """Run a local AVS network and show what it did.
+@click.pass_context
+def devnet(
+    ctx, operators, tasks, offline_attesters, keep_running, state_dir, project_dir, lying_share, concurrency, block_time
+):
+    """Run a local AVS network: your project's AVS, or the example AVSs.
 
-    Starts anvil, deploys the contracts (the plan of othentic deploy) and the example AVSs,
-    registers OPERATORS operators with different stakes, starts the aggregator, one attester per
-    operator and the example services as separate processes, sends TASKS tasks over the generic
+    Inside an AVS project (a folder with othentic.toml, see `othentic init`): deploys the contracts,
+    creates the project's task definitions by name, registers its operators, starts the proof
+    store, the AVS's services, the aggregator, the attesters and one performer per definition with
+    its triggers, prints where everything is and keeps running until Ctrl-C; editing the AVS's
+    files restarts its services (the chain stays). With --tasks N it sends N tasks, prints their
+    outcome and exits.
+
+    Elsewhere: starts anvil, deploys the contracts (the plan of othentic deploy) and the example
+    AVSs, registers OPERATORS operators with different stakes, starts the aggregator, one attester
+    per operator and the example services as separate processes, sends TASKS tasks over the generic
     and price-oracle definitions while the randomness beacon performs every few blocks, and prints
     a summary of what landed on-chain. Nothing is left running when it exits (unless
     --keep-running, until Ctrl-C).
     """
+    from othentic_offchain.project import ProjectError, find_project, load_project
+
+    try:
+        project = load_project(project_dir) if project_dir else find_project()
+    except ProjectError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if project is not None:
+        for name in ("operators", "offline_attesters", "lying_share"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                option = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{option}: in a project, [devnet] of {project.root / 'othentic.toml'} says it")
+        from othentic_offchain.cli.project_devnet import run_project_devnet
+
+        run_project_devnet(project, tasks, keep_running, state_dir, concurrency, block_time)
+        return
+    from othentic_offchain.devnet.anvil import AnvilError
     from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
 
+    tasks = 30 if tasks is None else tasks
     out = console()
     options = DevnetOptions(
         operators=operators,
         tasks=tasks,
         keep_running=keep_running,
         offline_attesters=offline_attesters,
-        state_dir=Path(state_dir),
+        state_dir=Path(state_dir or ".devnet"),
         lying_share=lying_share,
         concurrency=concurrency,
         block_time=block_time,
@@ -94,6 +130,8 @@ def devnet(operators, tasks, offline_attesters, keep_running, state_dir, lying_s
                 net.start()
             except ValueError as exc:
                 raise click.UsageError(str(exc)) from exc
+            except AnvilError as exc:
+                raise click.ClickException(str(exc)) from exc
             runs = net.workload()
             progress("reporting the lying performers to the penalty manager")
             slashed = net.report_rejected()

@@ -40,9 +40,9 @@ def _performer_options(func, *, standalone: bool):
         click.option(
             "--definition" if standalone else "--performer-definition",
             "definition",
-            type=int,
-            default=0 if standalone else None,
-            help="Task definition to perform" + ("." if standalone else " (also run a performer for this operator)."),
+            default="0" if standalone else None,
+            help="Task definition to perform, its id or its name (in the deployment file's definitions)"
+            + ("." if standalone else "; also run a performer for this operator."),
         ),
         click.option(
             "--execution-service",
@@ -128,6 +128,17 @@ def _performer_options(func, *, standalone: bool):
     return func
 
 
+def definition_id(definition: str | int, record) -> int:
+    """A task definition given by id or by name (looked up in the deployment record, never guessed)."""
+    text = str(definition)
+    if text.isdigit():
+        return int(text)
+    if text in record.definitions:
+        return int(record.definitions[text])
+    known = ", ".join(map(repr, record.definitions)) or "none: `othentic task-definition create` records them"
+    raise click.BadParameter(f"no task definition named {text!r} in the deployment file (it names {known})")
+
+
 def _performer_config(
     chain,
     key,
@@ -172,7 +183,7 @@ def _performer_config(
         ecdsa_key=key,
         execution_url=execution_service,
         aggregator_url=aggregator,
-        task_definition_id=definition,
+        task_definition_id=definition_id(definition, chain.record),
         election=election,
         host=host,
         port=performer_port,
@@ -471,7 +482,7 @@ def performer(
         node = PerformerNode(config)
         url = await node.start()
         try:
-            ready_line(f"performer (definition {definition})", url)
+            ready_line(f"performer (definition {config.task_definition_id})", url)
             await asyncio.Event().wait()
         finally:
             await node.stop()

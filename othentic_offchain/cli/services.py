@@ -28,7 +28,28 @@ from othentic_offchain.cli.common import ready_line, run_until_stopped
     help="URL of a proof store (`othentic proofs serve`) the AVS's functions use as ctx.proofs.",
 )
 @click.option("--avs-config", default=None, help="JSON object passed to the AVS's functions as ctx.config.")
-def services(avs_ref, host, port, role, proof_store, avs_config):
+@click.option(
+    "--definitions",
+    envvar="OTHENTIC_DEFINITIONS",
+    default=None,
+    metavar="JSON",
+    help='The id of each task definition name on this network, {"name": id, ...}: functions registered '
+    'by name (@avs.execute("name")) serve that id [env OTHENTIC_DEFINITIONS; `othentic devnet` sets it].',
+)
+@click.option(
+    "--deployment",
+    envvar="OTHENTIC_DEPLOYMENT",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Take the ids of the definition names from this deployment file's `definitions` (written by "
+    "`othentic task-definition create`), when --definitions is not given [env OTHENTIC_DEPLOYMENT].",
+)
+@click.option(
+    "--invert-validation",
+    is_flag=True,
+    help="Devnets only: answer the opposite of every validation, to play a lying attester.",
+)
+def services(avs_ref, host, port, role, proof_store, avs_config, definitions, deployment, invert_validation):
     """Serve an AVS's Execution and Validation Services over Othentic's HTTP API.
 
     AVS_REF names the `Avs` object: `package.module:attr` or `path/to/file.py:attr` (see
@@ -47,6 +68,23 @@ def services(avs_ref, host, port, role, proof_store, avs_config):
             avs.config.update(json.loads(avs_config))
         except (ValueError, AttributeError) as exc:
             raise click.BadParameter(f"not a JSON object: {exc}", param_hint="--avs-config") from exc
+    if definitions:
+        try:
+            names = json.loads(definitions)
+            if not isinstance(names, dict):
+                raise ValueError("expected an object")
+            avs.bind(names)
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--definitions") from exc
+    elif deployment and avs.definition_names:
+        from othentic_offchain.chain.deploy import DeploymentRecord
+
+        try:
+            avs.bind(DeploymentRecord.load(deployment).definitions)
+        except ValueError as exc:
+            raise click.ClickException(f"{deployment}: {exc}") from exc
+    if invert_validation:
+        _invert_validation(avs)
     build = {"both": build_services_app, "execution": build_execution_app, "validation": build_validation_app}[role]
 
     async def main():
@@ -63,6 +101,16 @@ def services(avs_ref, host, port, role, proof_store, avs_config):
                 await client.close()
 
     run_until_stopped(main())
+
+
+def _invert_validation(avs) -> None:
+    """Make ``avs`` answer the opposite of its validate functions (a lying attester's services)."""
+    honest = avs.run_validate
+
+    async def lying(task):
+        return not await honest(task)
+
+    avs.run_validate = lying
 
 
 @click.group(name="proofs")

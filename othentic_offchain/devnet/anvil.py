@@ -49,9 +49,13 @@ DEV_PRIVATE_KEYS = (
 DEFAULT_HARDFORK = "prague"  # the same rules as eth-tester (py-evm) and ape-config.yaml
 DEFAULT_CHAIN_ID = 31337
 
+#: The anvil the project pins (package.json), which `othentic install-anvil` installs.
+ANVIL_VERSION = "1.7.1"
+
 _MISSING_HINT = (
-    "Run `make setup` in the repository: it installs @foundry-rs/anvil from npm and links the binary "
-    "into .venv/bin; then use the virtualenv (PATH=.venv/bin:$PATH) or pass binary=<path to anvil>."
+    "Install it: `othentic install-anvil` (needs npm), or `npm install @foundry-rs/anvil@1.7.1` in "
+    "this folder (node_modules is looked in) or anywhere with node_modules/.bin then on PATH, or "
+    "Foundry's own installer (foundryup). In the repository, `make setup` does it."
 )
 
 
@@ -66,7 +70,7 @@ class AnvilNotFound(AnvilError, FileNotFoundError):
 def _npm_candidates() -> list[Path]:
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
-    roots = [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2]]
+    roots = [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parents[2], anvil_install_dir()]
     found = []
     for root in roots:
         found.append(root / "node_modules" / "@foundry-rs" / f"anvil-linux-{arch}" / "bin" / "anvil")
@@ -74,8 +78,38 @@ def _npm_candidates() -> list[Path]:
     return found
 
 
+def anvil_install_dir() -> Path:
+    """Where ``othentic install-anvil`` puts anvil: ``$XDG_DATA_HOME/othentic/anvil``."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "othentic" / "anvil"
+
+
+def install_anvil(npm: str | None = None) -> str:
+    """``npm install @foundry-rs/anvil@ANVIL_VERSION`` into :func:`anvil_install_dir`; the binary's path."""
+    npm = npm or shutil.which("npm")
+    if not npm:
+        raise AnvilNotFound(
+            "npm is not on PATH: install Node.js (https://nodejs.org), or anvil with Foundry's installer (foundryup)"
+        )
+    folder = anvil_install_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    package = f"@foundry-rs/anvil@{ANVIL_VERSION}"
+    done = subprocess.run(
+        [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", package],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise AnvilError(f"npm install {package} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    for candidate in _npm_candidates():
+        if candidate.is_relative_to(folder) and candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    raise AnvilNotFound(f"npm installed {package} into {folder}, but no anvil binary for this platform is there")
+
+
 def find_anvil(binary: str | os.PathLike | None = None) -> str:
-    """The anvil executable to run: ``binary`` if given, else PATH, else the project's node_modules."""
+    """The anvil executable to run: ``binary`` if given, else PATH, else a ``node_modules`` of the
+    current folder or a parent, of the checkout, or of ``othentic install-anvil``."""
     if binary is not None:
         path = Path(binary)
         if path.is_file() and os.access(path, os.X_OK):

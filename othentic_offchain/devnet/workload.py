@@ -36,7 +36,7 @@ class TaskRun:
     error: str | None = None
 
 
-def _post_json(url: str, body: dict, timeout: float = 60.0) -> tuple[int, dict]:
+def post_json(url: str, body: dict, timeout: float = 60.0) -> tuple[int, dict]:
     """POST a JSON body to a REST endpoint (a performer's trigger); (HTTP status, parsed answer)."""
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     try:
@@ -79,7 +79,7 @@ def run_workload(
     def trigger(run: TaskRun) -> TaskRun:
         run.sent_at = time.monotonic()
         url = f"{performer_urls[run.definition_id]}/performer/v1/trigger"
-        status, body = _post_json(url, {"params": run.params})
+        status, body = post_json(url, {"params": run.params})
         if status not in (200, 202):  # 202: queued in the performer's outbox, sent when an aggregator takes it
             run.status, run.error = "failed", f"trigger answered {status}: {body.get('message', body)}"
             return run

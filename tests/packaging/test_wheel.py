@@ -171,3 +171,39 @@ def test_othentic_devnet_runs_from_an_empty_folder_with_only_the_installed_wheel
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "All 3 tasks landed." in result.stdout
     assert (empty / ".devnet" / "deployment.json").exists()  # the default state dir, in the folder it ran from
+
+
+def test_an_avs_project_from_othentic_init_runs_its_devnet_and_passes_its_own_tests(lean_install, tmp_path):
+    """The builder's path of docs/write-your-own-avs.md with nothing but the wheel (and pytest):
+    `othentic init demo && cd demo && othentic devnet --tasks 3`, then `pytest` inside demo/, the
+    fixtures coming from the package's pytest plugin (its entry point)."""
+    home = tmp_path / "builder"
+    home.mkdir()
+    created = lean_install.run("othentic", "init", "demo", cwd=home)
+    assert created.returncode == 0, created.stdout + created.stderr
+    demo = home / "demo"
+    ran = lean_install.run("othentic", "devnet", "--tasks", "3", cwd=demo, timeout=300)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "All 3 tasks landed." in ran.stdout
+    assert json.loads((demo / ".devnet" / "deployment.json").read_text())["definitions"] == {"uppercase": 1}
+
+    pip_install = [lean_install.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    _check([*pip_install, "--constraint", ROOT / "requirements.lock", "pytest"], cwd=tmp_path, timeout=600)
+    tested = lean_install.run(lean_install.bin / "pytest", "-q", "-p", "no:cacheprovider", cwd=demo, timeout=300)
+    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-3000:]
+    assert "3 passed" in tested.stdout
+
+
+def test_without_anvil_the_devnet_says_how_to_install_it(lean_install, tmp_path):
+    assert lean_install.run("othentic", "init", "demo", cwd=tmp_path).returncode == 0
+    result = subprocess.run(
+        ["othentic", "devnet", "--tasks", "1"],
+        cwd=tmp_path / "demo",
+        env={**lean_install.env(), "PATH": str(lean_install.bin)},  # no anvil anywhere
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "npm install @foundry-rs/anvil@1.7.1" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr

@@ -206,3 +206,17 @@ def test_rpc_errors_raise_anvil_error_and_a_stopped_node_a_connection_error(node
     stopped.port = free_port()  # nothing listens there
     with pytest.raises(ConnectionError, match="is unreachable"):
         stopped.rpc("eth_chainId", timeout=2)
+
+
+def test_the_install_dir_of_othentic_install_anvil_is_looked_in(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert anvil_module.anvil_install_dir() == tmp_path / "othentic" / "anvil"
+    assert tmp_path / "othentic" / "anvil" / "node_modules" / ".bin" / "anvil" in anvil_module._npm_candidates()
+
+
+def test_install_anvil_without_npm_says_what_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr(anvil_module.shutil, "which", lambda name: None)
+    with pytest.raises(AnvilNotFound, match="npm is not on PATH: install Node.js"):
+        anvil_module.install_anvil()
+    assert not (tmp_path / "othentic").exists()  # nothing created
