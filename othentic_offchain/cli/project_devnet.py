@@ -106,6 +106,7 @@ def _print_network(out, net, seconds: float) -> None:
         table.add_column(column, overflow="fold")
     table.add_row("chain (anvil)", net.net.rpc_url)
     table.add_row("aggregator", net.net.aggregator_url)
+    table.add_row("dashboard", f"{net.dashboard_url}  (open it in a browser)")
     table.add_row("AVS services", f"{net.services_url()}  ({net.project.avs_reference})")
     table.add_row("proof store", net.proof_store_url)
     for name, url in net.process_urls.items():

@@ -25,7 +25,7 @@ from typing import Any
 from othentic_offchain.chain.deploy import TOKEN
 from othentic_offchain.devnet.examples import BEACON, GENERIC, PRICE_ORACLE, create_beacon_definition, deploy_examples
 from othentic_offchain.devnet.network import LocalNetwork, operator_keys
-from othentic_offchain.devnet.processes import Managed, othentic_command
+from othentic_offchain.devnet.processes import othentic_command
 from othentic_offchain.devnet.report import Summary, report_rejected, summarize
 from othentic_offchain.devnet.workload import TaskRun, plan, run_workload, wait_for_beacon
 
@@ -130,7 +130,7 @@ class Devnet:
                 ),
             ]
         )
-        self.proof_store_url, self.price_source_url = _url(proofs), _url(prices)
+        self.proof_store_url, self.price_source_url = proofs.listening_url, prices.listening_url
         avs_config = {
             "price_source": self.price_source_url,
             "tolerance": 0.005,
@@ -154,7 +154,7 @@ class Devnet:
             ],
             timeout=90,
         )
-        self.services_urls = [_url(m) for m in services]
+        self.services_urls = [m.listening_url for m in services]
         self.services_url = self.services_urls[0]
 
         # The last attesters stay offline (registered, endpoint published, never started).
@@ -200,10 +200,10 @@ class Devnet:
                 ),
             ],
         )
-        self.dashboard_url = _url(started["dashboard"])
+        self.dashboard_url = started["dashboard"].listening_url
         self.performer_urls = {
-            GENERIC: _url(started["performer-generic"]),
-            PRICE_ORACLE: _url(started["performer-price"]),
+            GENERIC: started["performer-generic"].listening_url,
+            PRICE_ORACLE: started["performer-price"].listening_url,
         }
 
     def _performer(self, definition: int, key: str, name: str) -> list[str]:
@@ -253,10 +253,3 @@ class Devnet:
 
     def stop(self) -> None:
         self.net.stop()
-
-
-def _url(managed: Managed) -> str:
-    """The URL a process said it listens on (every process here is waited for until it does)."""
-    if managed.url is None:
-        raise RuntimeError(f"{managed.name} has not said where it listens")
-    return managed.url

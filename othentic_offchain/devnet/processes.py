@@ -50,6 +50,13 @@ class Managed:
     def running(self) -> bool:
         return self.proc.poll() is None
 
+    @property
+    def listening_url(self) -> str:
+        """The URL the process said it listens on (every process started waiting for it has one)."""
+        if self.url is None:
+            raise RuntimeError(f"{self.name} has not said where it listens")
+        return self.url
+
     def output(self) -> str:
         """What this run of the process wrote (earlier runs of the same name are above it)."""
         try:

@@ -57,6 +57,7 @@ class ProjectDevnet:
         self.definition_ids: dict[str, int] = {}
         self.performer_urls: dict[str, str] = {}
         self.process_urls: dict[str, str] = {}
+        self.dashboard_url = ""
         self.offline: list[int] = []
         self.lying: list[int] = []
         self.aggregator: Operator | None = None
@@ -118,8 +119,8 @@ class ProjectDevnet:
                 command[0] = sys.executable
             helpers.append((name, command))
         started = net.supervisor.start_many(helpers)
-        self.proof_store_url = _url(started[0])
-        self.process_urls = {m.name: _url(m) for m in started[1:]}
+        self.proof_store_url = started[0].listening_url
+        self.process_urls = {m.name: m.listening_url for m in started[1:]}
 
         self.progress("starting the AVS's services")
         self._services_ports = {SERVICES: free_port()}
@@ -146,12 +147,14 @@ class ProjectDevnet:
             port = free_port()
             self.performer_urls[name] = f"http://127.0.0.1:{port}"
             performers.append((f"performer-{name}", self._performer_command(name, definition, port)))
-        net.start_nodes(
+        dashboard = othentic_command("dashboard", "--aggregator", net.aggregator_url, *net.chain_args(), "--port", "0")
+        nodes = net.start_nodes(
             aggregator=aggregator,
             attesters=online,
             validation_service=lambda index: self.services_url(LIAR if online[index].id in self.lying else SERVICES),
-            extra=performers,
+            extra=[*performers, ("dashboard", dashboard)],
         )
+        self.dashboard_url = nodes["dashboard"].listening_url
 
     def services_url(self, which: str = SERVICES) -> str:
         return f"http://127.0.0.1:{self._services_ports[which]}"
@@ -228,6 +231,7 @@ class ProjectDevnet:
             "project": str(self.project.root),
             "rpc": self.net.rpc_url,
             "aggregator": self.net.aggregator_url,
+            "dashboard": self.dashboard_url,
             "proofStore": self.proof_store_url,
             "services": self.services_url(),
             "processes": self.process_urls,
@@ -321,9 +325,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime_ns
     except FileNotFoundError:
         return -1
-
-
-def _url(managed: Managed) -> str:
-    if managed.url is None:
-        raise RuntimeError(f"{managed.name} has not said where it listens")
-    return managed.url
