@@ -619,17 +619,18 @@ def _reorg(chaos: ChaosNetwork, pace: Pace, result: RunResult) -> None:
             head = int(w3.eth.block_number)
             if head > seen:
                 seen = head
-                logs = w3.eth.get_logs({"fromBlock": head, "toBlock": head, "address": center, "topics": [submitted]})
-                if logs:
-                    before = {bytes(log["topics"][3]) for log in logs}
-                    anvil.rpc("anvil_reorg", [chaos.reorg_depth, []])
-                    removed += len(before)
+                query = {"address": center, "topics": [submitted]}
+                if w3.eth.get_logs({**query, "fromBlock": head, "toBlock": head}):
+                    depth = chaos.reorg_depth
+                    landed = w3.eth.get_logs({**query, "fromBlock": head - depth + 1, "toBlock": head})
+                    anvil.rpc("anvil_reorg", [depth, []])
+                    removed += len(landed)  # about: a block may have come between the two calls
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError("no submission landed within 60 s: nothing to reorg")
             time.sleep(0.1)
         time.sleep(chaos.reorg_depth + 1)
-    result.notes.append(f"{pace.reorgs} reorgs of depth {chaos.reorg_depth}, {removed}+ landings removed")
+    result.notes.append(f"{pace.reorgs} reorgs of depth {chaos.reorg_depth}, about {removed} landings removed")
 
 
 def _relay_fault(mode: str) -> Callable[[ChaosNetwork, Pace, RunResult], None]:
