@@ -9,8 +9,8 @@
 The network (anvil mining a block a second, 10 operators, the aggregator with ``--finality 5``,
 ten attesters, a performer) and the faults are described in ``othentic_offchain/devnet/chaos.py``,
 which the end-to-end tests (``tests/e2e/test_chaos.py``) share. One table row per fault: tasks
-accepted, landed, final, lost, landed twice, the aggregator's reverted transactions (and their
-share of its transactions; the goal is under 1 %), the gas its transactions spent beyond one
+accepted, landed, final, lost, landed twice, the aggregator's reverted transactions (as a share
+of the tasks accepted; the goal is under 1 %), the gas its transactions spent beyond one
 landing submission per task, and the longest time from trigger to landing block.
 
 Invariants, per fault: no accepted task lost, none landed twice, every accepted task final once

@@ -164,7 +164,7 @@ class RunResult:
         return found
 
     def row(self) -> dict[str, Any]:
-        reverted_share = 100.0 * self.reverted / self.submissions if self.submissions else 0.0
+        reverted_share = 100.0 * self.reverted / self.accepted if self.accepted else 0.0  # goal: under 1 %
         return {
             "fault": self.fault,
             "accepted": self.accepted,
