@@ -66,6 +66,20 @@ if [ "$(readlink "$VENV/bin/anvil" 2>/dev/null)" != "$anvil_bin" ]; then
   ln -sfn "$anvil_bin" "$VENV/bin/anvil"
 fi
 
+# --- chromium: the dashboard's browser test (tests/e2e/test_dashboard.py) loads the page in it ----
+if command -v chromium >/dev/null; then
+  say "chromium present"
+elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  say "installing chromium (apt) for the dashboard's browser test"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+      || say "warning: apt-get install chromium failed: the dashboard's browser test will be skipped (CI fails it)"
+  fi
+else
+  say "chromium not installed and apt-get not usable here (needs root and apt): the dashboard's browser test will be skipped"
+fi
+
 # --- compile -----------------------------------------------------------------------------------
 export SOLCX_BINARY_PATH="$ROOT/.solcx" APE_DATA_FOLDER="$ROOT/.ape" PATH="$VENV/bin:$PATH"
 # Ape recompiles a changed file but not the files that import it (a contract embedding another's

@@ -120,6 +120,7 @@ def demo(operators: int, signers: int) -> None:
         raise SystemExit(1)
 
 
+from othentic_offchain.cli.dashboard import dashboard  # noqa: E402
 from othentic_offchain.cli.definitions import definitions_group  # noqa: E402
 from othentic_offchain.cli.deploy import deploy  # noqa: E402
 from othentic_offchain.cli.devnet import devnet  # noqa: E402
@@ -133,6 +134,7 @@ from othentic_offchain.cli.tasks import task_group  # noqa: E402
 for _group in (
     deploy,
     devnet,
+    dashboard,
     node_group,
     operator_group,
     definitions_group,

@@ -177,6 +177,7 @@ def _print_summary(out, s, net) -> None:
     block_time = net.options.block_time
     contracts.add_row("mining", f"a block every {block_time:g} s" if block_time else "a block per transaction")
     contracts.add_row("aggregator", s.aggregator_url)
+    contracts.add_row("dashboard", net.dashboard_url)
     for name, address in s.contracts.items():
         contracts.add_row(name, address)
     contracts.add_row("randomness beacon", f"{s.beacon_rounds} rounds mixed in")
@@ -200,5 +201,6 @@ def _print_keep_running(out, net) -> None:
         "      --proof-of-task 'hello from a second terminal' --data-sha256-of-proof --definition 0 --wait 30\n"
         f"  othentic task-definition list --deployment {net.deployment_path}\n"
         f"  othentic operator list --deployment {net.deployment_path}\n"
+        f"Dashboard: {net.dashboard_url}  (open it in a browser)\n"
         f"Endpoints: {net.state / 'devnet.json'}.  Logs: {net.state / 'logs'}.  Ctrl-C stops everything."
     )

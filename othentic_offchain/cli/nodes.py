@@ -221,6 +221,16 @@ def _networks(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+def _finality(value: str) -> int | str:
+    """``--finality``: a number of blocks or ``finalized``; or a ``BadParameter``."""
+    from othentic_offchain.nodes.aggregator.finality import parse_finality
+
+    try:
+        return parse_finality(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @node_group.command("attester")
 @chain_options
 @key_options
@@ -554,6 +564,16 @@ def performer(
     "the task is reported stuck (taskStatus.error, the stuck metric); it stays submitting.",
 )
 @click.option(
+    "--finality",
+    default="0",
+    show_default=True,
+    metavar="BLOCKS|finalized",
+    callback=lambda _ctx, _param, value: _finality(value),
+    help="When a landed task is final: after BLOCKS blocks on top of its landing block (0: at once), or "
+    "'finalized' (the chain's finalized block). Until then it is re-checked; a reorganisation that removes "
+    "it sends it back to be landed again. Use a few blocks (or 'finalized') on a real chain.",
+)
+@click.option(
     "--trusted-client",
     "trusted_clients",
     multiple=True,
@@ -581,6 +601,7 @@ def aggregator(
     replace_after_blocks,
     replace_after_seconds,
     stuck_after_rounds,
+    finality,
     trusted_clients,
     log_level,
 ):
@@ -614,6 +635,7 @@ def aggregator(
         replace_after_blocks=replace_after_blocks,
         replace_after_seconds=replace_after_seconds,
         stuck_after_rounds=stuck_after_rounds,
+        finality=finality,
     )
     if trusted_clients:
         config.trusted_clients = trusted_clients

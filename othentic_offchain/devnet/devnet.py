@@ -7,7 +7,8 @@ fund and register the operators with different stakes; start the proof store, th
 the AVS services, the aggregator and one attester per operator (each also performing beacon rounds
 when elected), plus performers for the generic and price-oracle definitions, all as separate
 processes; run a workload over the definitions in parallel (``workload.py``); report what landed
-on-chain (``report.py``). The network itself is a :class:`LocalNetwork` (``network.py``).
+on-chain (``report.py``). A live dashboard (``othentic dashboard``) serves the whole run as a web
+page. The network itself is a :class:`LocalNetwork` (``network.py``).
 
 Everything it starts is stopped on exit, on Ctrl-C, and if it dies (the children get SIGTERM).
 """
@@ -108,6 +109,7 @@ class Devnet:
             "performers": {str(k): v for k, v in self.performer_urls.items()},
             "attesters": {str(op.id): op.url for op in self.net.operators},
             "deployment": str(self.deployment_path),
+            "dashboard": self.dashboard_url,
         }
         (self.state / "devnet.json").write_text(json.dumps(endpoints, indent=2) + "\n")
 
@@ -189,8 +191,15 @@ class Devnet:
             extra=[
                 ("performer-generic", self._performer(GENERIC, self.operator_keys[1], "generic")),
                 ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2], "price")),
+                (
+                    "dashboard",
+                    othentic_command(
+                        "dashboard", "--aggregator", self.aggregator_url, *net.chain_args(), "--port", "0"
+                    ),
+                ),
             ],
         )
+        self.dashboard_url = _url(started["dashboard"])
         self.performer_urls = {
             GENERIC: _url(started["performer-generic"]),
             PRICE_ORACLE: _url(started["performer-price"]),

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,13 @@ def test_devnet_stops_every_process_it_started_on_ctrl_c(tmp_path):
         output = "".join(lines)
         assert "othentic task send --aggregator" in output, output[-3000:]
         assert _othentic_processes(state), "the network should be up while --keep-running waits"
+        # the devnet serves its dashboard, and says where
+        dashboard = json.loads((state / "devnet.json").read_text())["dashboard"]
+        assert f"Dashboard: {dashboard}" in output
+        with urllib.request.urlopen(dashboard + "api/state", timeout=30) as response:
+            shown = json.loads(response.read())
+        assert shown["errors"] == [] and len(shown["operators"]) == 4
+        assert any(t["status"] == "landed" for t in shown["tasks"])
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)
     finally:

@@ -34,6 +34,7 @@ RUNTIME_MODULES = (
     "othentic_offchain.nodes.performer",
     "othentic_offchain.cli",
     "othentic_offchain.devnet.devnet",
+    "othentic_offchain.dashboard",
     "othentic_offchain.chain.deploy",
     "othentic_offchain.avs",
     "othentic_offchain.proofs",
@@ -127,7 +128,7 @@ def lean_install(tmp_path_factory: pytest.TempPathFactory) -> LeanInstall:
     return LeanInstall(wheel=wheel, venv=venv, anvil_dir=anvil_dir, home=home, workdir=workdir)
 
 
-def test_the_wheel_ships_the_contract_artifacts_and_the_examples(lean_install):
+def test_the_wheel_ships_the_contract_artifacts_the_examples_and_the_dashboard_page(lean_install):
     names = set(zipfile.ZipFile(lean_install.wheel).namelist())
     artifacts = sorted((ROOT / PACKAGE / "chain" / "contracts").glob("*.json"))
     assert artifacts, "the checkout has no packaged artifacts (make artifacts)"
@@ -136,6 +137,10 @@ def test_the_wheel_ships_the_contract_artifacts_and_the_examples(lean_install):
     examples = sorted((ROOT / PACKAGE / "examples").rglob("*.py"))
     assert examples
     for path in examples:
+        assert path.relative_to(ROOT).as_posix() in names
+    page = sorted((ROOT / PACKAGE / "dashboard" / "static").iterdir())
+    assert {p.name for p in page} >= {"index.html", "dashboard.js", "dashboard.css"}
+    for path in page:
         assert path.relative_to(ROOT).as_posix() in names
     assert not any("__pycache__" in name or name.startswith(("tests/", "contracts/")) for name in names)
 

@@ -14,7 +14,16 @@
   :class:`~othentic_offchain.nodes.aggregator.config.AggregatorConfig`): the data's size, one call
   per HTTP request, a rate per caller and overall; the signer's status and the attesters come
   from the cached chain view, so a call costs no chain read of its own.
-* ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, error.
+* ``taskStatus(taskHash)`` -> status, side, powers, votes, transaction, task number, landing block,
+  final or not, error.
+* ``listTasks([limit, cursor, status])`` -> ``{"tasks": [...], "next": cursor or null}``: the
+  newest tasks first (at most :data:`~othentic_offchain.nodes.aggregator.params.MAX_LIST_LIMIT`
+  a call, one call per HTTP request), each as ``taskStatus`` has it, votes with their arrival
+  time, the proof of task cut to :data:`LISTED_PROOF_CHARS` characters and the data to its size
+  and first :data:`LISTED_DATA_BYTES` bytes; ``status`` keeps one status or ``"open"``. Nothing
+  secret (no performer signature, no raw transaction): what every attester is sent anyway.
+* ``operatorActivity`` -> per operator asked for votes since the node started: votes, refusals,
+  failed requests, when it last answered and last failed (``online``: the answer is newer).
 * ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
 
 Parameters are declared in :mod:`othentic_offchain.nodes.aggregator.params`; the application
@@ -56,11 +65,12 @@ from othentic_offchain.nodes.aggregator.config import (
 )
 from othentic_offchain.nodes.aggregator.messages import MessageGate
 from othentic_offchain.nodes.aggregator.params import (
+    LIST_TASKS_PARAMS,
     SEND_CUSTOM_MESSAGE_PARAMS,
     TASK_STATUS_PARAMS,
     send_task_params,
 )
-from othentic_offchain.nodes.aggregator.rows import TaskRow, TaskStatus
+from othentic_offchain.nodes.aggregator.rows import OPEN_STATUSES, TaskRow, TaskStatus, VoteRow
 from othentic_offchain.nodes.aggregator.work import TaskWork, hex_or_none, side_name
 from othentic_offchain.nodes.common.protocol import (
     HEALTH_PATH,
@@ -79,6 +89,11 @@ if TYPE_CHECKING:
 HEALTH_PROBE_TIMEOUT = 2.0
 #: ``health`` says "degraded" when the oldest open task is older than this many task timeouts.
 STALLED_AFTER_TIMEOUTS = 3
+#: ``listTasks`` cuts each proof of task to this many characters, and shows this many bytes of data.
+LISTED_PROOF_CHARS = 200
+LISTED_DATA_BYTES = 32
+#: ``listTasks`` calls one HTTP request (a batch) may hold.
+LISTS_PER_REQUEST = 1
 
 
 @dataclass
@@ -87,6 +102,7 @@ class _HttpRequest:
 
     client: str
     messages: int = 0
+    lists: int = 0
 
 
 _REQUEST: contextvars.ContextVar[_HttpRequest | None] = contextvars.ContextVar("aggregator_request", default=None)
@@ -107,6 +123,8 @@ class AggregatorApi:
         rpc.register("sendCustomMessage", self.send_custom_message, SEND_CUSTOM_MESSAGE_PARAMS)
         rpc.register("taskStatus", self.task_status, TASK_STATUS_PARAMS)
         rpc.register("health", self.health)
+        rpc.register("listTasks", self.list_tasks, LIST_TASKS_PARAMS)
+        rpc.register("operatorActivity", self.operator_activity)
 
         async def handle(request: web.Request) -> web.Response:
             # The calls of a batch run in tasks that copy this context: they share one _HttpRequest.
@@ -400,6 +418,8 @@ class AggregatorApi:
             "nonSigners": list(row.non_signers) if row.non_signers is not None else None,
             "txHash": hex_or_none(row.tx_hash),
             "taskNumber": row.task_number,
+            "landedBlock": row.landed_block,
+            "final": row.is_final,
             "attempts": row.attempts,
             "error": row.error,
             "taskDefinitionId": row.task_definition_id,
@@ -408,6 +428,74 @@ class AggregatorApi:
             "createdAt": row.created_at,
             "finishedAt": row.finished_at,
         }
+
+    async def list_tasks(self, limit: int, cursor: tuple[float, bytes] | None, status: str | None) -> dict[str, Any]:
+        request = _REQUEST.get()
+        if request is not None:
+            request.lists += 1
+            if request.lists > LISTS_PER_REQUEST:
+                raise ApplicationError(
+                    RATE_LIMITED,
+                    f"at most {LISTS_PER_REQUEST} listTasks call(s) per request",
+                    {"limit": LISTS_PER_REQUEST},
+                )
+        statuses = None if status is None else (OPEN_STATUSES if status == "open" else (TaskStatus(status),))
+        found = await self.node.require_db().recent(limit, before=cursor, statuses=statuses)
+        tasks = [await self._listed(row, votes) for row, votes in found]
+        last = found[-1][0] if len(found) == limit else None
+        return {
+            "tasks": tasks,
+            "next": None if last is None else f"{last.created_at!r}:0x{last.task_hash.hex()}",
+        }
+
+    async def _listed(self, row: TaskRow, votes: list[VoteRow]) -> dict[str, Any]:
+        approve, reject, total = row.approve_power, row.reject_power, row.total_power
+        if row.is_open or total == 0:  # the powers are stored at submission: count them from the cached set
+            with contextlib.suppress(Exception):
+                members = (await self.node.definition(row.task_definition_id)).members
+                approve = sum(members.get(v.operator_id, 0) for v in votes if v.is_approved and v.valid is not False)
+                reject = sum(members.get(v.operator_id, 0) for v in votes if not v.is_approved and v.valid is not False)
+                total = sum(members.values())
+        proof = row.proof_of_task
+        return {
+            "taskHash": hex_or_none(row.task_hash),
+            "status": row.status.value,
+            "side": side_name(row.side),
+            "taskDefinitionId": row.task_definition_id,
+            "performer": row.performer,
+            "proofOfTask": proof[:LISTED_PROOF_CHARS],
+            "proofOfTaskLength": len(proof),
+            "dataSize": len(row.data),
+            "dataPrefix": hex_or_none(row.data[:LISTED_DATA_BYTES]),
+            "approvePower": str(approve),
+            "rejectPower": str(reject),
+            "totalPower": str(total),
+            "votes": [
+                {
+                    "operatorId": v.operator_id,
+                    "side": side_name(v.is_approved),
+                    "valid": v.valid is not False,
+                    "receivedAt": v.received_at,
+                }
+                for v in votes
+            ],
+            "nonSigners": list(row.non_signers) if row.non_signers is not None else None,
+            "txHash": hex_or_none(row.tx_hash),
+            "taskNumber": row.task_number,
+            "landedBlock": row.landed_block,
+            "final": row.is_final,
+            "attempts": row.attempts,
+            "error": row.error,
+            "createdAt": row.created_at,
+            "updatedAt": row.updated_at,
+            "finishedAt": row.finished_at,
+        }
+
+    async def operator_activity(self) -> dict[str, Any]:
+        collector = self.node.collector
+        if collector is None:
+            raise ApplicationError(CHAIN_UNAVAILABLE, "the aggregator is not started")
+        return collector.activity.snapshot()
 
     async def health(self) -> dict[str, Any]:
         node = self.node
@@ -449,6 +537,8 @@ class AggregatorApi:
             open_count, oldest, stuck = await node.db.open_summary()
             age = round(time.time() - oldest, 1) if oldest is not None else None
             info["openTasks"], info["oldestOpenTaskSeconds"], info["stuckTasks"] = open_count, age, stuck
+            info["unfinalTasks"] = await node.db.unfinal_count()
+            info["finality"] = config.finality
             if stuck:
                 problems.append(f"{stuck} submission(s) stuck: their transactions are not mined (see taskStatus)")
             if age is not None and age > STALLED_AFTER_TIMEOUTS * config.task_timeout:

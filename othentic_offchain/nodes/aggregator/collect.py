@@ -23,6 +23,7 @@ import aiohttp
 from othentic_offchain.chain.view import ChainView, DefinitionView
 from othentic_offchain.crypto.auth import ATTEST_REQUEST_TAG
 from othentic_offchain.crypto.bn254 import InvalidPoint
+from othentic_offchain.nodes.aggregator.activity import AttesterActivity
 from othentic_offchain.nodes.aggregator.config import AggregatorConfig
 from othentic_offchain.nodes.aggregator.discovery import AttesterDirectory
 from othentic_offchain.nodes.aggregator.metrics import AggregatorMetrics
@@ -72,6 +73,7 @@ class VoteCollector:
         self.metrics = metrics
         self.log = log
         self.stopping = False
+        self.activity = AttesterActivity()
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._background: set[asyncio.Task] = set()
 
@@ -199,18 +201,25 @@ class VoteCollector:
         except asyncio.CancelledError:
             raise
         except AnswerTooLarge as exc:
+            self.activity.refused(operator_id)
             requests.labels(result="malformed").inc()
             self.metrics.votes.labels(side="malformed").inc()
             self.log.step("vote.malformed", work.task_hash, level=logging.WARNING, operator=operator_id, error=str(exc))
             return REFUSED
         except TimeoutError:
+            self.activity.failed(operator_id, "timeout")
             requests.labels(result="timeout").inc()
             return TRANSIENT
-        except (aiohttp.ClientError, OSError):
+        except (aiohttp.ClientError, OSError) as exc:
+            self.activity.failed(operator_id, f"unreachable: {type(exc).__name__}")
             requests.labels(result="unreachable").inc()
             return TRANSIENT
         if status != 200:
             transient = status >= 500 or status in (408, 429)
+            if transient:
+                self.activity.failed(operator_id, f"HTTP {status}")
+            else:
+                self.activity.refused(operator_id)
             requests.labels(result="unavailable" if transient else "refused").inc()
             self.log.step(
                 "vote.refused",
@@ -231,10 +240,12 @@ class VoteCollector:
             if point.is_infinity:
                 raise InvalidPoint("the signature is the point at infinity")
         except (ValueError, InvalidPoint) as exc:
+            self.activity.refused(operator_id)
             requests.labels(result="malformed").inc()
             self.metrics.votes.labels(side="malformed").inc()
             self.log.step("vote.malformed", work.task_hash, level=logging.WARNING, operator=operator_id, error=str(exc))
             return REFUSED
+        self.activity.voted(operator_id)
         requests.labels(result="ok").inc()
         self.metrics.votes.labels(side=side_name(vote.is_approved)).inc()
         if operator_id not in work.bad:

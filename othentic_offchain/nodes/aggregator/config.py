@@ -66,6 +66,10 @@ class AggregatorConfig:
     passed without it; a replacement offers at most twice a fresh transaction's fees. After
     ``stuck_after_rounds`` such rounds with nothing replaced the task is reported stuck (metric
     ``submissions{result="stuck"}``, its error) and stays ``submitting``.
+    ``finality`` is when a landed task is final: after that many blocks on top of its landing block
+    (0: at once, the devnet's setting), or ``"finalized"`` (the chain's finalized block reached it).
+    Until then it is re-checked every ``finality_interval`` seconds, and a reorganisation that
+    removes it opens it again (see :mod:`~othentic_offchain.nodes.aggregator.finality`).
     """
 
     rpc_url: str
@@ -102,6 +106,8 @@ class AggregatorConfig:
     replace_after_blocks: int = 3
     replace_after_seconds: float = 30.0
     stuck_after_rounds: int = 10
+    finality: int | str = 0
+    finality_interval: float = 1.0
     receipt_poll_interval: float = 0.05
     chain_refresh_interval: float = 0.5
     db_synchronous: str = "FULL"

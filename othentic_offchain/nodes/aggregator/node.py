@@ -23,7 +23,8 @@ A task's life, each step stored before the step it enables:
    contract's threshold; a task that never does within ``task_timeout`` fails with ``no_quorum``.
 2. ``submitting``: the signed transaction's bytes, hash and nonce are stored, then broadcast.
 3. ``landed`` (task number from the ``TaskSubmitted``/``TaskRejected`` event or the on-chain
-   ``taskRecord``) or ``failed`` (reason). A submission that did not go through is retried
+   ``taskRecord``) or ``failed`` (reason). A landed task is *final* once its block is deep enough
+   (:mod:`~othentic_offchain.nodes.aggregator.finality`); a reorganisation before that opens it again. A submission that did not go through is retried
    (after a refresh of the cached chain state) up to ``submit_retries`` times.
 """
 
@@ -49,6 +50,7 @@ from othentic_offchain.nodes.aggregator.api import AggregatorApi
 from othentic_offchain.nodes.aggregator.collect import VoteCollector
 from othentic_offchain.nodes.aggregator.config import CHAIN_UNAVAILABLE, AggregatorConfig
 from othentic_offchain.nodes.aggregator.discovery import AttesterDirectory
+from othentic_offchain.nodes.aggregator.finality import FinalityWatcher
 from othentic_offchain.nodes.aggregator.metrics import AggregatorMetrics
 from othentic_offchain.nodes.aggregator.outcomes import TaskOutcomes
 from othentic_offchain.nodes.aggregator.recovery import Recovery
@@ -110,6 +112,7 @@ class AggregatorNode(NodeLifecycle):
         self._rpc: RpcConnection | None = None
         self._runner: web.AppRunner | None = None
 
+        self.finality = FinalityWatcher(self, config.finality, config.finality_interval)
         self._semaphore = asyncio.Semaphore(config.max_concurrent_tasks)
         self._tasks: dict[bytes, asyncio.Task] = {}
         self._open_count = 0
@@ -151,7 +154,7 @@ class AggregatorNode(NodeLifecycle):
                 max_fee_per_gas=config.max_fee_per_gas,
             )
             self.receipts = ReceiptWatcher(self.w3, self.address, config.receipt_poll_interval)
-            self.outcomes = TaskOutcomes(db, chain, self.counters, self.log)
+            self.outcomes = TaskOutcomes(db, chain, self.counters, self.log, final_at_once=self.finality.at_once)
             self.collector = VoteCollector(config, chain, self.directory, self._session, db, self.counters, self.log)
             self.submitter = Submitter(
                 config,
@@ -171,6 +174,7 @@ class AggregatorNode(NodeLifecycle):
             open_rows = await db.open_tasks()
             for row in open_rows:
                 self.spawn(row.task_hash)
+            self.finality.start()
             self._runner = GuardedAppRunner(self.app, access_log=None, shutdown_timeout=5.0)
             await self._runner.setup()
             site = web.TCPSite(self._runner, config.host, config.port)
@@ -205,6 +209,7 @@ class AggregatorNode(NodeLifecycle):
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.finality.stop()
         pending = list(self._tasks.values())
         for task in pending:
             task.cancel()

@@ -1,4 +1,7 @@
-"""How a task ends: landed (by our transaction or anyone's) or failed, each stored, counted and logged."""
+"""How a task ends: landed (by our transaction or anyone's) or failed, each stored, counted and logged.
+
+A landing is final at once when the node's finality depth is 0 (``final_at_once``); otherwise the
+:class:`~othentic_offchain.nodes.aggregator.finality.FinalityWatcher` makes it final later."""
 
 from __future__ import annotations
 
@@ -15,7 +18,10 @@ from othentic_offchain.nodes.common.observability import TaskLog
 class TaskOutcomes:
     """Records the end of a task in the store, the metrics and the task log."""
 
-    def __init__(self, db: TasksDB, chain: ChainView, metrics: AggregatorMetrics, log: TaskLog):
+    def __init__(
+        self, db: TasksDB, chain: ChainView, metrics: AggregatorMetrics, log: TaskLog, *, final_at_once: bool = True
+    ):
+        self.final_at_once = final_at_once
         self.db = db
         self.chain = chain
         self.metrics = metrics
@@ -37,11 +43,31 @@ class TaskOutcomes:
         self.metrics.outcomes.labels(outcome="failed").inc()
         self.log.failure(reason, work.task_hash, approve=approve, reject=reject, total=total, message=message)
 
-    async def landed(self, work: TaskWork, number: int, side: bool, block: int, tx_hash: bytes | None) -> None:
-        """The task is on-chain as task ``number``; ``tx_hash`` when it is our transaction."""
-        await self.db.mark_landed(work.task_hash, task_number=number, side=side, block=block, tx_hash=tx_hash)
+    async def landed(
+        self,
+        work: TaskWork,
+        number: int,
+        side: bool,
+        block: int,
+        tx_hash: bytes | None,
+        *,
+        block_hash: bytes | None = None,
+    ) -> None:
+        """The task is on-chain as task ``number`` in ``block``; ``tx_hash`` when it is our transaction."""
+        final = self.final_at_once
+        await self.db.mark_landed(
+            work.task_hash,
+            task_number=number,
+            side=side,
+            block=block,
+            tx_hash=tx_hash,
+            block_hash=block_hash,
+            final=final,
+        )
         metrics = self.metrics
         metrics.outcomes.labels(outcome="landed").inc()
+        if final:
+            metrics.outcomes.labels(outcome="final").inc()
         metrics.submissions.labels(result="landed").inc()
         metrics.latency.observe(max(time.time() - work.created_at, 0.0))
         self.log.step(

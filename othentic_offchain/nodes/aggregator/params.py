@@ -120,3 +120,46 @@ SEND_CUSTOM_MESSAGE_PARAMS = [
     Param("timestamp", parse_timestamp, default=None),
 ]
 TASK_STATUS_PARAMS = [Param("taskHash", parse_task_hash)]
+
+#: ``listTasks`` answers at most this many tasks per call.
+MAX_LIST_LIMIT = 100
+#: What ``listTasks``'s ``status`` accepts: one status, or "open" (accepted, collecting or submitting).
+LIST_STATUSES = ("open", "accepted", "collecting", "submitting", "landed", "failed")
+
+
+def parse_list_limit(value: Any) -> int:
+    number = as_int(value)
+    if not 1 <= number <= MAX_LIST_LIMIT:
+        raise ValueError(f"must be 1..{MAX_LIST_LIMIT}, got {number}")
+    return number
+
+
+def parse_list_cursor(value: Any) -> tuple[float, bytes]:
+    """The ``next`` of an earlier ``listTasks`` answer: ``"<createdAt>:<taskHash>"``."""
+    text = as_str(value)
+    stamp, sep, task_hash = text.partition(":")
+    try:
+        created_at = float(stamp)
+        if not sep or created_at != created_at or created_at in (float("inf"), float("-inf")):
+            raise ValueError
+        raw = parse_task_hash(task_hash)
+    except ValueError:
+        raise ValueError(
+            f"expected the `next` of an earlier answer (<createdAt>:<taskHash>), got {text[:100]!r}"
+        ) from None
+    return created_at, raw
+
+
+def parse_list_status(value: Any) -> str:
+    text = as_str(value).strip().lower()
+    if text not in LIST_STATUSES:
+        raise ValueError(f"expected one of {', '.join(LIST_STATUSES)}, got {value!r}")
+    return text
+
+
+#: ``listTasks([limit, cursor, status])``: the newest tasks first, a page at a time.
+LIST_TASKS_PARAMS = [
+    Param("limit", parse_list_limit, default=50),
+    Param("cursor", parse_list_cursor, default=None),
+    Param("status", parse_list_status, default=None),
+]

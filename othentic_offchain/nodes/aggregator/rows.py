@@ -48,6 +48,8 @@ class TaskRow:
     error: str | None
     task_number: int | None
     landed_block: int | None
+    landed_block_hash: bytes | None
+    final_at: float | None
     created_at: float
     updated_at: float
     finished_at: float | None
@@ -55,6 +57,11 @@ class TaskRow:
     @property
     def task(self) -> TaskInfo:
         return TaskInfo(self.proof_of_task, self.data, self.performer, self.task_definition_id)
+
+    @property
+    def is_final(self) -> bool:
+        """Landed, and the landing block is deep enough that no reorganisation is expected to remove it."""
+        return self.status is TaskStatus.LANDED and self.final_at is not None
 
     @property
     def is_open(self) -> bool:
@@ -84,6 +91,8 @@ class TaskRow:
             error=row["error"],
             task_number=row["task_number"],
             landed_block=row["landed_block"],
+            landed_block_hash=None if row["landed_block_hash"] is None else bytes(row["landed_block_hash"]),
+            final_at=row["final_at"],
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
             finished_at=row["finished_at"],

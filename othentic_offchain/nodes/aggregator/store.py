@@ -7,12 +7,14 @@ keeps that promise by writing each state change *before* the action the change e
     votes requested             after  ``collecting``
     transaction broadcast       after  its signed bytes, hash and nonce are stored (``submitting``)
     outcome reported            after  ``landed`` (task number) or ``failed`` (reason)
+    final                       after  its landing block is deep enough (``final_at``)
 
 so after a crash the rows say exactly what may have happened: a ``submitting`` task has a
 transaction that may be on-chain, and its stored hash and raw bytes let a restart find it or send
 the very same transaction again instead of a second one. Every transaction sent for a task (a
 replacement with higher fees on the same nonce, and the ones it replaced) is kept in
-``transactions`` until the task settles: whichever of them mines settles it.
+``transactions`` until the task is final: whichever of them mines settles it, and a reorganisation
+that removes the landing block finds the transaction that landed, to send it again.
 
 Writes go through one thread with its own connection and are *group-committed*: every write queued
 while the previous commit ran is committed in the next single transaction, each in a savepoint so
@@ -42,7 +44,7 @@ __all__ = ["OPEN_STATUSES", "SCHEMA_VERSION", "TaskRow", "TaskStatus", "TasksDB"
 
 logger = logging.getLogger("othentic.tasks_db")
 
-SCHEMA_VERSION = 2  # 2: the transactions table
+SCHEMA_VERSION = 3  # 2: the transactions table; 3: landed_block_hash and final_at
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -66,11 +68,16 @@ CREATE TABLE IF NOT EXISTS tasks (
     error               TEXT,
     task_number         INTEGER,
     landed_block        INTEGER,
+    landed_block_hash   BLOB,               -- the landing block's hash, to notice a reorganisation
+    final_at            REAL,               -- when the landing was found deep enough (NULL: not final)
     created_at          REAL NOT NULL,
     updated_at          REAL NOT NULL,
     finished_at         REAL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks (status) WHERE status IN ('accepted', 'collecting', 'submitting');
+CREATE INDEX IF NOT EXISTS tasks_unfinal ON tasks (landed_block) WHERE status = 'landed' AND final_at IS NULL;
+-- listTasks pages through the newest tasks: no scan of the whole table
+CREATE INDEX IF NOT EXISTS tasks_created ON tasks (created_at, task_hash);
 CREATE TABLE IF NOT EXISTS transactions (
     tx_hash      BLOB PRIMARY KEY,
     task_hash    BLOB NOT NULL REFERENCES tasks (task_hash),
@@ -146,6 +153,7 @@ class TasksDB:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema version {version}, newer than this code's {SCHEMA_VERSION}")
+        _migrate(conn, version)
         conn.executescript(_SCHEMA)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         return conn
@@ -386,18 +394,108 @@ class TasksDB:
         return self._submit(op)
 
     def mark_landed(
-        self, task_hash: bytes, *, task_number: int, side: bool, block: int | None = None, tx_hash: bytes | None = None
+        self,
+        task_hash: bytes,
+        *,
+        task_number: int,
+        side: bool,
+        block: int | None = None,
+        tx_hash: bytes | None = None,
+        block_hash: bytes | None = None,
+        final: bool = False,
     ) -> asyncio.Future:
-        """The task is on-chain (by our transaction or anyone's)."""
+        """The task is on-chain (by our transaction ``tx_hash``, or by anyone's when None), in
+        ``block``; ``final`` when no reorganisation is to be feared (finality depth 0). Until it
+        is final, the task's transactions are kept, and the one that landed is the row's."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> None:
+            if tx_hash is not None:  # ours landed: the row carries it (it may be one a replacement replaced)
+                conn.execute(
+                    "UPDATE tasks SET raw_tx = COALESCE((SELECT raw_tx FROM transactions WHERE tx_hash = ?), raw_tx)"
+                    " WHERE task_hash = ?",
+                    (tx_hash, task_hash),
+                )
+            else:  # someone's transaction: none of ours is to be sent again if it is reorganised away
+                conn.execute("UPDATE tasks SET raw_tx = NULL, tx_nonce = NULL WHERE task_hash = ?", (task_hash,))
             conn.execute(
                 "UPDATE tasks SET status = 'landed', task_number = ?, side = ?, landed_block = ?,"
-                " tx_hash = COALESCE(?, tx_hash), error = NULL, updated_at = ?, finished_at = ? WHERE task_hash = ?",
-                (int(task_number), int(bool(side)), block, tx_hash, now, now, task_hash),
+                " landed_block_hash = ?, final_at = ?, tx_hash = COALESCE(?, tx_hash), error = NULL,"
+                " updated_at = ?, finished_at = COALESCE(finished_at, ?) WHERE task_hash = ?",
+                (
+                    int(task_number),
+                    int(bool(side)),
+                    block,
+                    block_hash,
+                    now if final else None,
+                    tx_hash,
+                    now,
+                    now,
+                    task_hash,
+                ),
             )
-            _forget_transactions(conn, task_hash)
+            if final:
+                _forget_transactions(conn, task_hash)
+
+        return self._submit(op)
+
+    def mark_final(self, task_hash: bytes, *, block: int, block_hash: bytes | None) -> asyncio.Future:
+        """The landing (in ``block``) is deep enough: the task is final; its transactions go.
+        Resolves to True, or False when the task is not (or no longer) landed."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE tasks SET final_at = ?, landed_block = ?, landed_block_hash = COALESCE(?, landed_block_hash),"
+                " updated_at = ? WHERE task_hash = ? AND status = 'landed' AND final_at IS NULL",
+                (now, int(block), block_hash, now, task_hash),
+            )
+            if cursor.rowcount == 1:
+                _forget_transactions(conn, task_hash)
+            return cursor.rowcount == 1
+
+        return self._submit(op)
+
+    def move_landing(
+        self, task_hash: bytes, *, task_number: int, block: int, block_hash: bytes | None
+    ) -> asyncio.Future:
+        """The task is on-chain in ``block`` (a reorganisation moved it, or its block's hash was
+        not known yet): the row follows the chain."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE tasks SET task_number = ?, landed_block = ?, landed_block_hash = ?, updated_at = ?"
+                " WHERE task_hash = ? AND status = 'landed' AND final_at IS NULL",
+                (int(task_number), int(block), block_hash, time.time(), task_hash),
+            )
+
+        return self._submit(op)
+
+    def reopen_reorganised(self, task_hash: bytes) -> asyncio.Future:
+        """A landed task that is no longer on-chain (a reorganisation removed its block) is open
+        again: ``submitting`` on the transaction that had landed when it is ours (it is sent again,
+        and whichever of its transactions mines settles it), else ``accepted``. Resolves to the new
+        :class:`TaskStatus`, or None when the task is not landed-and-not-final."""
+
+        def op(conn: sqlite3.Connection) -> TaskStatus | None:
+            row = conn.execute(
+                "SELECT raw_tx, tx_nonce FROM tasks WHERE task_hash = ? AND status = 'landed' AND final_at IS NULL",
+                (task_hash,),
+            ).fetchone()
+            if row is None:
+                return None
+            status = TaskStatus.SUBMITTING if row[0] is not None and row[1] is not None else TaskStatus.ACCEPTED
+            if status is TaskStatus.ACCEPTED:
+                conn.execute(
+                    "UPDATE tasks SET tx_hash = NULL, raw_tx = NULL, tx_nonce = NULL WHERE task_hash = ?", (task_hash,)
+                )
+            conn.execute(
+                "UPDATE tasks SET status = ?, task_number = NULL, landed_block = NULL, landed_block_hash = NULL,"
+                " error = 'reorganised: its landing block left the chain', updated_at = ?, finished_at = NULL"
+                " WHERE task_hash = ?",
+                (status.value, time.time(), task_hash),
+            )
+            return status
 
         return self._submit(op)
 
@@ -473,6 +571,26 @@ class TasksDB:
 
         return await self._submit(op)
 
+    async def unfinal(self, limit: int = 1000) -> list[TaskRow]:
+        """Landed tasks not yet final, lowest landing block first (at most ``limit``)."""
+
+        def op(conn: sqlite3.Connection) -> list[TaskRow]:
+            rows = conn.execute(
+                "SELECT * FROM tasks WHERE status = 'landed' AND final_at IS NULL ORDER BY landed_block LIMIT ?",
+                (int(limit),),
+            )
+            return [TaskRow.from_sql(r) for r in rows]
+
+        return await self._submit(op)
+
+    async def unfinal_count(self) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            return int(
+                conn.execute("SELECT COUNT(*) FROM tasks WHERE status = 'landed' AND final_at IS NULL").fetchone()[0]
+            )
+
+        return await self._submit(op)
+
     async def open_summary(self) -> tuple[int, float | None, int]:
         """(open tasks, the oldest one's ``created_at`` or None, how many are reported stuck)."""
 
@@ -485,6 +603,48 @@ class TasksDB:
 
         return await self._submit(op)
 
+    async def recent(
+        self,
+        limit: int,
+        *,
+        before: tuple[float, bytes] | None = None,
+        statuses: Iterable[TaskStatus] | None = None,
+    ) -> list[tuple[TaskRow, list[VoteRow]]]:
+        """At most ``limit`` tasks, newest first (by ``created_at``, then hash), each with its votes;
+        only those strictly older than ``before`` (a ``(created_at, task_hash)`` of an earlier
+        page) and, given ``statuses``, in one of them. Two indexed queries, however large the store."""
+        where: list[str] = []
+        args: list[Any] = []
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND task_hash < ?))")
+            args += [before[0], before[0], before[1]]
+        if statuses is not None:
+            wanted = [TaskStatus(s).value for s in statuses]
+            where.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            args += wanted
+        sql = "SELECT * FROM tasks"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, task_hash DESC LIMIT ?"
+        args.append(int(limit))
+
+        def op(conn: sqlite3.Connection) -> list[tuple[TaskRow, list[VoteRow]]]:
+            rows = [TaskRow.from_sql(r) for r in conn.execute(sql, args)]
+            if not rows:
+                return []
+            hashes = [row.task_hash for row in rows]
+            votes: dict[bytes, list[VoteRow]] = {h: [] for h in hashes}
+            found = conn.execute(
+                f"SELECT * FROM votes WHERE task_hash IN ({', '.join('?' for _ in hashes)}) ORDER BY operator_id",
+                hashes,
+            )
+            for vote in found:
+                row = VoteRow.from_sql(vote)
+                votes[row.task_hash].append(row)
+            return [(row, votes[row.task_hash]) for row in rows]
+
+        return await self._submit(op)
+
     async def counts(self) -> dict[str, int]:
         """Tasks per status (every status present, zero included)."""
 
@@ -493,6 +653,16 @@ class TasksDB:
             return {status.value: int(found.get(status.value, 0)) for status in TaskStatus}
 
         return await self._submit(op)
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Bring a store written by an older version up to this one's schema (columns added in place)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(tasks)")}
+    for name, kind in (("landed_block_hash", "BLOB"), ("final_at", "REAL")):
+        if columns and name not in columns:
+            conn.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind}")
+    if columns and version < 3:  # landed before finality was tracked: taken as final
+        conn.execute("UPDATE tasks SET final_at = updated_at WHERE status = 'landed' AND final_at IS NULL")
 
 
 def _keep_transaction(conn: sqlite3.Connection, task_hash: bytes, tx_hash: bytes, nonce: int, raw: bytes) -> None:

@@ -386,7 +386,14 @@ class Submitter:
             found = self._event_in(receipt, work.task_hash)
             if found is not None:
                 number, landed_side = found
-                await outcomes.landed(work, number, landed_side, int(receipt["blockNumber"]), mined_hash)
+                await outcomes.landed(
+                    work,
+                    number,
+                    landed_side,
+                    int(receipt["blockNumber"]),
+                    mined_hash,
+                    block_hash=bytes(receipt["blockHash"]),
+                )
                 return
         self.metrics.submissions.labels(result="reverted").inc()
         self._gas_by_shape.clear()  # perhaps out of gas: estimate again

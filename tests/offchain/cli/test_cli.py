@@ -101,3 +101,11 @@ def test_console_script_installed():
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "demo" in proc.stdout
+
+
+def test_dashboard_refuses_an_aggregator_url_that_is_not_http_and_a_missing_deployment(runner, tmp_path):
+    result = runner.invoke(cli, ["dashboard", "--aggregator", "ftp://example.org", "--deployment", "x.json"])
+    assert result.exit_code == 2 and "--aggregator" in result.output and "http:// or https://" in result.output
+    missing = tmp_path / "nowhere.json"
+    result = runner.invoke(cli, ["dashboard", "--aggregator", "http://127.0.0.1:1", "--deployment", str(missing)])
+    assert result.exit_code == 1 and f"no deployment file at {missing}" in result.output

@@ -36,7 +36,7 @@ from tests.offchain.fuzz.fuzz_harness import (
     wrong_values,
 )
 
-METHODS = ["sendTask", "sendCustomMessage", "taskStatus", "health"]
+METHODS = ["sendTask", "sendCustomMessage", "taskStatus", "health", "listTasks", "operatorActivity"]
 MAX_BATCH = 20
 MAX_REQUEST_BYTES = 1 << 20  # the default, over the deepest body the fuzzer sends: safejson must refuse it
 
@@ -132,7 +132,7 @@ def test_an_empty_or_too_large_batch_is_one_invalid_request(url, size):
 
 @FUZZ
 @given(
-    method=st.sampled_from(["sendTask", "sendCustomMessage", "taskStatus", "health"]),
+    method=st.sampled_from(METHODS),
     arity=st.integers(0, 12),
     filler=json_scalars,
 )
@@ -176,6 +176,8 @@ def valid_params(devnet, aggregator, message_signer) -> dict[str, list]:
         "sendCustomMessage": custom_message_params(devnet, message_signer),
         "taskStatus": ["0x" + task.task_hash().hex()],
         "health": [],
+        "listTasks": [10, f"{time.time()!r}:0x{task.task_hash().hex()}", "open"],
+        "operatorActivity": [],
     }
     declared = aggregator.rpc.methods
     assert set(declared) == set(valid), "a new method: give it well-formed params here"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from eth_utils import keccak
 
 from othentic_offchain.chain.failover import RpcUnavailable
@@ -504,3 +505,182 @@ def test_a_refused_replacement_leaves_the_task_on_its_sent_transaction_and_the_n
     landed = net.w3.eth.get_transaction(status["txHash"])
     assert landed["maxFeePerGas"] * 100 >= two["maxFeePerGas"] * 113
     assert len(net.landings(task.task_hash())) == 1
+
+
+# --- finality and reorganisations -------------------------------------------------------------------
+
+
+def test_a_reorganisation_that_removes_landed_tasks_sends_the_same_transactions_again_and_each_lands_once(
+    net: Net, tmp_path: Path
+):
+    tasks = [net.new_task(f"reorg-{i}") for i in range(2)]
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        # finality checked by hand (no background round in between), three blocks deep
+        node = aggregator(net, tmp_path, cluster.urls, finality=3, finality_interval=3600)
+        await node.start()
+        try:
+            hashes = [await send(node, *t) for t in tasks]
+            landed = await wait_finished(node, hashes)
+            early = await node.finality.check()  # not deep enough yet
+            nonce = net.nonce()
+            depth = net.w3.eth.block_number - min(s["landedBlock"] for s in landed.values()) + 1
+            rpc(net, "anvil_reorg", depth, [])  # the same height, other (empty) blocks: both landings gone
+            gone = [net.landings(t.task_hash()) for t, _s in tasks]
+            reorganised = await node.finality.check()
+            again = await wait_finished(node, hashes)
+            for _ in range(3):
+                rpc(net, "evm_mine")
+            final = await node.finality.check()
+            statuses = {h: await node.api.task_status(bytes.fromhex(h[2:])) for h in hashes}
+            registry = node.metrics.registry
+            metrics = {
+                outcome: registry.get_sample_value("othentic_aggregator_tasks_total", {"outcome": outcome})
+                for outcome in ("reorganised", "final")
+            }
+            return landed, early, nonce, gone, reorganised, again, final, statuses, metrics
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    landed, early, nonce, gone, reorganised, again, final, statuses, metrics = run(scenario())
+    assert all(s["status"] == "landed" and s["final"] is False for s in landed.values()), landed
+    assert early == (0, 0)
+    assert gone == [[], []]
+    assert reorganised == (0, 2)
+    for task_hash, status in again.items():
+        assert status["status"] == "landed", status
+        assert status["txHash"] == landed[task_hash]["txHash"]  # the very transaction, sent again
+    assert final == (2, 0)
+    assert all(s["final"] is True for s in statuses.values()), statuses
+    for task, _signature in tasks:
+        assert len(net.landings(task.task_hash())) == 1
+    assert net.nonce() == nonce  # the two nonces were mined again by the same transactions: nothing new
+    assert metrics == {"reorganised": 2, "final": 2}
+
+
+def test_with_finality_zero_a_task_is_final_when_it_lands(net: Net, tmp_path: Path):
+    task, signature = net.new_task("final-at-once")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            status = (await wait_finished(node, [task_hash]))[task_hash]
+            return status, await node.api.health(), node.finality.at_once
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    status, health, at_once = run(scenario())
+    assert at_once and status["status"] == "landed" and status["final"] is True
+    assert health["unfinalTasks"] == 0 and health["finality"] == 0
+
+
+def test_a_landed_task_becomes_final_only_once_its_block_is_deep_enough(net: Net, tmp_path: Path):
+    task, signature = net.new_task("final-later")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, finality=2, finality_interval=3600)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            await wait_finished(node, [task_hash])
+            rounds = [await node.finality.check()]
+            unfinal = (await node.api.health())["unfinalTasks"]
+            rpc(net, "evm_mine")
+            rounds.append(await node.finality.check())  # one block on top: not yet
+            rpc(net, "evm_mine")
+            rounds.append(await node.finality.check())  # two: final
+            rounds.append(await node.finality.check())  # nothing left to look at
+            return rounds, unfinal, await node.api.task_status(bytes.fromhex(task_hash[2:]))
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    rounds, unfinal, status = run(scenario())
+    assert rounds == [(0, 0), (0, 0), (1, 0), (0, 0)]
+    assert unfinal == 1 and status["final"] is True and status["status"] == "landed"
+
+
+def test_finality_must_be_a_number_of_blocks_or_finalized():
+    from othentic_offchain.nodes.aggregator.finality import parse_finality
+
+    assert parse_finality("0") == 0 and parse_finality(" 12 ") == 12 and parse_finality("Finalized") == "finalized"
+    for bad in ("-1", "safe", "1.5", "", -3, True):
+        with pytest.raises(ValueError, match="finality must be a number of blocks"):
+            parse_finality(bad)
+
+
+def test_a_task_landed_by_someone_else_and_reorganised_away_is_collected_again_and_landed_by_us(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("reorg-copier")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, delay={i: 1.0 for i in net.ids})
+        node = aggregator(net, tmp_path, cluster.urls, finality=3, finality_interval=3600)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            submission = build_submission(
+                task,
+                is_approved=True,
+                tp_signature=signature,
+                attestation_center=net.avs.address,
+                chain_id=net.record.chain_id,
+                members=net.ids,
+                signers=dict(zip(net.ids, net.bls)),
+            )
+            copier = net.avs.sender(net.keys[2])  # another operator lands it while the votes come in
+            receipt = await asyncio.to_thread(net.avs.submit_task, copier, task, submission)
+            first = (await wait_finished(node, [task_hash]))[task_hash]
+            rpc(net, "anvil_reorg", net.w3.eth.block_number - int(receipt["blockNumber"]) + 1, [])
+            reorganised = await node.finality.check()
+            reopened = await node.api.task_status(bytes.fromhex(task_hash[2:]))
+            again = (await wait_finished(node, [task_hash]))[task_hash]
+            return first, reorganised, reopened, again
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    first, reorganised, reopened, again = run(scenario())
+    assert first["status"] == "landed" and first["final"] is False
+    assert reorganised == (0, 1)
+    assert reopened["status"] in ("accepted", "collecting", "submitting", "landed")
+    assert again["status"] == "landed" and again["txHash"] is not None
+    tx = net.w3.eth.get_transaction(again["txHash"])
+    assert tx["from"] == net.aggregator  # landed by the aggregator this time
+    assert len(net.landings(task.task_hash())) == 1
+
+
+def test_with_finality_finalized_a_task_is_final_once_the_chains_finalized_block_reaches_it(net: Net, tmp_path: Path):
+    task, signature = net.new_task("final-finalized")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        node = aggregator(net, tmp_path, cluster.urls, finality="finalized", finality_interval=3600)
+        await node.start()
+        try:
+            task_hash = await send(node, task, signature)
+            landed = (await wait_finished(node, [task_hash]))[task_hash]
+            before = await node.finality.check()
+            # anvil's finalized block trails the head by 64 blocks (and is 0 before that)
+            blocks = landed["landedBlock"] + 64 - net.w3.eth.block_number
+            rpc(net, "anvil_mine", hex(blocks - 1))
+            assert int(net.w3.eth.get_block("finalized")["number"]) == landed["landedBlock"] - 1
+            short = await node.finality.check()  # one block short
+            rpc(net, "evm_mine")
+            after = await node.finality.check()
+            return landed, before, short, after
+        finally:
+            await node.stop()
+            await cluster.stop()
+
+    landed, before, short, after = run(scenario())
+    assert landed["final"] is False
+    assert (before, short, after) == ((0, 0), (0, 0), (1, 0))

@@ -341,15 +341,129 @@ def test_every_transaction_of_a_task_is_kept_until_it_settles(tmp_path: Path):
             await db.record_replacement(h, tx_hash=b"\x05" * 32, raw_tx=b"other", nonce=8)
         kept = await db.transactions(h, 7)
         row = await db.get(h)
-        await db.mark_landed(h, task_number=1, side=True, tx_hash=b"\x03" * 32)
-        after = await db.transactions(h, 7)
+        await db.mark_landed(h, task_number=1, side=True, block=5, tx_hash=b"\x03" * 32)
+        landed = await db.get(h)
+        after_landing = await db.transactions(h, 7)
+        assert await db.mark_final(h, block=5, block_hash=b"\xbb" * 32) is True
+        after_final = await db.transactions(h, 7)
         await db.close()
-        return kept, row, after
+        return kept, row, landed, after_landing, after_final
 
-    kept, row, after = run(go())
+    kept, row, landed, after_landing, after_final = run(go())
     assert kept == [(b"\x03" * 32, b"first"), (b"\x04" * 32, b"second")]
     assert (row.tx_hash, row.raw_tx, row.tx_nonce, row.attempts) == (b"\x04" * 32, b"second", 7, 1)
-    assert after == []
+    # the replaced transaction is the one that mined: the row now carries its bytes, to send again
+    assert (landed.tx_hash, landed.raw_tx, landed.tx_nonce) == (b"\x03" * 32, b"first", 7)
+    assert after_landing == kept and not landed.is_final  # kept until final
+    assert after_final == []
+
+
+def _submitted(db: TasksDB, t: TaskInfo, tx: bytes, nonce: int):
+    return db.record_submission(
+        t.task_hash(),
+        side=True,
+        tx_hash=tx,
+        raw_tx=b"raw-" + tx[:1],
+        nonce=nonce,
+        non_signers=[],
+        approve_power=1,
+        reject_power=0,
+        total_power=1,
+    )
+
+
+def test_a_landing_final_at_once_forgets_the_transactions_and_cannot_be_reorganised(tmp_path: Path):
+    async def go():
+        db = await TasksDB.open(tmp_path / "t.sqlite3")
+        t = task(11)
+        h = t.task_hash()
+        await db.insert_task(h, t, SIGNATURE)
+        await _submitted(db, t, b"\x07" * 32, 3)
+        await db.mark_landed(h, task_number=4, side=True, block=8, tx_hash=b"\x07" * 32, final=True)
+        row = await db.get(h)
+        kept = await db.transactions(h, 3)
+        reopened = await db.reopen_reorganised(h)
+        again = await db.mark_final(h, block=8, block_hash=None)
+        unfinal = await db.unfinal()
+        await db.close()
+        return row, kept, reopened, again, unfinal
+
+    row, kept, reopened, again, unfinal = run(go())
+    assert row.status is TaskStatus.LANDED and row.is_final and row.final_at is not None
+    assert kept == [] and reopened is None and again is False and unfinal == []
+
+
+def test_a_reorganised_task_goes_back_to_submitting_on_our_landed_transaction_or_to_accepted(tmp_path: Path):
+    async def go():
+        db = await TasksDB.open(tmp_path / "t.sqlite3")
+        ours, theirs = task(12), task(13)
+        for t in (ours, theirs):
+            await db.insert_task(t.task_hash(), t, SIGNATURE)
+        await _submitted(db, ours, b"\x08" * 32, 5)
+        await _submitted(db, theirs, b"\x09" * 32, 6)
+        await db.mark_landed(ours.task_hash(), task_number=1, side=True, block=20, tx_hash=b"\x08" * 32)
+        await db.mark_landed(theirs.task_hash(), task_number=2, side=True, block=21)  # someone else's transaction
+        listed = [r.task_hash for r in await db.unfinal()]
+        statuses = [await db.reopen_reorganised(t.task_hash()) for t in (ours, theirs)]
+        twice = await db.reopen_reorganised(ours.task_hash())
+        rows = [await db.get(t.task_hash()) for t in (ours, theirs)]
+        kept = await db.transactions(ours.task_hash(), 5)
+        opened = [r.task_hash for r in await db.open_tasks()]
+        await db.close()
+        return listed, statuses, twice, rows, kept, opened
+
+    listed, statuses, twice, (ours, theirs), kept, opened = run(go())
+    assert listed == [task(12).task_hash(), task(13).task_hash()]  # lowest landing block first
+    assert statuses == [TaskStatus.SUBMITTING, TaskStatus.ACCEPTED] and twice is None
+    assert ours.status is TaskStatus.SUBMITTING and (ours.tx_hash, ours.raw_tx, ours.tx_nonce) == (
+        b"\x08" * 32,
+        b"raw-\x08",
+        5,
+    )
+    assert kept == [(b"\x08" * 32, b"raw-\x08")]  # whichever of its transactions mines settles it
+    assert ours.task_number is None and ours.landed_block is None and ours.finished_at is None
+    assert "reorganised" in ours.error
+    assert theirs.status is TaskStatus.ACCEPTED and theirs.raw_tx is None and theirs.tx_nonce is None
+    assert set(opened) == {task(12).task_hash(), task(13).task_hash()}
+
+
+def test_a_version_2_store_gains_the_finality_columns_and_its_landed_tasks_count_as_final(tmp_path: Path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE tasks (
+            task_hash BLOB PRIMARY KEY, proof_of_task TEXT NOT NULL, data BLOB NOT NULL,
+            task_definition_id INTEGER NOT NULL, performer TEXT NOT NULL, performer_signature BLOB NOT NULL,
+            status TEXT NOT NULL, side INTEGER, approve_power TEXT NOT NULL DEFAULT '0',
+            reject_power TEXT NOT NULL DEFAULT '0', total_power TEXT NOT NULL DEFAULT '0', non_signers TEXT,
+            tx_hash BLOB, raw_tx BLOB, tx_nonce INTEGER, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+            task_number INTEGER, landed_block INTEGER, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+            finished_at REAL
+        ) WITHOUT ROWID;
+        PRAGMA user_version=2;
+        """
+    )
+    t = task(14)
+    conn.execute(
+        "INSERT INTO tasks (task_hash, proof_of_task, data, task_definition_id, performer, performer_signature,"
+        " status, task_number, landed_block, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'landed', 3, 9, 1, 2)",
+        (t.task_hash(), t.proof_of_task, t.data, t.task_definition_id, t.performer, SIGNATURE),
+    )
+    conn.commit()
+    conn.close()
+
+    async def go():
+        db = await TasksDB.open(path)
+        row = await db.get(t.task_hash())
+        unfinal = await db.unfinal()
+        await db.close()
+        return row, unfinal
+
+    row, unfinal = run(go())
+    assert unfinal == []
+    assert row.status is TaskStatus.LANDED and row.is_final and row.landed_block_hash is None
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_only_a_failed_task_is_reopened(tmp_path: Path):
@@ -371,3 +485,53 @@ def test_only_a_failed_task_is_reopened(tmp_path: Path):
     assert reopened.status is TaskStatus.ACCEPTED and reopened.finished_at is None
     assert reopened.error == "no_quorum"  # what happened last time stays visible until it changes
     assert landed.status is TaskStatus.LANDED
+
+
+def test_recent_pages_newest_first_each_task_once_even_when_they_share_a_timestamp(tmp_path: Path):
+    path = tmp_path / "t.sqlite3"
+    tasks = [task(n) for n in range(10, 15)]
+
+    async def fill():
+        db = await TasksDB.open(path)
+        for t in tasks:
+            await db.insert_task(t.task_hash(), t, SIGNATURE)
+        await db.record_vote(tasks[0].task_hash(), 3, True, (1, 2))
+        await db.record_vote(tasks[0].task_hash(), 1, False, (3, 4))
+        await db.mark_landed(tasks[1].task_hash(), task_number=1, side=True)
+        await db.close()
+
+    run(fill())
+    with sqlite3.connect(path) as conn:  # the same second for all but the newest: the hash breaks the tie
+        conn.execute("UPDATE tasks SET created_at = 1000.0")
+        conn.execute("UPDATE tasks SET created_at = 2000.0 WHERE task_hash = ?", (tasks[4].task_hash(),))
+
+    async def pages():
+        db = await TasksDB.open(path)
+        seen, before = [], None
+        while True:
+            page = await db.recent(2, before=before)
+            seen += page
+            if len(page) < 2:
+                break
+            before = (page[-1][0].created_at, page[-1][0].task_hash)
+        landed = await db.recent(10, statuses=[TaskStatus.LANDED])
+        open_ = await db.recent(10, statuses=[TaskStatus.ACCEPTED, TaskStatus.COLLECTING, TaskStatus.SUBMITTING])
+        await db.close()
+        return seen, landed, open_
+
+    seen, landed, open_ = run(pages())
+    hashes = [row.task_hash for row, _votes in seen]
+    assert hashes[0] == tasks[4].task_hash()
+    assert hashes[1:] == sorted((t.task_hash() for t in tasks[:4]), reverse=True)
+    votes = dict((row.task_hash, v) for row, v in seen)[tasks[0].task_hash()]
+    assert [(v.operator_id, v.is_approved) for v in votes] == [(1, False), (3, True)]
+    assert [row.task_hash for row, _ in landed] == [tasks[1].task_hash()]
+    assert {row.task_hash for row, _ in open_} == {t.task_hash() for t in tasks} - {tasks[1].task_hash()}
+    with sqlite3.connect(path) as conn:
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM tasks ORDER BY created_at DESC, task_hash DESC LIMIT 2"
+            )
+        )
+    assert "tasks_created" in plan and "TEMP B-TREE" not in plan  # the index, no sort of the whole table
