@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Faults a real chain produces, one per run, against a whole network on this machine.
 
-    python bench/chaos.py --quick               # every fault briefly (~5 min); exit 0 when every invariant holds
-    python bench/chaos.py                       # every fault at full length (~15 min)
+    python bench/chaos.py --quick               # every fault briefly (about 3 min); exit 0 when every invariant holds
+    python bench/chaos.py                       # every fault at full length (about 9 min)
     python bench/chaos.py --fault reorg         # one fault (repeat --fault for several)
     python bench/chaos.py --quick --markdown    # the table as Markdown, as pasted in README.md
 
