@@ -7,7 +7,10 @@
 * :mod:`.processes`: the Supervisor of the nodes' OS processes; :mod:`.tokens`: the mintable
   test tokens;
 * ``othentic devnet`` itself: :mod:`.devnet` (the run), :mod:`.examples` (the example AVSs'
-  contracts and definitions), :mod:`.workload`, :mod:`.report`, :mod:`.stats` (percentiles).
+  contracts and definitions), :mod:`.workload`, :mod:`.report`, :mod:`.stats` (percentiles);
+* the chaos runs (``bench/chaos.py``, ``tests/e2e/test_chaos.py``): :mod:`.chaos` (the network,
+  the faults, the account of every task from the chain), :mod:`.chaos_avs` (their AVS),
+  :mod:`.rpc_relay` (a JSON-RPC relay in front of anvil that fails on command).
 """
 
 from othentic_offchain.devnet.anvil import (

@@ -396,8 +396,9 @@ class PerformerNode(NodeLifecycle):
         self.aggregator_latency.labels(outcome="ok").observe(time.perf_counter() - sent)
         await asyncio.to_thread(outbox.accepted, task_hash, url, answer)
         self.outbox_settled.labels(status="accepted").inc()
-        if self._failing:  # the aggregators are back: what waits in the outbox goes now
+        if self._failing:  # the aggregators are back: what waits in the outbox goes now, not after its backoff
             self._failing = 0
+            await asyncio.to_thread(outbox.due_now)
             self._wake.set()
         self._settle(task_hash, "sent", aggregator=url, answer=answer)
         self.log.step(

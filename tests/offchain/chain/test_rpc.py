@@ -23,7 +23,7 @@ from othentic_offchain.chain.rpc import (
 )
 from othentic_offchain.devnet.anvil import Anvil
 from othentic_offchain.nodes.common.redact import redact_url
-from tests.offchain.chain.rpc_relay import RpcRelay
+from othentic_offchain.devnet.rpc_relay import RpcRelay
 
 SECRET = "/v3/0123456789abcdef-secret-key"
 

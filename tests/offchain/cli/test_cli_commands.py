@@ -15,7 +15,7 @@ from othentic_offchain.cli import cli
 from othentic_offchain.cli.common import tokens
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 from othentic_offchain.nodes.common.redact import redact_url
-from tests.offchain.chain.rpc_relay import RpcRelay
+from othentic_offchain.devnet.rpc_relay import RpcRelay
 
 ADMIN = DEV_PRIVATE_KEYS[0]
 OPERATOR = DEV_PRIVATE_KEYS[1]

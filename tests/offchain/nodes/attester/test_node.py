@@ -32,7 +32,7 @@ from othentic_offchain.nodes.attester.membership import Membership
 from othentic_offchain.nodes.attester.node import AttesterConfig, AttesterNode
 from othentic_offchain.nodes.common.protocol import ATTEST_PATH, auth_headers, wire_task
 from othentic_offchain.nodes.common.redact import redact_url
-from tests.offchain.chain.rpc_relay import RpcRelay
+from othentic_offchain.devnet.rpc_relay import RpcRelay
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT, Devnet, Operator, closed_url, metric
 
 # -- helpers local to these tests ---------------------------------------------------------------------

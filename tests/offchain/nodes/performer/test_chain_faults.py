@@ -1,6 +1,6 @@
 """A performer on a chain that is not anvil's ideal one: triggers that wait for confirmations, and
 an RPC endpoint that refuses for a while (the performer reads the chain through
-:class:`~tests.offchain.chain.rpc_relay.RpcRelay`, which counts and fails its calls)."""
+:class:`~othentic_offchain.devnet.rpc_relay.RpcRelay`, which counts and fails its calls)."""
 
 # ruff: noqa: F811 - the fixtures of test_node.py, imported, are parameters here
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from othentic_offchain.nodes.performer import EventTrigger, PerformerConfig, PerformerNode
-from tests.offchain.chain.rpc_relay import RpcRelay
+from othentic_offchain.devnet.rpc_relay import RpcRelay
 from tests.offchain.nodes.node_harness import HTTP_TIMEOUT
 from tests.offchain.nodes.performer.test_node import (  # noqa: F401 - fixtures
     REGISTERED,

@@ -614,6 +614,24 @@ def test_with_the_aggregator_down_a_task_waits_in_the_outbox_and_lands_when_it_c
     assert metric(node, "othentic_performer_tasks_total", trigger="demand", status="sent") == 1
 
 
+def test_once_an_aggregator_takes_a_task_what_waited_in_the_outbox_goes_at_once_not_after_its_backoff(
+    performer_factory, aggregator, alice
+):
+    """Found by the chaos runs (aggregator SIGKILLed): tasks queued while it was down waited out
+    their backoff (up to 30 s) after it was back, though fresh tasks went through."""
+    url = closed_url() + "/"
+    node = performer_factory(alice, url, retry_backoff=60.0, retry_backoff_max=60.0)
+    queued = trigger(node, {"params": {"pair": "ETHUSDT"}})
+    assert queued.status_code == 202, queued.text  # next try in 60 s
+
+    fake = aggregator(port=port_of(url))
+    fresh = trigger(node, {"params": {"pair": "BTCUSDT"}})
+    assert fresh.status_code == 200, fresh.text  # the aggregator is back: it took this one
+    wait_until(lambda: len(fake.tasks) == 2, timeout=10, what="the queued task to go once the aggregator took one")
+    assert "0x" + fake.tasks[1]["task"].task_hash().hex() == queued.json()["taskHash"]
+    assert health(node)["outbox"]["pending"] == 0
+
+
 def test_with_two_aggregators_and_the_first_down_the_second_takes_the_task(performer_factory, aggregator, alice):
     down = closed_url() + "/"
     fake = aggregator()
