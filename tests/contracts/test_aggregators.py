@@ -131,6 +131,7 @@ def test_a_fresh_deployment_has_no_aggregator_and_admits_none(net4, reverts_with
     config = net4.center.aggregatorConfig()
     assert (config.maxAggregators, config.count, config.turnSeconds, config.graceSeconds) == (0, 0, 0, 0)
     assert listed(net4) == []
+    assert net4.center.aggregatorTurn(b"\x07" * 32, 10**9) == (0, 0)
     with reverts_with(net4.center.AggregatorLimitReached, 0):
         opt_in(net4, net4.operators[0])
 
@@ -171,6 +172,10 @@ def test_aggregator_functions_refuse_a_direct_call_to_the_module(net4, reverts_w
         net4.definitions_module.optInAsAggregator("http://a", sender=net4.operators[0].account)
     with reverts_with(net4.definitions_module.NotDelegated):
         net4.definitions_module.setAggregatorConfig(4, TURN, 0, sender=net4.admin)
+    with reverts_with(net4.definitions_module.NotDelegated):
+        net4.definitions_module.setAggregatorEndpoint("http://a", sender=net4.operators[0].account)
+    with reverts_with(net4.definitions_module.NotDelegated):
+        net4.definitions_module.optOutAsAggregator(sender=net4.operators[0].account)
 
 
 # --- opting in and out -----------------------------------------------------------------------------
@@ -609,3 +614,19 @@ def test_read_schedule_reads_the_list_and_the_settings_over_web3(three, chain):
     assert [a.operator_id for a in read.aggregators] == [3, 2]
     assert (read.turn_seconds, read.grace_seconds, read.max_aggregators) == (TURN, GRACE, 8)
     assert read.aggregators[0] == Aggregator(3, three.operators[2].address, endpoint(three.operators[2]))
+
+
+def test_a_new_turn_length_applies_from_its_block(three, chain):
+    """The settings are read when the task lands: a changed turn moves whose turn it is at once."""
+    task = three.task(three.operators[3])
+    h = task_hash(three, task)
+    at = turn_of(chain, h, 0, 3) + GRACE
+    while turn_position(h, at, 3, 7 * TURN) == 0:
+        at = turn_of(chain, h, 0, 3, after=at + TURN) + GRACE
+    primary = three.by_id(listed(three)[0])
+    configure(three, turn=7 * TURN, grace=0)
+    assert three.center.aggregatorTurn(h, at)[0] == listed(three)[turn_position(h, at, 3, 7 * TURN)]
+    before = credits(three)
+    receipt = land(three, chain, task, primary, at)
+    assert aggregator_rewards(three, before, three.operators[3]) == {}
+    assert forfeited(three, receipt) == [(h, primary.address, AGGREGATOR)]
