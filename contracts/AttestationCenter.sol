@@ -7,10 +7,12 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Proxy} from "@openzeppelin/contracts/proxy/Proxy.sol";
 
 import {CenterStorage} from "./core/CenterStorage.sol";
+import {IOperatorRegistry} from "./interfaces/IOperatorRegistry.sol";
 import {ITaskDefinitions} from "./interfaces/ITaskDefinitions.sol";
 import {IAvsLogic} from "./interfaces/IAvsLogic.sol";
 import {IFeeCalculator} from "./interfaces/IFeeCalculator.sol";
 import {IRewardsVault} from "./interfaces/IRewardsVault.sol";
+import {AggregatorSchedule} from "./libraries/AggregatorSchedule.sol";
 import {BN254} from "./libraries/BN254.sol";
 import {ProtocolHashes, TaskInfo} from "./libraries/ProtocolHashes.sol";
 
@@ -90,9 +92,27 @@ contract AttestationCenter is CenterStorage, Proxy {
         }
     }
 
+    /// @dev The first bytes of the selectors served by the definitions module, as a 256-bit set: a
+    ///      selector whose first byte is not in it goes to the registry after one test, instead of
+    ///      after comparing it with every one of them.
+    uint256 private constant _DEFINITIONS_FIRST_BYTES = uint256(1) << uint8(bytes1(ITaskDefinitions.createTaskDefinition.selector))
+        | uint256(1) << uint8(bytes1(ITaskDefinitions.updateTaskDefinition.selector))
+        | uint256(1) << uint8(bytes1(ITaskDefinitions.getTaskDefinition.selector))
+        | uint256(1) << uint8(bytes1(ITaskDefinitions.taskDefinitionCount.selector))
+        | uint256(1) << uint8(bytes1(ITaskDefinitions.taskDefinitionMembers.selector))
+        | uint256(1) << uint8(bytes1(ITaskDefinitions.taskPenaltyTerms.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.optInAsAggregator.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.setAggregatorEndpoint.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.optOutAsAggregator.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.setAggregatorConfig.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.aggregatorConfig.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.activeAggregators.selector))
+        | uint256(1) << uint8(bytes1(IOperatorRegistry.aggregatorTurn.selector));
+
     /// @dev Routes a selector this contract does not have to the module that does.
     function _implementation() internal view override returns (address) {
         bytes4 selector = msg.sig;
+        if ((_DEFINITIONS_FIRST_BYTES >> uint8(bytes1(selector))) & 1 == 0) return registryModule;
         if (
             selector == ITaskDefinitions.createTaskDefinition.selector
                 || selector == ITaskDefinitions.updateTaskDefinition.selector
@@ -100,6 +120,13 @@ contract AttestationCenter is CenterStorage, Proxy {
                 || selector == ITaskDefinitions.taskDefinitionCount.selector
                 || selector == ITaskDefinitions.taskDefinitionMembers.selector
                 || selector == ITaskDefinitions.taskPenaltyTerms.selector
+                || selector == IOperatorRegistry.optInAsAggregator.selector
+                || selector == IOperatorRegistry.setAggregatorEndpoint.selector
+                || selector == IOperatorRegistry.optOutAsAggregator.selector
+                || selector == IOperatorRegistry.setAggregatorConfig.selector
+                || selector == IOperatorRegistry.aggregatorConfig.selector
+                || selector == IOperatorRegistry.activeAggregators.selector
+                || selector == IOperatorRegistry.aggregatorTurn.selector
         ) return definitionsModule;
         return registryModule;
     }
@@ -166,11 +193,37 @@ contract AttestationCenter is CenterStorage, Proxy {
         });
         _recordTask(globals, setId, uint40(taskNumber), fees.attester);
         if (fees.performer != 0 && submission.isApproved) _accounts[task.taskPerformer].credit += fees.performer;
-        if (fees.aggregator != 0) _accounts[msg.sender].credit += fees.aggregator;
+        if (fees.aggregator != 0) {
+            if (globals.flags & HAS_AGGREGATORS == 0) _accounts[msg.sender].credit += fees.aggregator;
+            else _creditScheduledAggregator(taskHash_, fees.aggregator);
+        }
 
         _emitSubmitted(taskNumber, taskHash_, task, submission, signedPower, set.totalPower);
 
         if (hooks) _callHook(false, task, submission);
+    }
+
+    /// @dev Once operators opted in as aggregators, the aggregator reward goes only to the one on turn
+    ///      (or in its grace), and to nobody else (docs/decisions/0012). With no aggregator,
+    ///      `submitTask` pays the caller as before, for one flag test more. A caller off the list
+    ///      reads nothing more; one on it reads the aggregator config word.
+    function _creditScheduledAggregator(bytes32 taskHash_, uint128 reward) internal {
+        Account storage account = _accounts[msg.sender];
+        if (!_onTurn(taskHash_, account.aggregatorPosition)) {
+            emit AggregatorRewardForfeited(taskHash_, msg.sender, reward);
+            return;
+        }
+        account.credit += reward;
+    }
+
+    function _onTurn(bytes32 taskHash_, uint16 positionPlusOne) internal view returns (bool) {
+        if (positionPlusOne == 0) return false;
+        AggregatorConfig memory config = _aggregatorConfig;
+        unchecked {
+            return AggregatorSchedule.earns(
+                taskHash_, block.timestamp, positionPlusOne - 1, config.count, config.turnSeconds, config.graceSeconds
+            );
+        }
     }
 
     /// @dev Counts the task (set 0 holds the counter) and adds the attester reward to the set's

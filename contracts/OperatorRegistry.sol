@@ -402,6 +402,8 @@ contract OperatorRegistry is OperatorSets {
         Account storage acc = _accounts[account];
         acc.credit -= state.debit;
         acc.active = false;
+        uint16 aggregatorPosition = acc.aggregatorPosition;
+        if (aggregatorPosition != 0) _removeAggregator(account, id, aggregatorPosition);
         if (stake > 0) _queueWithdrawal(account, stake);
     }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.27;
 
-import {OperatorSets} from "./core/OperatorSets.sol";
+import {Aggregators} from "./core/Aggregators.sol";
 import {ProtocolHashes, TaskInfo} from "./libraries/ProtocolHashes.sol";
 
 /// @title TaskDefinitions
@@ -11,7 +11,9 @@ import {ProtocolHashes, TaskInfo} from "./libraries/ProtocolHashes.sol";
 ///         (every active operator). Any other gets a set of its own, kept exact on every operator
 ///         change; changing who may attest retires that set and builds a new one, so totals never go
 ///         stale (unlike a snapshot taken when the definition changed).
-contract TaskDefinitions is OperatorSets {
+///         It also serves the aggregator functions (`Aggregators`), which the OperatorRegistry
+///         module has no code-size room left for.
+contract TaskDefinitions is Aggregators {
     uint256 public constant MAX_NAME_LENGTH = 64;
     uint256 public constant MAX_RESTRICTED_ATTESTERS = 256;
 

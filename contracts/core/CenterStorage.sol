@@ -26,6 +26,9 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     uint8 internal constant ALL_FLOWS = FLOW_SUBMISSIONS | FLOW_REGISTRATIONS | FLOW_CLAIMS;
     uint8 internal constant HAS_AVS_LOGIC = 8;
     uint8 internal constant HAS_FEE_CALCULATOR = 16;
+    /// @dev At least one operator has opted in as an aggregator: the aggregator reward follows the
+    ///      schedule. Clear, `submitTask` reads nothing more than before.
+    uint8 internal constant HAS_AGGREGATORS = 32;
 
     uint8 internal constant STATUS_ACTIVE = 1;
     uint8 internal constant STATUS_EXITED = 2;
@@ -58,6 +61,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint32 operatorId; // the current or latest id of this address
         bool active;
         uint128 credit; // performer and aggregator rewards, and attester rewards of sets left
+        uint16 aggregatorPosition; // place in the aggregator list plus one; 0: not an aggregator
     }
 
     struct Withdrawal {
@@ -73,7 +77,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
         uint16 memberCount;
         uint96 rewardIndex; // cumulative attester reward per member
         uint40 taskCount; // set 0 only: tasks landed, all definitions
-        uint8 flags; // set 0 only: paused FLOW_* bits, HAS_AVS_LOGIC, HAS_FEE_CALCULATOR
+        uint8 flags; // set 0 only: paused FLOW_* bits, HAS_AVS_LOGIC, HAS_FEE_CALCULATOR, HAS_AGGREGATORS
     }
 
     struct SetConfig {
@@ -184,6 +188,13 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     /// @dev The last block at which a report may still be judged by a dispute period that a
     ///      definition update replaced (withdrawals must not unlock before it).
     uint64 internal _supersededDisputesOpenUntil;
+
+    // --- aggregators (docs/decisions/0012-aggregator-schedule.md) --------------------------------
+    /// @dev Limit, turn length and grace, and the list's length: the one word a scheduled
+    ///      submission reads beyond the account it already reads.
+    AggregatorConfig internal _aggregatorConfig;
+    mapping(uint256 => uint32) internal _aggregatorAt; // schedule position => operator id
+    mapping(uint32 => string) internal _aggregatorEndpoint;
 
     /// @dev A packed amount is `mantissa << 5 | exponent` with a 51-bit mantissa: `mantissa * 10**exponent`.
     function _unpackAmount(uint56 packed) internal pure returns (uint256) {

@@ -175,6 +175,25 @@ abstract contract OperatorSets is CenterStorage {
         }
     }
 
+    /// @dev Takes an aggregator off the list (opting out, leaving, ejection). Swap and pop: the last
+    ///      aggregator moves into the gap, a deterministic order that anyone replaying the
+    ///      AggregatorOptedIn/AggregatorOptedOut events rebuilds.
+    function _removeAggregator(address account, uint32 id, uint16 positionPlusOne) internal {
+        uint16 position = positionPlusOne - 1;
+        uint16 last = _aggregatorConfig.count - 1;
+        if (position != last) {
+            uint32 moved = _aggregatorAt[last];
+            _aggregatorAt[position] = moved;
+            _accounts[_opInfo[moved].account].aggregatorPosition = positionPlusOne;
+        }
+        delete _aggregatorAt[last];
+        _aggregatorConfig.count = last;
+        if (last == 0) _sets[0].flags &= ~HAS_AGGREGATORS;
+        _accounts[account].aggregatorPosition = 0;
+        delete _aggregatorEndpoint[id];
+        emit AggregatorOptedOut(id, account, position);
+    }
+
     /// @notice Members of a set in increasing id order, with their stakes (= voting power).
     function _setMembers(uint32 setId) internal view returns (uint32[] memory ids, uint96[] memory stakes) {
         if (!_setConfig[setId].exists) revert UnknownOperatorSet(setId);

@@ -53,6 +53,9 @@ interface IAttestationCenterTypes is IOperatorRegistryTypes, ITaskDefinitionsTyp
         uint256 signedPower,
         uint256 totalPower
     );
+    /// @notice The task landed from an account whose turn it was not (docs/decisions/0012): nobody
+    ///         was credited the aggregator reward `amount`.
+    event AggregatorRewardForfeited(bytes32 indexed taskHash, address indexed aggregator, uint256 amount);
     event RewardsClaimed(address indexed account, address indexed to, uint256 amount);
     event FlowsPaused(uint8 flows, address by);
     event FlowsUnpaused(uint8 flows, address by);

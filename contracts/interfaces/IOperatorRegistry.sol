@@ -55,6 +55,22 @@ interface IOperatorRegistryTypes {
         uint40 retiredAtTaskCount; // tasks landed before it was retired (meaningful once retired)
     }
 
+    /// @notice Operators who land tasks, and their schedule (docs/decisions/0012-aggregator-schedule.md).
+    ///         Until the first operator opts in, any active operator submits and takes the reward.
+    struct AggregatorConfig {
+        uint16 maxAggregators; // opted in at once (0 to MAX_AGGREGATORS); 0 admits nobody new
+        uint16 count; // opted in now (read-only: ignored by setAggregatorConfig)
+        uint32 turnSeconds; // each aggregator's turn, in block time; the next one's starts after it
+        uint32 graceSeconds; // the aggregator of the turn before is still paid this long into a turn
+    }
+
+    /// @notice An aggregator, in schedule order (`activeAggregators`).
+    struct AggregatorView {
+        uint32 operatorId;
+        address account;
+        string endpoint;
+    }
+
     event OperatorRegistered(
         uint32 indexed operatorId, address indexed account, uint256 stake, BN254.G1Point pkG1, BN254.G2Point pkG2
     );
@@ -70,6 +86,13 @@ interface IOperatorRegistryTypes {
     );
     event OperatorSetMembershipChanged(uint32 indexed setId, uint32 indexed operatorId, bool member, uint256 totalPower);
     event RegistryConfigUpdated(RegistryConfig config);
+    /// @notice `operatorId` joined the aggregator list at `position` (the end of the list).
+    event AggregatorOptedIn(uint32 indexed operatorId, address indexed account, uint256 position, string endpoint);
+    event AggregatorEndpointUpdated(uint32 indexed operatorId, string endpoint);
+    /// @notice `operatorId` left the aggregator list (opting out, leaving or being ejected); the last
+    ///         aggregator of the list took its `position` (nothing moved if it was the last).
+    event AggregatorOptedOut(uint32 indexed operatorId, address indexed account, uint256 position);
+    event AggregatorConfigUpdated(uint16 maxAggregators, uint32 turnSeconds, uint32 graceSeconds);
     event TreasuryUpdated(address treasury);
 
     error AlreadyRegistered(address account, uint32 operatorId);
@@ -96,6 +119,12 @@ interface IOperatorRegistryTypes {
     ///         `openUntilBlock` for the tasks that landed under it: a withdrawal requested now with
     ///         `unbondingDelayBlocks` would unlock before that.
     error SupersededDisputePeriodStillOpen(uint64 openUntilBlock, uint64 unbondingDelayBlocks);
+    error AlreadyAggregator(uint32 operatorId);
+    error NotAggregator(address account);
+    error AggregatorLimitReached(uint256 maxAggregators);
+    error EmptyEndpoint();
+    /// @notice maxAggregators above MAX_AGGREGATORS, a zero turn, or a grace not shorter than a turn.
+    error InvalidAggregatorConfig(uint16 maxAggregators, uint32 turnSeconds, uint32 graceSeconds);
     error ZeroAddress();
     error FlowPaused(uint8 flow);
     error UnknownOperatorSet(uint32 setId);
@@ -140,6 +169,16 @@ interface IOperatorRegistry is IOperatorRegistryTypes {
         returns (uint32 operatorId, uint40 addedAtBlock, uint40 retiredAtBlock);
     /// @notice A key's owner (operator id and account) and the blocks and task numbers it answers for.
     function keyRecord(BN254.G2Point calldata pkG2) external view returns (KeyView memory);
+    function optInAsAggregator(string calldata endpoint) external;
+    function setAggregatorEndpoint(string calldata endpoint) external;
+    function optOutAsAggregator() external;
+    function setAggregatorConfig(uint16 maxAggregators, uint32 turnSeconds, uint32 graceSeconds) external;
+    function aggregatorConfig() external view returns (AggregatorConfig memory);
+    /// @notice The aggregators in schedule order: the order `aggregatorTurn` counts positions in.
+    function activeAggregators() external view returns (AggregatorView[] memory);
+    /// @notice Who may take the aggregator reward of `taskHash` in a block stamped `timestamp`: the
+    ///         aggregator on turn and, in the first `graceSeconds` of a turn, the one before (0: none).
+    function aggregatorTurn(bytes32 taskHash, uint256 timestamp) external view returns (uint32 onTurn, uint32 inGrace);
     function getOperatorSet(uint32 setId) external view returns (OperatorSetView memory);
     function operatorSetMembers(uint32 setId) external view returns (uint32[] memory ids, uint96[] memory stakes);
     function isSetMember(uint32 setId, uint32 operatorId) external view returns (bool);

@@ -29,8 +29,19 @@ _CENTER = "IAttestationCenter"
 
 @cache
 def _harmless_topics() -> frozenset[bytes]:
-    """Topics of the center events that never change what the view caches."""
-    return frozenset(event_topic(_CENTER, event) for event in ("TaskSubmitted", "TaskRejected", "RewardsClaimed"))
+    """Topics of the center events that never change what the view caches (the aggregator list and
+    its schedule are not cached here: see :mod:`othentic_offchain.chain.schedule`)."""
+    harmless = (
+        "TaskSubmitted",
+        "TaskRejected",
+        "RewardsClaimed",
+        "AggregatorRewardForfeited",
+        "AggregatorOptedIn",
+        "AggregatorOptedOut",
+        "AggregatorEndpointUpdated",
+        "AggregatorConfigUpdated",
+    )
+    return frozenset(event_topic(_CENTER, event) for event in harmless)
 
 
 class UnknownDefinition(LookupError):

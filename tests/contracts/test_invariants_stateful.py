@@ -5,9 +5,11 @@ from an account that left or was ejected; increase stake, request a withdrawal a
 unlocked, rotate the BLS key, leave, be ejected, be slashed), task definitions (open, restricted to
 some ids, with a minimum voting power; penalty settings changed after tasks landed; who may attest
 changed, which retires the definition's operator set and builds a new one), the unbonding delay,
-the fee calculator (on, off, its fees changed, sometimes beyond what a reward can hold), AVS hooks
+the fee calculator (on, off, its fees changed, sometimes beyond what a reward can hold), operators
+opting in and out as aggregators (docs/decisions/0012-aggregator-schedule.md), AVS hooks
 behind an ``AvsLogicRouter`` (routed per definition, accepting or reverting before or after),
-task submissions (either side, random signers that reach the side's quorum; and submissions the
+task submissions (either side, random signers that reach the side's quorum, sent by anyone or,
+at a block time set for it, by the aggregator on turn or in its grace; and submissions the
 center must refuse: a signer or non-signer from outside the set, an inactive performer or
 aggregator), reports of double attestations and of incorrect attestations (by any key ever
 registered, on any task landed; a key never registered, a signature on the winning side, a task
@@ -30,7 +32,8 @@ set's G2-key cache and the hooks' counters as they were. After every step it che
 * every account's ``claimableRewards`` equals the model's: the attester reward of each task its
   operator ids signed (never one it did not sign), the performer reward of each approved task it
   performed, the aggregator reward of each task it submitted (the fee calculator's amounts while
-  one is set), minus what it claimed; rewards of an id that left or was ejected stay claimable by
+  one is set) when no aggregator was listed or it was on turn or in its grace (the Python twin of
+  the schedule decides; otherwise nobody gets it and the center says so), minus what it claimed; rewards of an id that left or was ejected stay claimable by
   its account;
 * the same amount rebuilt the way the contract keeps it (docs/decisions/0003-rewards-accounting.md):
   the account's credit, plus its active id's unsettled earnings in every set it is a member of
@@ -40,6 +43,8 @@ set's G2-key cache and the hooks' counters as they were. After every step it che
 * the vault holds at least everything that is claimable, and exactly what was funded minus claims
   (when funded tightly: exactly what is claimable);
 * the center holds exactly the active stakes plus the pending withdrawals (slashes pay out at once);
+* the aggregator list (``activeAggregators``) is the model's, in order (swap and pop on opt-outs,
+  leaving, ejection and ejecting slashes);
 * the task count is the number of tasks that landed, and re-submitting any landed task reverts
   ``TaskAlreadySubmitted`` (a rule of its own);
 * every key answers for exactly the tasks that landed while it was its id's current key: its
@@ -76,6 +81,7 @@ from hypothesis.stateful import (
 
 from othentic_offchain.chain.artifacts import load_artifact
 from othentic_offchain.chain.deploy import SLASHER_ROLE
+from othentic_offchain.chain.schedule import Aggregator, AggregatorSchedule
 from othentic_offchain.chain.types import (
     PenaltyConfig,
     RegistryConfig,
@@ -102,6 +108,8 @@ MAX_ATTESTER_FEE = 2**96 - 1  # AttestationCenter._fees: the attester reward is 
 MAX_ROLE_FEE = 2**128 - 1  # ... the performer's and the aggregator's uint128
 BEFORE_SAYS_NO, AFTER_SAYS_NO = "before hook says no", "after hook says no"  # TestAvsLogic.HookRejected
 LOGICS = 2  # TestAvsLogic instances the router can send a definition to
+MAX_AGGREGATORS = 4  # the aggregator limit the examples run with
+TURN, GRACE = 12, 3  # seconds of block time
 
 DOUBLE, INCORRECT, REJECTED = 0, 1, 2  # IPenaltyManager.Offence
 SIGNATURES = "signatures"  # double and incorrect attestation share one record
@@ -228,6 +236,8 @@ class Attempt:
     #: How the performer signed: "bound" (this center and chain), "bare" (Othentic's taskHash), or
     #: bound to "another center" / "another chain" (valid there, never here).
     signed: str = "bound"
+    #: The block time to land at (set for a submission sent by the aggregator on turn or in grace).
+    at: int | None = None
 
     @property
     def non_signers(self) -> tuple[int, ...]:
@@ -287,6 +297,7 @@ class Model:
     # The fee calculator: its fees (kept when it is switched off) and whether the center uses it.
     calculator_on: bool = False
     calculator_fees: tuple[int, int, int] = (0, 0, 0)
+    aggregators: list[int] = field(default_factory=list)  # operator ids, in the contract's order
     # Hooks: whether the center calls the router, which logic each definition goes to, each logic's
     # (before reverts, after reverts) and its calls (before, after).
     hooks_on: bool = False
@@ -296,6 +307,17 @@ class Model:
 
     def active_ops(self) -> list[Op]:
         return [op for op in self.ops.values() if op.active]
+
+    def schedule(self) -> AggregatorSchedule:
+        listed = tuple(Aggregator(i, self.ops[i].account.address, f"http://aggregator-{i}") for i in self.aggregators)
+        return AggregatorSchedule(listed, TURN, GRACE, MAX_AGGREGATORS)
+
+    def drop_aggregator(self, operator_id: int) -> None:
+        """Swap and pop, as the contract: the last aggregator takes the leaver's place."""
+        position = self.aggregators.index(operator_id)
+        last = self.aggregators.pop()
+        if position < len(self.aggregators):
+            self.aggregators[position] = last
 
     def is_active(self, address: str) -> bool:
         return address in self.current and self.ops[self.current[address]].active
@@ -397,6 +419,8 @@ class Model:
         op.active = False
         address = op.account.address
         self.credits[address] = self.credits.get(address, 0) - self.debits.get(op.id, 0)
+        if op.id in self.aggregators:
+            self.drop_aggregator(op.id)
 
     def slash(self, operator_id: int, slash_bps: int, block: int) -> tuple[int, bool]:
         """OperatorRegistry.slashOperator: the account behind the id loses `slash_bps` of its active
@@ -511,6 +535,7 @@ def world(project, accounts, key_pool) -> World:
     calculator = project.TestFeeCalculator.deploy(sender=net.admin)
     router = project.AvsLogicRouter.deploy(net.center.address, net.admin.address, sender=net.admin)
     logics = [project.TestAvsLogic.deploy(sender=net.admin) for _ in range(LOGICS)]
+    net.center.setAggregatorConfig(MAX_AGGREGATORS, TURN, GRACE, sender=net.admin)
     return World(net, pool, accounts[POOL_ACCOUNTS + 2], slasher, keys, calculator, router, logics)
 
 
@@ -694,6 +719,28 @@ def make_machine(world: World, chain, reverts_with):
             self.model.exit(op, receipt.block_number)
 
         # --- penalties --------------------------------------------------------------------------
+
+        @precondition(
+            lambda self: len(self.model.aggregators) < MAX_AGGREGATORS
+            and any(op.id not in self.model.aggregators for op in self.model.active_ops())
+        )
+        @rule(data=st.data())
+        def opt_in_as_aggregator(self, data):
+            candidates = [op for op in self.model.active_ops() if op.id not in self.model.aggregators]
+            op = data.draw(st.sampled_from(candidates), label="aggregator")
+            receipt = center.optInAsAggregator(f"http://aggregator-{op.id}", sender=op.account)
+            [event] = receipt.events.filter(center.AggregatorOptedIn)
+            assert (event.operatorId, event.position) == (op.id, len(self.model.aggregators))
+            self.model.aggregators.append(op.id)
+
+        @precondition(lambda self: self.model.aggregators)
+        @rule(data=st.data())
+        def opt_out_as_aggregator(self, data):
+            op = self.model.ops[data.draw(st.sampled_from(self.model.aggregators), label="aggregator")]
+            receipt = center.optOutAsAggregator(sender=op.account)
+            [event] = receipt.events.filter(center.AggregatorOptedOut)
+            assert (event.operatorId, event.position) == (op.id, self.model.aggregators.index(op.id))
+            self.model.drop_aggregator(op.id)
 
         def key_cases(self, eligible) -> dict[str, list]:
             """(task, key) pairs of the tasks `eligible` admits that are still open to a signature
@@ -1146,6 +1193,26 @@ def make_machine(world: World, chain, reverts_with):
                 where = performer.address if signed == "another center" else center.address  # any other address
                 chain_id = CHAIN_ID + 1 if signed == "another chain" else CHAIN_ID
                 tp_signature = task.sign(performer.private_key, where, chain_id)
+            at = None
+            schedule = self.model.schedule()
+            if stranger is None and schedule.active:
+                timing = data.draw(st.sampled_from(["anyone", "on turn", "in grace"]), label="aggregator timing")
+                if timing != "anyone":
+                    start = chain.blocks.head.timestamp + 2
+                    start += TURN - start % TURN
+                    at = start + data.draw(
+                        st.integers(0, GRACE - 1) if timing == "in grace" else st.integers(GRACE, TURN - 1),
+                        label="second of the turn",
+                    )
+                    chosen = (
+                        schedule.on_turn(task.task_hash(), at)
+                        if timing == "on turn"
+                        else schedule.in_grace(task.task_hash(), at)
+                    )
+                    if chosen is None:  # one aggregator: never in grace
+                        chosen = schedule.on_turn(task.task_hash(), at)
+                    assert chosen is not None
+                    aggregator = self.model.ops[chosen.operator_id].account
             submission = build_submission(
                 task,
                 is_approved=approve,
@@ -1155,7 +1222,7 @@ def make_machine(world: World, chain, reverts_with):
                 members=listed,
                 signers={i: world.keys[op.key] for i, op in signers.items()},
             )
-            return Attempt(definition, approve, members, signers, performer, aggregator, task, submission, signed)
+            return Attempt(definition, approve, members, signers, performer, aggregator, task, submission, signed, at)
 
         def submission_refusal(self, attempt: Attempt):
             """The error submitTask gives, in the order it checks, or None if the task lands."""
@@ -1201,7 +1268,11 @@ def make_machine(world: World, chain, reverts_with):
                     center.submitTask(task.abi(), submission.abi(), sender=attempt.aggregator, skip_trace=True)
                 assert center.taskRecord(task.task_hash()).taskNumber == 0
             else:
+                if attempt.at is not None:
+                    chain.pending_timestamp = attempt.at
                 receipt = center.submitTask(task.abi(), submission.abi(), sender=attempt.aggregator)
+                if attempt.at is not None:
+                    assert receipt.timestamp == attempt.at
                 self.land(data, attempt, receipt)
             logic = self.model.logic_of.get(attempt.definition.id)
             if logic is not None:
@@ -1221,6 +1292,24 @@ def make_machine(world: World, chain, reverts_with):
             assert center.taskPenaltyTerms(attempt.task.abi()).performerBound == (attempt.signed == "bound")
 
             attester, performer, aggregator = self.model.fees(definition)
+            # The aggregator reward: to the sender, unless aggregators are listed and it is neither on
+            # turn nor in its grace at the block's time; then to nobody, and the center says so.
+            sender_id = next(
+                op.id for op in self.model.active_ops() if op.account.address == attempt.aggregator.address
+            )
+            task_hash = attempt.task.task_hash()
+            paid = self.model.schedule().earns_reward(task_hash, receipt.timestamp, sender_id)
+            if attempt.at is not None:
+                assert paid, "the aggregator on turn or in grace is paid"
+            forfeits = [
+                (bytes(e.taskHash), e.aggregator, e.amount)
+                for e in receipt.events.filter(center.AggregatorRewardForfeited)
+            ]
+            if not paid and aggregator:
+                assert forfeits == [(task_hash, attempt.aggregator.address, aggregator)]
+                aggregator = 0
+            else:
+                assert forfeits == []
             # What each account is owed for this task...
             for op in signers.values():
                 self.model.credit(op.account.address, attester)
@@ -1416,6 +1505,11 @@ def make_machine(world: World, chain, reverts_with):
         def stake_held_matches_stakes_and_withdrawals(self):
             held = sum(op.stake for op in self.model.active_ops()) + sum(self.model.pending.values())
             assert net.stake_token.balanceOf(center.address) == held
+
+        @invariant()
+        def the_aggregator_list_is_the_models(self):
+            listed = [(int(a.operatorId), a.account) for a in center.activeAggregators()]
+            assert listed == [(i, self.model.ops[i].account.address) for i in self.model.aggregators]
 
         @invariant()
         def task_count_is_the_number_of_landed_tasks(self):

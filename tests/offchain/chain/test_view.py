@@ -10,12 +10,17 @@ from eth_utils import keccak
 from othentic_offchain.chain.view import SharedReads, _error_in, _harmless_topics
 
 
-def test_events_that_do_not_change_the_cache_are_the_task_and_claim_events():
+def test_events_that_do_not_change_the_cache_are_the_task_claim_and_aggregator_events():
     args = "(uint64,uint16,bytes32,address,address,string,bytes,uint32[],uint256,uint256)"
     assert _harmless_topics() == {
         keccak(text="TaskSubmitted" + args),
         keccak(text="TaskRejected" + args),
         keccak(text="RewardsClaimed(address,address,uint256)"),
+        keccak(text="AggregatorRewardForfeited(bytes32,address,uint256)"),
+        keccak(text="AggregatorOptedIn(uint32,address,uint256,string)"),
+        keccak(text="AggregatorOptedOut(uint32,address,uint256)"),
+        keccak(text="AggregatorEndpointUpdated(uint32,string)"),
+        keccak(text="AggregatorConfigUpdated(uint16,uint32,uint32)"),
     }
 
 
