@@ -204,7 +204,7 @@ contract AttestationCenter is CenterStorage, Proxy {
     }
 
     /// @dev Once operators opted in as aggregators, the aggregator reward goes only to the one on turn
-    ///      (or in its grace), and to nobody else (docs/decisions/0012). With no aggregator,
+    ///      (or in its grace), and to nobody else (docs/decisions/0015). With no aggregator,
     ///      `submitTask` pays the caller as before, for one flag test more. A caller off the list
     ///      reads nothing more; one on it reads the aggregator config word.
     function _creditScheduledAggregator(bytes32 taskHash_, uint128 reward) internal {

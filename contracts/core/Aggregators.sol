@@ -6,7 +6,7 @@ import {OperatorSets} from "./OperatorSets.sol";
 
 /// @title Aggregators
 /// @notice Operators who opt in to land tasks, and the schedule of whose turn it is (see
-///         `docs/contracts/Aggregators.md` and docs/decisions/0012-aggregator-schedule.md).
+///         `docs/contracts/Aggregators.md` and docs/decisions/0015-aggregator-schedule.md).
 /// @dev    Served by the TaskDefinitions module (the OperatorRegistry module is at the EIP-170 code
 ///         size limit), on the center's storage like every module function. Leaving and ejection
 ///         (in the OperatorRegistry) take an operator off the list through `_removeAggregator`.

@@ -189,7 +189,7 @@ abstract contract CenterStorage is IAttestationCenterTypes, AccessControl, Reent
     ///      definition update replaced (withdrawals must not unlock before it).
     uint64 internal _supersededDisputesOpenUntil;
 
-    // --- aggregators (docs/decisions/0012-aggregator-schedule.md) --------------------------------
+    // --- aggregators (docs/decisions/0015-aggregator-schedule.md) --------------------------------
     /// @dev Limit, turn length and grace, and the list's length: the one word a scheduled
     ///      submission reads beyond the account it already reads.
     AggregatorConfig internal _aggregatorConfig;

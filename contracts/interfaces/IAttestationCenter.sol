@@ -53,7 +53,7 @@ interface IAttestationCenterTypes is IOperatorRegistryTypes, ITaskDefinitionsTyp
         uint256 signedPower,
         uint256 totalPower
     );
-    /// @notice The task landed from an account whose turn it was not (docs/decisions/0012): nobody
+    /// @notice The task landed from an account whose turn it was not (docs/decisions/0015): nobody
     ///         was credited the aggregator reward `amount`.
     event AggregatorRewardForfeited(bytes32 indexed taskHash, address indexed aggregator, uint256 amount);
     event RewardsClaimed(address indexed account, address indexed to, uint256 amount);

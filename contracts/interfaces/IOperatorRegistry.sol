@@ -55,7 +55,7 @@ interface IOperatorRegistryTypes {
         uint40 retiredAtTaskCount; // tasks landed before it was retired (meaningful once retired)
     }
 
-    /// @notice Operators who land tasks, and their schedule (docs/decisions/0012-aggregator-schedule.md).
+    /// @notice Operators who land tasks, and their schedule (docs/decisions/0015-aggregator-schedule.md).
     ///         Until the first operator opts in, any active operator submits and takes the reward.
     struct AggregatorConfig {
         uint16 maxAggregators; // opted in at once (0 to MAX_AGGREGATORS); 0 admits nobody new

@@ -3,7 +3,7 @@ pragma solidity ^0.8.27;
 
 /// @title AggregatorSchedule
 /// @notice Whose turn it is to land a task, computed the same way on-chain and off-chain (the Python
-///         twin is `othentic_offchain/chain/schedule.py`); see docs/decisions/0012-aggregator-schedule.md.
+///         twin is `othentic_offchain/chain/schedule.py`); see docs/decisions/0015-aggregator-schedule.md.
 /// @dev    Time is cut into turns of `turnSeconds` of block time, the same for every task (turn `k`
 ///         covers timestamps `[k * turnSeconds, (k + 1) * turnSeconds)`). Over the list of `count`
 ///         aggregators, task `taskHash` starts at position `taskHash mod count` at turn 0 and moves

@@ -10,7 +10,7 @@ list each turn::
 Whoever is on turn when a task is ready is its primary; the next one in the list is its first
 backup, whose turn starts ``turn_seconds`` later, and so on round the list. The aggregator reward
 of a task goes to the aggregator on turn in the block it lands in, or to the one whose turn ended
-less than ``grace_seconds`` before; to nobody else (docs/decisions/0012-aggregator-schedule.md).
+less than ``grace_seconds`` before; to nobody else (docs/decisions/0015-aggregator-schedule.md).
 With no aggregator opted in, anyone active lands a task and takes the reward, as before.
 
 The list's order is the contract's: an opt-in appends, an opt-out moves the last aggregator into

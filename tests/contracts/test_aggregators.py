@@ -1,4 +1,4 @@
-"""Aggregators and their schedule (docs/decisions/0012-aggregator-schedule.md), through the center.
+"""Aggregators and their schedule (docs/decisions/0015-aggregator-schedule.md), through the center.
 
 Opting in and out, the limit and turn settings, leaving and ejection taking an aggregator off the
 list; the schedule as the contract applies it to the aggregator reward (the one on turn, or in its

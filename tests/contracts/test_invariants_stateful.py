@@ -6,7 +6,7 @@ unlocked, rotate the BLS key, leave, be ejected, be slashed), task definitions (
 some ids, with a minimum voting power; penalty settings changed after tasks landed; who may attest
 changed, which retires the definition's operator set and builds a new one), the unbonding delay,
 the fee calculator (on, off, its fees changed, sometimes beyond what a reward can hold), operators
-opting in and out as aggregators (docs/decisions/0012-aggregator-schedule.md), AVS hooks
+opting in and out as aggregators (docs/decisions/0015-aggregator-schedule.md), AVS hooks
 behind an ``AvsLogicRouter`` (routed per definition, accepting or reverting before or after),
 task submissions (either side, random signers that reach the side's quorum, sent by anyone or,
 at a block time set for it, by the aggregator on turn or in its grace; and submissions the
