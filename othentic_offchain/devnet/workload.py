@@ -99,7 +99,7 @@ def run_workload(
 
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         done = 0
-        for _ in pool.map(trigger, runs):
+        for _ in concurrent.futures.as_completed([pool.submit(trigger, run) for run in runs]):
             done += 1
             progress(f"tasks: {done}/{len(runs)} finished")
             on_finished(done)
