@@ -112,6 +112,11 @@ def devnet(
     and price-oracle definitions while the randomness beacon performs every few blocks, and prints
     a summary of what landed on-chain. Nothing is left running when it exits (unless
     --keep-running, until Ctrl-C).
+
+    With --aggregators N (N > 1), N operators opt in as aggregators on the on-chain schedule and
+    run one each; --kill-aggregators K SIGKILLs K of them during the workload, and the summary says
+    per aggregator the tasks it landed and the aggregator rewards credited and forfeited, and
+    whether every task landed exactly once.
     """
     from othentic_offchain.project import ProjectError, find_project, load_project
 

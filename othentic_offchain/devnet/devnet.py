@@ -184,7 +184,6 @@ class Devnet:
         endpoints = {
             "rpc": self.net.rpc_url,
             "aggregator": self.aggregator_url,
-            "aggregators": {str(a.operator.id): a.url for a in self.aggregators},
             "proofStore": self.proof_store_url,
             "priceSource": self.price_source_url,
             "services": self.services_urls,
@@ -193,6 +192,8 @@ class Devnet:
             "deployment": str(self.deployment_path),
             "dashboard": self.dashboard_url,
         }
+        if self.aggregators:
+            endpoints["aggregators"] = {str(a.operator.id): a.url for a in self.aggregators}
         (self.state / "devnet.json").write_text(json.dumps(endpoints, indent=2) + "\n")
 
     def _start_processes(self) -> None:

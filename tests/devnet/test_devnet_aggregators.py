@@ -6,6 +6,7 @@ the chain itself before the network stops."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -58,6 +59,9 @@ def test_three_operators_opt_in_with_the_urls_of_their_own_aggregator_processes(
         (a.operator.id, a.url) for a in net.aggregators
     ]
     assert len({a.url for a in net.aggregators}) == 3
+    endpoints = json.loads((net.state / "devnet.json").read_text())
+    assert endpoints["aggregators"] == {str(a.operator.id): a.url for a in net.aggregators}
+    assert endpoints["aggregator"] == net.aggregators[0].url  # the one that stays up
     performers = {net.net.operators[1].id, net.net.operators[2].id}
     assert performers.isdisjoint(a.operator_id for a in schedule.aggregators)
 
