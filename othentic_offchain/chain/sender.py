@@ -44,6 +44,7 @@ from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_account import Account
+from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
 
@@ -106,6 +107,25 @@ class ErrorDecoder:
             return name, tuple(abi_decode(types, bytes(data[4:])))
         except Exception:
             return name, ()
+
+
+def format_error(name: str, args: tuple) -> str:
+    """A decoded custom error as Solidity writes it: ``NotAggregator(0xAbC...)``, ``Limit(2)``
+    (addresses checksummed, bytes in hex, strings quoted; no tuple punctuation)."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, str) and len(value) == 42 and value[:2].lower() == "0x":
+            try:
+                return to_checksum_address(value)
+            except ValueError:
+                return repr(value)
+        if isinstance(value, (bytes, bytearray)):
+            return "0x" + bytes(value).hex()
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(shown(v) for v in value) + "]"
+        return repr(value) if isinstance(value, str) else str(value)
+
+    return f"{name}({', '.join(shown(arg) for arg in args)})"
 
 
 def revert_data(exc: Exception) -> bytes | None:
@@ -303,7 +323,7 @@ class TxAccount:
     def reverted(self, exc: Exception, what: str) -> TransactionReverted:
         """The :class:`TransactionReverted` for a simulation of ``what`` that raised ``exc``."""
         name, args = self.decoder.decode(revert_data(exc)) if self.decoder else (None, ())
-        detail = f"{name}{args}" if name else str(exc)
+        detail = format_error(name, args) if name else str(exc)
         return TransactionReverted(f"{what} reverts: {detail}", name, args)
 
     def mined(self, receipt: Any, tx_hash: bytes, what: str) -> Any:

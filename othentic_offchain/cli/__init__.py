@@ -39,6 +39,7 @@ def cli() -> None:
 
     Operators run nodes (`node attester`, `node aggregator`, `node performer`) next to an AVS's
     services (`services`); AVS owners define tasks (`task-definition`) and fund rewards (`rewards`);
+    operators who land tasks opt in as aggregators (`aggregators`);
     `init` makes a new AVS project and `devnet` brings a whole local network up in one command
     (inside a project: that project's AVS). Options also come from environment
     variables (Othentic's names: L2_RPC, PRIVATE_KEY, ATTESTATION_CENTER_ADDRESS) and --config.
@@ -121,6 +122,7 @@ def demo(operators: int, signers: int) -> None:
         raise SystemExit(1)
 
 
+from othentic_offchain.cli.aggregators import aggregators_group  # noqa: E402
 from othentic_offchain.cli.dashboard import dashboard  # noqa: E402
 from othentic_offchain.cli.definitions import definitions_group  # noqa: E402
 from othentic_offchain.cli.deploy import deploy  # noqa: E402
@@ -141,6 +143,7 @@ for _group in (
     dashboard,
     node_group,
     operator_group,
+    aggregators_group,
     definitions_group,
     task_group,
     rewards_group,

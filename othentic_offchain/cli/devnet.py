@@ -66,9 +66,36 @@ from othentic_offchain.cli.common import console, tokens
     help="Mine a block every SECONDS (anvil's interval mining) instead of one per transaction: "
     "transactions wait in the pool as on a real chain [default: automine, plus an empty block every second].",
 )
+@click.option(
+    "--aggregators",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Aggregators: above 1, the AVS owner turns the on-chain schedule on (turns of 2 s, grace 1 s) and that "
+    "many operators opt in and run one each; performers get every aggregator's URL.",
+)
+@click.option(
+    "--kill-aggregators",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="SIGKILL this many aggregators during the workload (fewer than --aggregators): the first after a "
+    "share of the tasks finished, the next after the next share. The summary says who landed what.",
+)
 @click.pass_context
 def devnet(
-    ctx, operators, tasks, offline_attesters, keep_running, state_dir, project_dir, lying_share, concurrency, block_time
+    ctx,
+    operators,
+    tasks,
+    offline_attesters,
+    keep_running,
+    state_dir,
+    project_dir,
+    lying_share,
+    concurrency,
+    block_time,
+    aggregators,
+    kill_aggregators,
 ):
     """Run a local AVS network: your project's AVS, or the example AVSs.
 
@@ -85,6 +112,11 @@ def devnet(
     and price-oracle definitions while the randomness beacon performs every few blocks, and prints
     a summary of what landed on-chain. Nothing is left running when it exits (unless
     --keep-running, until Ctrl-C).
+
+    With --aggregators N (N > 1), N operators opt in as aggregators on the on-chain schedule and
+    run one each; --kill-aggregators K SIGKILLs K of them during the workload, and the summary says
+    per aggregator the tasks it landed and the aggregator rewards credited and forfeited, and
+    whether every task landed exactly once.
     """
     from othentic_offchain.project import ProjectError, find_project, load_project
 
@@ -93,6 +125,10 @@ def devnet(
     except ProjectError as exc:
         raise click.ClickException(str(exc)) from exc
     if project is not None:
+        for name in ("aggregators", "kill_aggregators"):
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
+                option = "--" + name.replace("_", "-")
+                raise click.UsageError(f"{option}: only for the example AVSs' devnet, not yet in a project")
         for name in ("operators", "offline_attesters", "lying_share"):
             if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
                 option = "--" + name.replace("_", "-")
@@ -115,6 +151,8 @@ def devnet(
         lying_share=lying_share,
         concurrency=concurrency,
         block_time=block_time,
+        aggregators=aggregators,
+        kill_aggregators=kill_aggregators,
     )
     spinner = Spinner("dots", text="preparing")
     started = time.monotonic()
@@ -146,7 +184,7 @@ def devnet(
                     time.sleep(1)
             except KeyboardInterrupt:
                 out.print("Stopping every process...")
-        failed = summary.failures
+        failed = summary.failures or (summary.aggregators is not None and not summary.aggregators.exactly_once)
         if failed:
             raise SystemExit(1)
     except KeyboardInterrupt:
@@ -176,7 +214,12 @@ def _print_summary(out, s, net) -> None:
         )
     out.print(table)
 
-    latency = Table(title="Latency, sendTask accepted to receipt (aggregator's clock)", title_justify="left")
+    measured = (
+        "sendTask accepted to receipt (aggregator's clock)"
+        if s.aggregators is None
+        else "trigger to the landing event seen on the chain"
+    )
+    latency = Table(title=f"Latency, {measured}", title_justify="left")
     for col in ("tasks", "p50", "p95", "max", "wall time"):
         latency.add_column(col, justify="right")
     lat = s.latencies
@@ -214,7 +257,11 @@ def _print_summary(out, s, net) -> None:
     contracts.add_row("chain", s.rpc_url)
     block_time = net.options.block_time
     contracts.add_row("mining", f"a block every {block_time:g} s" if block_time else "a block per transaction")
-    contracts.add_row("aggregator", s.aggregator_url)
+    if s.aggregators is None:
+        contracts.add_row("aggregator", s.aggregator_url)
+    else:
+        for row in s.aggregators.rows:
+            contracts.add_row(f"aggregator (operator {row.operator_id})", row.endpoint)
     contracts.add_row("dashboard", net.dashboard_url)
     for name, address in s.contracts.items():
         contracts.add_row(name, address)
@@ -223,12 +270,44 @@ def _print_summary(out, s, net) -> None:
         contracts.add_row("price oracle", f"{s.latest_price[0]} = {s.latest_price[1] / 1e8:,.2f} (on-chain)")
     contracts.add_row("state and logs", str(net.state))
     out.print(contracts)
+    if s.aggregators is not None:
+        _print_aggregators(out, s.aggregators)
     if s.failures:
         out.print(f"[red]{len(s.failures)} task(s) did not land:[/red]")
         for run in s.failures[:10]:
             out.print(f"  definition {run.definition_id} {run.task_hash or ''}: {run.error}")
     else:
         out.print(f"[green]All {len(s.latencies)} tasks landed.[/green]")
+
+
+def _print_aggregators(out, report) -> None:
+    """Who landed what, per aggregator of the schedule, and whether every task landed once."""
+    table = Table(
+        title=f"Aggregators (on-chain schedule: turns of {report.turn_seconds} s, grace {report.grace_seconds} s)",
+        title_justify="left",
+    )
+    columns = ("operator", "account", "status", "tasks landed", "rewards credited", "forfeited", "reverted (gas)")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("account", "status") else "right")
+    for row in report.rows:
+        table.add_row(
+            str(row.operator_id),
+            row.account,
+            row.status,
+            str(row.landed),
+            tokens(row.credited),
+            f"{row.forfeited} ({tokens(row.forfeited_amount)})",
+            f"{row.reverted} ({row.reverted_gas:,})",
+        )
+    for account, landed in report.others.items():
+        table.add_row("-", account, "off the list", str(landed), "0", "-", "-")
+    out.print(table)
+    if report.landed_twice:
+        out.print(f"[red]{len(report.landed_twice)} task(s) landed more than once:[/red] {report.landed_twice[:5]}")
+    if report.not_landed:
+        out.print(f"[red]{len(report.not_landed)} accepted task(s) never landed:[/red] {report.not_landed[:5]}")
+    if report.exactly_once:
+        out.print(f"[green]Every task landed exactly once ({report.landings} landings on-chain).[/green]")
 
 
 def _print_keep_running(out, net) -> None:

@@ -257,6 +257,7 @@ class LandingWatcher:
         self.next_block = first_block
         self.interval = interval
         self.seen: dict[tuple[bytes, bytes], float] = {}  # (task hash, block hash) -> wall clock
+        self.first_seen: dict[bytes, float] = {}  # task hash -> wall clock its first landing was seen
         self._topics = [["0x" + event_topic(_CENTER, name).hex() for name in ("TaskSubmitted", "TaskRejected")]]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-landings", daemon=True)
@@ -285,6 +286,7 @@ class LandingWatcher:
             now = time.time()
             for log in logs:
                 self.seen.setdefault((bytes(log["topics"][3]), bytes(log["blockHash"])), now)
+                self.first_seen.setdefault(bytes(log["topics"][3]), now)
             self.next_block = head + 1
 
 

@@ -10,6 +10,15 @@ processes; run a workload over the definitions in parallel (``workload.py``); re
 on-chain (``report.py``). A live dashboard (``othentic dashboard``) serves the whole run as a web
 page. The network itself is a :class:`LocalNetwork` (``network.py``).
 
+With ``aggregators`` above 1 the AVS owner turns the aggregator schedule on (turns of 2 s, a grace
+of 1 s: docs/decisions/0015-aggregator-schedule.md), that many operators opt in as aggregators
+with the URL of their own aggregator process (own port, own task store), and every performer gets
+every aggregator's URL, in the list's order. ``kill_aggregators`` SIGKILLs that many of them while
+the workload runs, the last of the list first (the first after a share of the tasks finished, the
+next after the next share): the first of the list stays up, so a performer's task reaches a live
+aggregator even before the aggregators forward tasks to each other. Tasks are then followed on the
+chain, and the summary says who landed what (:func:`~othentic_offchain.devnet.report.aggregator_report`).
+
 Everything it starts is stopped on exit, on Ctrl-C, and if it dies (the children get SIGTERM).
 """
 
@@ -23,10 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from othentic_offchain.chain.deploy import TOKEN
+from othentic_offchain.chain.schedule import MAX_AGGREGATORS
+from othentic_offchain.devnet.anvil import free_port
+from othentic_offchain.devnet.chaos import LandingWatcher
 from othentic_offchain.devnet.examples import BEACON, GENERIC, PRICE_ORACLE, create_beacon_definition, deploy_examples
-from othentic_offchain.devnet.network import LocalNetwork, operator_keys
+from othentic_offchain.devnet.network import LocalNetwork, Operator, operator_keys
 from othentic_offchain.devnet.processes import othentic_command
-from othentic_offchain.devnet.report import Summary, report_rejected, summarize
+from othentic_offchain.devnet.report import Summary, aggregator_report, report_rejected, summarize
 from othentic_offchain.devnet.workload import TaskRun, plan, run_workload, wait_for_beacon
 
 __all__ = ["Devnet", "DevnetOptions"]
@@ -49,6 +61,24 @@ class DevnetOptions:
     # (automine) plus the empty ones of block_interval.
     block_time: float | None = None
     aggregator_delay_ms: float = 150  # the aggregator waits this long for more votes after quorum
+    aggregators: int = 1  # above 1: that many operators opt in as aggregators, each runs one
+    kill_aggregators: int = 0  # SIGKILLed during the workload (fewer than aggregators)
+    aggregator_turn_seconds: int = 2
+    aggregator_grace_seconds: int = 1
+
+
+@dataclass
+class DevnetAggregator:
+    """One aggregator process of a devnet with several: its operator, process name, URL, fate."""
+
+    operator: Operator
+    name: str
+    url: str
+    killed_after: int | None = None  # tasks finished when it was SIGKILLed
+
+    @property
+    def status(self) -> str:
+        return "running" if self.killed_after is None else f"killed after {self.killed_after} tasks"
 
 
 class Devnet:
@@ -61,6 +91,7 @@ class Devnet:
         self.net = LocalNetwork(self.state, progress=progress)
         self.operator_keys = operator_keys("othentic devnet operator", options.operators)
         self.offline: list[int] = []
+        self.aggregators: list[DevnetAggregator] = []  # with several aggregators, in the list's order
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -71,6 +102,17 @@ class Devnet:
             raise ValueError(f"--block-time must be positive seconds, got {self.options.block_time}")
         if self.options.offline_attesters >= self.options.operators / 3:
             raise ValueError("--offline-attesters must stay below a third of the operators, or no task reaches quorum")
+        most = min(MAX_AGGREGATORS, self.options.operators - 2)
+        if not 1 <= self.options.aggregators <= most:
+            raise ValueError(
+                f"--aggregators must be 1 to {most} with {self.options.operators} operators "
+                "(two operators perform the tasks, and a performer cannot aggregate its own tasks)"
+            )
+        if not 0 <= self.options.kill_aggregators < self.options.aggregators:
+            raise ValueError(
+                f"--kill-aggregators must be below --aggregators ({self.options.aggregators}): "
+                "one aggregator at least must stay up for the tasks to land"
+            )
         if self.state.exists():
             shutil.rmtree(self.state)  # a fresh chain: old votes and task records mean nothing now
         (self.state / "logs").mkdir(parents=True)
@@ -80,7 +122,9 @@ class Devnet:
         deploy_examples(net)
         stakes = [(10 + 5 * i) * TOKEN for i in range(self.options.operators)]  # 10, 15, 20, ... tokens
         net.add_operators(self.operator_keys, stakes)
-        create_beacon_definition(net, [op.id for op in net.operators[1:]])  # operator 1 runs the aggregator
+        self._opt_in_aggregators()
+        aggregating = {op.id for op in self.aggregator_operators}
+        create_beacon_definition(net, [op.id for op in net.operators if op.id not in aggregating])
         net.fund_rewards()
         self._start_processes()
         if self.options.block_time is None:  # interval mining makes its own blocks
@@ -94,6 +138,42 @@ class Devnet:
     @property
     def aggregator_url(self) -> str:
         return self.net.aggregator_url
+
+    @property
+    def aggregator_operators(self) -> list[Operator]:
+        """The operators running an aggregator: the first (as with one aggregator), then from the
+        fourth on (the second and third perform the generic and price-oracle tasks)."""
+        net = self.net
+        return [net.operators[0], *net.operators[3 : 3 + self.options.aggregators - 1]]
+
+    @property
+    def aggregator_urls(self) -> list[str]:
+        """Every aggregator's URL, in the on-chain list's order (just the one without a schedule)."""
+        return [a.url for a in self.aggregators] if self.aggregators else [self.aggregator_url]
+
+    def _opt_in_aggregators(self) -> None:
+        """With several aggregators: the owner turns the schedule on, and each aggregator's operator
+        opts in with the URL its process will listen on (the first of them on the network's
+        aggregator port)."""
+        if self.options.aggregators == 1:
+            return
+        net = self.net
+        assert net.avs is not None and net.admin is not None
+        count = self.options.aggregators
+        self.progress(f"opting {count} operators in as aggregators")
+        net.admin.send(
+            net.avs.center.functions.setAggregatorConfig(
+                count, self.options.aggregator_turn_seconds, self.options.aggregator_grace_seconds
+            )
+        )
+        net.aggregator_command()  # chooses the first aggregator's port
+        for index, op in enumerate(self.aggregator_operators):
+            if index == 0:
+                name, url = "aggregator", self.net.aggregator_url
+            else:
+                name, url = f"aggregator-{op.id}", f"http://127.0.0.1:{free_port()}"
+            net.avs.sender(op.key).send(net.avs.center.functions.optInAsAggregator(url))
+            self.aggregators.append(DevnetAggregator(op, name, url))
 
     @property
     def operator_ids(self) -> list[int]:
@@ -112,6 +192,8 @@ class Devnet:
             "deployment": str(self.deployment_path),
             "dashboard": self.dashboard_url,
         }
+        if self.aggregators:
+            endpoints["aggregators"] = {str(a.operator.id): a.url for a in self.aggregators}
         (self.state / "devnet.json").write_text(json.dumps(endpoints, indent=2) + "\n")
 
     def _start_processes(self) -> None:
@@ -169,8 +251,7 @@ class Devnet:
                 str(BEACON),
                 "--execution-service",
                 self.services_urls[index % 2],
-                "--aggregator",
-                self.aggregator_url,
+                *self._aggregator_args(),
                 "--election",
                 "round-robin",
                 "--round-robin-period",
@@ -183,6 +264,18 @@ class Devnet:
 
         aggregator: dict[str, Any] = {"delay_ms": self.options.aggregator_delay_ms}
         net.aggregator_command(**aggregator)  # chooses the aggregator's port, which the performers need
+        more_aggregators = [
+            (
+                a.name,
+                net.aggregator_command(
+                    key=a.operator.key,
+                    port=int(a.url.rsplit(":", 1)[1]),
+                    db=self.state / f"{a.name}.sqlite3",
+                    delay_ms=self.options.aggregator_delay_ms,
+                ),
+            )
+            for a in self.aggregators[1:]
+        ]
         started = net.start_nodes(
             aggregator=aggregator,
             attesters=online,
@@ -190,6 +283,7 @@ class Devnet:
             attester_db=lambda index: self.state / f"attester-{index + 1}.sqlite3",
             attester_args=performing,
             extra=[
+                *more_aggregators,
                 ("performer-generic", self._performer(GENERIC, self.operator_keys[1], "generic")),
                 ("performer-price", self._performer(PRICE_ORACLE, self.operator_keys[2], "price")),
                 (
@@ -217,23 +311,58 @@ class Devnet:
             str(definition),
             "--execution-service",
             self.services_url,
-            "--aggregator",
-            self.aggregator_url,
+            *self._aggregator_args(),
             "--outbox",
             str(self.state / f"outbox-{name}.sqlite3"),
         )
 
+    def _aggregator_args(self) -> list[str]:
+        """``--aggregator URL`` for each aggregator, the list's first first: a performer sends a task
+        to the first that takes it (the last of the list are the ones killed first)."""
+        return [arg for url in self.aggregator_urls for arg in ("--aggregator", url)]
+
     # --- workload and summary --------------------------------------------------------------------
 
     def workload(self) -> list[TaskRun]:
-        return run_workload(
-            plan(self.options.tasks, self.options.lying_share),
-            performer_urls=self.performer_urls,
-            aggregator_url=self.aggregator_url,
-            concurrency=self.options.concurrency,
-            task_timeout=self.options.task_timeout,
-            progress=self.progress,
-        )
+        runs = plan(self.options.tasks, self.options.lying_share)
+        if not self.aggregators:
+            return run_workload(
+                runs,
+                performer_urls=self.performer_urls,
+                aggregator_url=self.aggregator_url,
+                concurrency=self.options.concurrency,
+                task_timeout=self.options.task_timeout,
+                progress=self.progress,
+            )
+        net = self.net
+        assert net.avs is not None and net.record is not None
+        # The k-th kill (k = 1..K) once k/(K+1) of the tasks finished: mid-flight, tasks still open.
+        kills = self.options.kill_aggregators
+        victims = list(reversed(self.aggregators))[:kills]
+        marks = [max(1, len(runs) * (k + 1) // (kills + 1)) for k in range(kills)]
+
+        def on_finished(done: int) -> None:
+            while marks and done >= marks[0]:
+                marks.pop(0)
+                victim = victims.pop(0)
+                self.progress(f"SIGKILL {victim.name} (operator {victim.operator.id}) after {done} tasks")
+                net.supervisor.kill(victim.name)
+                victim.killed_after = done
+
+        landings = LandingWatcher(net.w3, net.avs.center.address, int(net.w3.eth.block_number)).start()
+        try:
+            return run_workload(
+                runs,
+                performer_urls=self.performer_urls,
+                aggregator_url=self.aggregator_url,
+                concurrency=self.options.concurrency,
+                task_timeout=self.options.task_timeout,
+                progress=self.progress,
+                landings=landings,
+                on_finished=on_finished,
+            )
+        finally:
+            landings.stop()
 
     def report_rejected(self) -> list[tuple[int, int]]:
         return report_rejected(self.net, self.progress)
@@ -242,7 +371,7 @@ class Devnet:
         return wait_for_beacon(self.net, self.progress, rounds, timeout)
 
     def summary(self, runs: list[TaskRun], slashed: list[tuple[int, int]], started: float) -> Summary:
-        return summarize(
+        summary = summarize(
             self.net,
             aggregator_url=self.aggregator_url,
             runs=runs,
@@ -250,6 +379,11 @@ class Devnet:
             offline=self.offline,
             started=started,
         )
+        if self.aggregators:
+            summary.aggregators = aggregator_report(
+                self.net, [(a.operator, a.url, a.status) for a in self.aggregators], runs
+            )
+        return summary
 
     def stop(self) -> None:
         self.net.stop()

@@ -295,13 +295,17 @@ class LocalNetwork:
         key: str | None = None,
         db: str | os.PathLike | None = None,
         delay_ms: float | None = None,
+        port: int | None = None,
         extra_args: Sequence[str] = (),
     ) -> list[str]:
         """``othentic node aggregator`` on :attr:`aggregator_url` (a free port, chosen once), signing
         with ``key`` (default: the first operator's), its task store in ``db`` (default:
-        ``<state_dir>/aggregator.sqlite3``)."""
-        if self.aggregator_port is None:
-            self.aggregator_port = free_port()
+        ``<state_dir>/aggregator.sqlite3``). ``port``: another aggregator of the network, on that
+        port (give it its own ``key`` and ``db``)."""
+        if port is None:
+            if self.aggregator_port is None:
+                self.aggregator_port = free_port()
+            port = self.aggregator_port
         command = othentic_command(
             "node",
             "aggregator",
@@ -309,7 +313,7 @@ class LocalNetwork:
             "--private-key",
             key or self.operators[0].key,
             "--port",
-            str(self.aggregator_port),
+            str(port),
             "--db",
             str(db or self._path("aggregator.sqlite3")),
         )

@@ -4,7 +4,10 @@ Even tasks go to the generic performer (a text to hash), odd ones to the price-o
 pair to quote; a share of them with ``lie_percent`` so the attesters reject them). Each is
 triggered over the performer's HTTP API and followed through the aggregator's ``taskStatus``
 (JSON-RPC, :class:`BlockingJsonRpcClient`) until it lands or fails; the latency is the
-aggregator's own (``createdAt`` to ``finishedAt``).
+aggregator's own (``createdAt`` to ``finishedAt``). With several aggregators (any of them may land
+a task, some may be killed) a task is followed on the chain instead, through a
+:class:`~othentic_offchain.devnet.chaos.LandingWatcher`: it landed when its TaskSubmitted or
+TaskRejected event is seen, and its latency runs from the trigger to then.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from othentic_offchain.devnet.chaos import LandingWatcher
 from othentic_offchain.devnet.examples import GENERIC, PRICE_ORACLE, example_contract
 from othentic_offchain.devnet.network import LocalNetwork
 from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
@@ -30,7 +34,8 @@ class TaskRun:
     definition_id: int
     params: dict
     task_hash: str | None = None
-    sent_at: float = 0.0
+    sent_at: float = 0.0  # monotonic clock
+    triggered_at: float = 0.0  # wall clock, for landings seen on the chain
     latency: float | None = None
     status: str = "pending"
     error: str | None = None
@@ -72,26 +77,47 @@ def run_workload(
     concurrency: int,
     task_timeout: float,
     progress: Callable[[str], None],
+    landings: LandingWatcher | None = None,
+    on_finished: Callable[[int], None] = lambda done: None,
 ) -> list[TaskRun]:
-    """Trigger every run (``concurrency`` at a time) and follow each until it lands or fails."""
+    """Trigger every run (``concurrency`` at a time) and follow each until it lands or fails:
+    through ``aggregator_url``, or on the chain through ``landings`` when given. ``on_finished``
+    is called with the number of runs finished so far, after each."""
     progress(f"sending {len(runs)} tasks ({concurrency} at a time)")
 
     def trigger(run: TaskRun) -> TaskRun:
-        run.sent_at = time.monotonic()
+        run.sent_at, run.triggered_at = time.monotonic(), time.time()
         url = f"{performer_urls[run.definition_id]}/performer/v1/trigger"
         status, body = post_json(url, {"params": run.params})
         if status not in (200, 202):  # 202: queued in the performer's outbox, sent when an aggregator takes it
             run.status, run.error = "failed", f"trigger answered {status}: {body.get('message', body)}"
             return run
         run.task_hash = body.get("taskHash")
+        if landings is not None:
+            return follow_on_chain(run, landings, task_timeout)
         return follow(run, aggregator_url, task_timeout)
 
     with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
         done = 0
-        for _ in pool.map(trigger, runs):
+        for _ in concurrent.futures.as_completed([pool.submit(trigger, run) for run in runs]):
             done += 1
             progress(f"tasks: {done}/{len(runs)} finished")
+            on_finished(done)
     return runs
+
+
+def follow_on_chain(run: TaskRun, landings: LandingWatcher, task_timeout: float) -> TaskRun:
+    """Wait until the run's task lands (its event seen by ``landings``) or ``task_timeout`` passed."""
+    deadline = run.sent_at + task_timeout
+    digest = bytes.fromhex((run.task_hash or "").removeprefix("0x"))
+    while time.monotonic() < deadline:
+        seen = landings.first_seen.get(digest)
+        if seen is not None:
+            run.status, run.latency = "landed", max(0.0, seen - run.triggered_at)
+            return run
+        time.sleep(0.05)
+    run.status, run.error = "failed", "timed out: no TaskSubmitted or TaskRejected event on the chain"
+    return run
 
 
 def follow(run: TaskRun, aggregator_url: str, task_timeout: float) -> TaskRun:

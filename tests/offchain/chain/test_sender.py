@@ -31,7 +31,14 @@ from othentic_offchain.chain.fees import (
 )
 from othentic_offchain.chain.receipts import receipt_or_none
 from othentic_offchain.chain.rpc import RpcConnection
-from othentic_offchain.chain.sender import AsyncTxSender, EncodedCall, ErrorDecoder, TransactionReverted, TxAccount
+from othentic_offchain.chain.sender import (
+    AsyncTxSender,
+    EncodedCall,
+    ErrorDecoder,
+    TransactionReverted,
+    TxAccount,
+    format_error,
+)
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS, Anvil
 
 ETH = 10**18
@@ -199,6 +206,20 @@ def test_send_waits_for_the_receipt_and_send_without_wait_returns_the_hash(net: 
     assert [r["status"] for r in receipts] == [1, 1, 1]
     assert [net.w3.eth.get_transaction(h)["nonce"] for h in hashes] == [1, 2, 3]
     assert net.nonce(sender.address) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        ((0,), "Limit(0)"),  # one argument: no tuple comma
+        (("0x90f79bf6eb2c4f870365e785982e1f101e93b906",), "Limit(0x90F79bf6EB2c4f870365E785982E1f101E93b906)"),
+        ((b"\x5c" * 2, "why", True), "Limit(0x5c5c, 'why', True)"),
+        (((1, 2), ()), "Limit([1, 2], [])"),
+        ((), "Limit()"),
+    ],
+)
+def test_a_decoded_error_is_shown_as_solidity_writes_it(args, shown):
+    assert format_error("Limit", args) == shown
 
 
 def test_a_reverting_call_is_refused_by_simulation_before_any_gas_is_spent(net: Net):

@@ -8,7 +8,8 @@ from typing import Any
 
 from aiohttp import web
 
-from othentic_offchain.devnet.workload import TaskRun, follow
+from othentic_offchain.devnet.chaos import LandingWatcher
+from othentic_offchain.devnet.workload import TaskRun, follow, follow_on_chain
 from othentic_offchain.jsonrpc import ApplicationError, JsonRpcServer, Param
 from othentic_offchain.nodes.aggregator.config import UNKNOWN_TASK, WRONG_CHAIN
 from tests.offchain.jsonrpc.jsonrpc_harness import serving_in_thread
@@ -58,3 +59,19 @@ def test_a_task_never_known_times_out_saying_what_the_aggregator_last_answered()
         followed = follow(run(), url + "/", task_timeout=0.3)
     assert followed.status == "failed"
     assert followed.error is not None and followed.error.startswith("timed out") and "unknown task" in followed.error
+
+
+def test_followed_on_the_chain_a_task_lands_when_its_event_is_seen_with_the_latency_from_its_trigger():
+    landings = LandingWatcher(None, "0x" + "00" * 20, 1)  # not started: the test plays its poller
+    followed = run()
+    followed.triggered_at = time.time() - 2.0
+    landings.first_seen[bytes.fromhex(TASK[2:])] = followed.triggered_at + 1.5
+    assert follow_on_chain(followed, landings, task_timeout=5).status == "landed"
+    assert followed.latency == 1.5 and followed.error is None
+
+
+def test_followed_on_the_chain_a_task_without_a_landing_event_times_out_saying_so():
+    landings = LandingWatcher(None, "0x" + "00" * 20, 1)
+    landings.first_seen[bytes.fromhex("cd" * 32)] = time.time()  # another task landed
+    followed = follow_on_chain(run(), landings, task_timeout=0.3)
+    assert followed.status == "failed" and "no TaskSubmitted or TaskRejected event" in followed.error

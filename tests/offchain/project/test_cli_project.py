@@ -55,6 +55,12 @@ def test_devnet_in_a_project_refuses_options_its_project_file_decides(in_project
     assert result.exit_code == 2 and "--operators: in a project, [devnet] of" in result.output
 
 
+@pytest.mark.parametrize("args", [["--aggregators", "3"], ["--kill-aggregators", "1"]])
+def test_devnet_in_a_project_refuses_the_aggregator_options_of_the_example_devnet(in_project, args):
+    result = run("devnet", *args)
+    assert result.exit_code == 2 and f"{args[0]}: only for the example AVSs' devnet" in result.output
+
+
 def test_devnet_in_a_broken_project_names_the_wrong_key(in_project):
     (in_project / "othentic.toml").write_text(
         (in_project / "othentic.toml").read_text().replace("operators = 4", 'operators = "two"')
