@@ -291,7 +291,7 @@ def _send_through_performer(
     from othentic_offchain.chain.client import AvsContracts
     from othentic_offchain.chain.deploy import DeploymentNotFound, DeploymentRecord
     from othentic_offchain.chain.rpc import sync_web3
-    from othentic_offchain.devnet.workload import post_json
+    from othentic_offchain.devnet.http import post_json
     from othentic_offchain.project.outcome import wait_outcome
 
     try:

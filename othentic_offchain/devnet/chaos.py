@@ -43,7 +43,6 @@ The faults (:data:`FAULTS`), each with a quick and a full duration:
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import threading
 import time
 import urllib.error
@@ -55,6 +54,7 @@ from typing import Any
 
 from othentic_offchain.chain.abi import event_topic
 from othentic_offchain.chain.deploy import TOKEN
+from othentic_offchain.devnet.http import post_json
 from othentic_offchain.devnet.network import LocalNetwork, operator_keys
 from othentic_offchain.devnet.processes import Managed, othentic_command
 from othentic_offchain.devnet.rpc_relay import RpcRelay
@@ -179,18 +179,6 @@ class RunResult:
         }
 
 
-def _post_json(url: str, body: dict, timeout: float) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
-
-
 def _with_rpc(command: list[str], rpc_url: str) -> list[str]:
     """``command`` with the value of its ``--rpc`` option replaced."""
     out = list(command)
@@ -236,7 +224,7 @@ class Workload:
     def _trigger(self, trigger: Trigger) -> None:
         text = f"chaos {self.label} {trigger.index} {time.time_ns()}"
         try:
-            status, body = _post_json(self.url, {"params": {"text": text}}, timeout=120.0)
+            status, body = post_json(self.url, {"params": {"text": text}}, timeout=120.0)
         except Exception as exc:  # the performer did not answer: not accepted
             trigger.answer = f"{type(exc).__name__}: {exc}"
             return

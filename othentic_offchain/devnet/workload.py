@@ -13,15 +13,13 @@ TaskRejected event is seen, and its latency runs from the trigger to then.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from othentic_offchain.devnet.chaos import LandingWatcher
 from othentic_offchain.devnet.examples import GENERIC, PRICE_ORACLE, example_contract
+from othentic_offchain.devnet.http import post_json
 from othentic_offchain.devnet.network import LocalNetwork
 from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError, JsonRpcTransportError
 from othentic_offchain.nodes.aggregator.config import UNKNOWN_TASK
@@ -39,19 +37,6 @@ class TaskRun:
     latency: float | None = None
     status: str = "pending"
     error: str | None = None
-
-
-def post_json(url: str, body: dict, timeout: float = 60.0) -> tuple[int, dict]:
-    """POST a JSON body to a REST endpoint (a performer's trigger); (HTTP status, parsed answer)."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
 
 
 def plan(tasks: int, lying_share: float) -> list[TaskRun]:

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from othentic_offchain.devnet.anvil import free_port
+from othentic_offchain.devnet.http import post_json
 from othentic_offchain.devnet.network import LocalNetwork, Operator, operator_keys
 from othentic_offchain.devnet.processes import Managed, othentic_command
-from othentic_offchain.devnet.workload import TaskRun, post_json, run_workload
+from othentic_offchain.devnet.workload import TaskRun, run_workload
 from othentic_offchain.project.config import Project, ProjectError
 from othentic_offchain.project.outcome import TaskOutcome, wait_outcome
 
