@@ -28,6 +28,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,25 @@ from pathlib import Path
 from othentic_offchain.devnet.anvil import _parent_death_signal
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The package's pytest plugin (entry point ``pytest11``).
+PLUGIN = "othentic_offchain.testing.plugin"
+
+
+def plugin_env(cwd: Path) -> dict[str, str]:
+    """Environment that loads the package's pytest plugin in a child pytest started in ``cwd`` the
+    way an installed package does: nothing when its entry point is registered there (naming it
+    again would register it twice), else ``PYTEST_PLUGINS`` (a checkout whose editable install
+    predates the entry point). Asked in ``cwd``: package metadata found in the current folder (a
+    stale ``*.egg-info`` of a checkout) can hide the installed entry point."""
+    probe = (
+        f"import importlib.metadata as m; print(any(ep.value == {PLUGIN!r} for ep in m.entry_points(group='pytest11')))"
+    )
+    answer = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=60)
+    registered = answer.stdout.strip() == "True"
+    return {} if registered else {"PYTEST_PLUGINS": PLUGIN}
+
+
 DEFAULT_READY_TIMEOUT = 120.0
 RUN_TIMEOUT = 180.0
 

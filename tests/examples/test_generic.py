@@ -66,8 +66,10 @@ def test_validate_rejects_a_cid_the_store_does_not_hold(tmp_path):
     async def scenario():
         async with proof_store(tmp_path) as store:
             avs = generic(store.client)
-            return [await avs.run_validate(task(missing, sha256(b"never stored"))),
-                    await avs.run_validate(task(missing, sha256(missing.encode())))]
+            return [
+                await avs.run_validate(task(missing, sha256(b"never stored"))),
+                await avs.run_validate(task(missing, sha256(missing.encode()))),
+            ]
 
     assert asyncio.run(scenario()) == [False, False]
 
@@ -90,8 +92,10 @@ def test_without_a_proof_store_even_a_cid_is_hashed_as_a_string():
     avs = generic(proofs=None)
 
     async def scenario():
-        return [await avs.run_validate(task(cid, sha256(cid.encode()))),
-                await avs.run_validate(task(cid, sha256(b"some content")))]
+        return [
+            await avs.run_validate(task(cid, sha256(cid.encode()))),
+            await avs.run_validate(task(cid, sha256(b"some content"))),
+        ]
 
     assert asyncio.run(scenario()) == [True, False]
 

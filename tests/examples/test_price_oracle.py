@@ -21,8 +21,8 @@ from eth_abi import encode
 import othentic_offchain.examples.price_oracle.avs as price_oracle
 from othentic_offchain.avs import Avs, Task
 from othentic_offchain.examples.price_oracle.avs import (
-    DEFAULT_MAX_OBSERVATION_AGE,
     DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_MAX_OBSERVATION_AGE,
     DEFAULT_TOLERANCE,
     UNITS,
     decode_price,

@@ -10,23 +10,15 @@ uppercase on-chain, the long text rejected after the edit.
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import pytest
 from web3 import Web3
 
 from othentic_offchain.chain.client import AvsContracts
 from othentic_offchain.chain.deploy import DeploymentRecord
-from tests.examples._guide_runner import ROOT, GuideRunner, check_marks, parse_guide
+from tests.examples._guide_runner import ROOT, GuideRunner, check_marks, parse_guide, plugin_env
 
 GUIDE = ROOT / "docs" / "write-your-own-avs.md"
 TEMPLATE_AVS = "othentic_offchain/project/templates/minimal/avs.py"
-PLUGIN = "othentic_offchain.testing.plugin"
-
-
-def plugin_env() -> dict[str, str]:
-    registered = any(ep.value == PLUGIN for ep in importlib.metadata.entry_points(group="pytest11"))
-    return {} if registered else {"PYTEST_PLUGINS": PLUGIN}
 
 
 def test_the_guide_marks_every_shell_block_and_shows_the_templates_avs():
@@ -43,7 +35,7 @@ def test_following_the_guide_gets_a_task_approved_then_after_an_edit_a_long_one_
     blocks = parse_guide(GUIDE)
     start = tmp_path / "reader"
     start.mkdir()
-    runner = GuideRunner(tmp_path, cwd=start, env=plugin_env())
+    runner = GuideRunner(tmp_path, cwd=start, env=plugin_env(start))
     try:
         runner.run_all(blocks)
         check_the_chain(start / "uppercase")

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from othentic_offchain.cli import cli
 from othentic_offchain.project import load_project
 from othentic_offchain.project.scaffold import templates
+from tests.examples._guide_runner import plugin_env
 
 
 @pytest.mark.parametrize("template", templates())
@@ -25,15 +26,13 @@ def test_init_creates_a_project_whose_unit_tests_pass(tmp_path, monkeypatch, tem
     assert (folder / ".gitignore").read_text().startswith(".devnet/")
     assert "{{" not in (folder / "avs.py").read_text() + (folder / "othentic.toml").read_text()
     # The unit tests (not the network one): pytest with the package's plugin, as an installed package has it.
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"} | plugin_env(folder)
     run = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
             "-q",
-            "-p",
-            "othentic_offchain.testing.plugin",
             "-p",
             "no:cacheprovider",
             "tests/test_avs.py",
@@ -44,7 +43,7 @@ def test_init_creates_a_project_whose_unit_tests_pass(tmp_path, monkeypatch, tem
         text=True,
         timeout=120,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[:3000]
     assert " passed" in run.stdout
 
 
