@@ -48,7 +48,7 @@ def plan(tasks: int, lying_share: float) -> list[TaskRun]:
             runs.append(TaskRun(GENERIC, {"text": f"devnet task {i}: the quick brown fox"}))
         else:
             params: dict = {"pair": PAIRS[i % 3]}
-            if (i // 2) % max(1, round(1 / lying_share)) == 0 and lying_share > 0:
+            if lying_share > 0 and (i // 2) % max(1, round(1 / lying_share)) == 0:
                 params["lie_percent"] = 5
             runs.append(TaskRun(PRICE_ORACLE, params))
     return runs

@@ -75,3 +75,11 @@ def test_followed_on_the_chain_a_task_without_a_landing_event_times_out_saying_s
     landings.first_seen[bytes.fromhex("cd" * 32)] = time.time()  # another task landed
     followed = follow_on_chain(run(), landings, task_timeout=0.3)
     assert followed.status == "failed" and "no TaskSubmitted or TaskRejected event" in followed.error
+
+
+def test_a_plan_with_no_lying_share_has_no_lying_task_and_one_with_a_share_has_some():
+    from othentic_offchain.devnet.workload import plan
+
+    honest = plan(20, 0.0)
+    assert len(honest) == 20 and not any("lie_percent" in r.params for r in honest)
+    assert any("lie_percent" in r.params for r in plan(20, 0.5))

@@ -1,0 +1,168 @@
+#!/usr/bin/env python
+"""One aggregator against several following the on-chain schedule, some of them killed mid-run.
+
+    python bench/aggregators.py                 # 1 aggregator; 3; 3 with 1 killed; 3 with 2 killed
+    python bench/aggregators.py --tasks 90 --markdown
+
+Each row is one ``othentic devnet`` run (10 operators, the example AVSs, anvil mining a block per
+transaction plus an empty one a second), with ``--aggregators N --kill-aggregators K``: the K
+aggregators are SIGKILLed once 1/(K+1), 2/(K+1), ... of the tasks finished. Latency is from the
+performer's trigger to the landing event seen on-chain. A task *failed over* when the aggregator
+on turn for it when it was triggered (the schedule, read from the chain) was dead before it landed:
+its latency is the time to fail over, a backup's turn included. Duplicate attempts are the
+aggregators' transactions to the center that reverted (a task landed by another first), with the
+gas they wasted; forfeited counts landings off their sender's turn (no aggregator reward paid).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from othentic_offchain.chain.schedule import read_schedule
+from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
+
+CASES = ((1, 0), (3, 0), (3, 1), (3, 2))
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def run_case(aggregators: int, kills: int, tasks: int, root: Path) -> dict:
+    state = root / f"agg{aggregators}-kill{kills}"
+    devnet = Devnet(
+        DevnetOptions(
+            operators=10,
+            tasks=tasks,
+            state_dir=state,
+            lying_share=0.0,
+            aggregators=aggregators,
+            kill_aggregators=kills,
+        )
+    )
+    started = time.monotonic()
+    try:
+        devnet.start()
+        runs = devnet.workload()
+        landed = [r for r in runs if r.status == "landed" and r.latency is not None]
+        latencies = [r.latency for r in landed if r.latency is not None]
+        row: dict = {
+            "aggregators": aggregators,
+            "killed": kills,
+            "tasks": len(runs),
+            "landed": len(landed),
+            "p50": percentile(latencies, 0.5),
+            "p95": percentile(latencies, 0.95),
+            "failed_over": 0,
+            "failover_max": None,
+            "duplicates": 0,
+            "wasted_gas": 0,
+            "forfeited": 0,
+            "exactly_once": None,
+        }
+        if aggregators > 1:
+            net = devnet.net
+            assert net.avs is not None
+            schedule = read_schedule(net.avs.center)
+            killed = {a.operator.account.lower() for a in devnet.aggregators if a.killed_after is not None}
+            failover = [
+                r.latency
+                for r in landed
+                if r.task_hash
+                and r.latency is not None
+                and (turn := schedule.on_turn(bytes.fromhex(r.task_hash[2:]), int(r.triggered_at))) is not None
+                and turn.account.lower() in killed
+            ]
+            report = devnet.summary(runs, [], started).aggregators
+            assert report is not None
+            row.update(
+                failed_over=len(failover),
+                failover_max=max(failover) if failover else None,
+                duplicates=sum(r.reverted for r in report.rows),
+                wasted_gas=sum(r.reverted_gas for r in report.rows),
+                forfeited=sum(r.forfeited for r in report.rows),
+                exactly_once=report.exactly_once,
+            )
+        return row
+    finally:
+        devnet.stop()
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=60, help="tasks per run (default 60)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="othentic-aggregators-"))
+    rows = []
+    try:
+        for aggregators, kills in CASES:
+            print(f"running {aggregators} aggregator(s), {kills} killed ...", file=sys.stderr)
+            rows.append(run_case(aggregators, kills, args.tasks, root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    headers = [
+        "aggregators",
+        "killed",
+        "tasks",
+        "landed",
+        "p50",
+        "p95",
+        "failed over",
+        "longest failover",
+        "duplicate attempts",
+        "gas wasted",
+        "rewards forfeited",
+        "exactly once",
+    ]
+    cells = [
+        [
+            str(r["aggregators"]),
+            str(r["killed"]),
+            str(r["tasks"]),
+            str(r["landed"]),
+            seconds(r["p50"]),
+            seconds(r["p95"]),
+            str(r["failed_over"]),
+            seconds(r["failover_max"]),
+            str(r["duplicates"]),
+            f"{r['wasted_gas']:,}",
+            str(r["forfeited"]),
+            "-" if r["exactly_once"] is None else ("yes" if r["exactly_once"] else "NO"),
+        ]
+        for r in rows
+    ]
+    if args.markdown:
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "---:|" * len(headers))
+        for line in cells:
+            print("| " + " | ".join(line) + " |")
+        print(f"\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; loopback; {args.tasks} tasks per run.")
+    else:
+        table = Table(title="Aggregators: latency to landing, failover, duplicates")
+        for header in headers:
+            table.add_column(header, justify="right")
+        for line in cells:
+            table.add_row(*line)
+        Console().print(table)
+    lost = [r for r in rows if r["landed"] != r["tasks"] or r["exactly_once"] is False]
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
