@@ -1,0 +1,189 @@
+"""Several aggregators following the on-chain schedule (docs/decisions/0016-several-aggregators.md).
+
+Real anvil (this module's ``net``), real attesters, three :class:`AggregatorNode` instances served
+in-process, each with its own operator account, opted in as aggregators with its URL; the AVS
+owner set turns of 2 s with 1 s of grace. Operator 2 is the performer; operator 5 is an operator
+that is not listed (the last resort).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+
+from othentic_offchain.chain.schedule import AggregatorSchedule, read_schedule
+from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS
+from othentic_offchain.jsonrpc import JsonRpcClient, JsonRpcError
+from othentic_offchain.nodes.aggregator import UNKNOWN_TASK, AggregatorNode
+from tests.offchain.nodes.aggregator.test_node import Cluster, Net, aggregator, run, send, start_attesters
+from tests.offchain.nodes.node_harness import metric
+
+TURN, GRACE = 2, 1
+LISTED = (0, 2, 3)  # indexes into net.keys: operators 1, 3 and 4
+OUTSIDER = 4  # operator 5: an active operator, not listed
+SUBMISSIONS = "othentic_aggregator_submissions_total"
+
+
+def account(net: Net, index: int) -> str:
+    return Account.from_key(net.keys[index]).address
+
+
+def transact(net: Net, index: int, call: Any) -> None:
+    net.avs.sender(net.keys[index]).send(call)
+
+
+def schedule(net: Net) -> AggregatorSchedule:
+    return read_schedule(net.avs.center)
+
+
+def list_aggregators(net: Net, urls: dict[int, str]) -> None:
+    """Turns of TURN s (GRACE s of grace); the accounts of ``urls`` listed with those endpoints,
+    every other account of LISTED off the list."""
+    center = net.avs.center.functions
+    net.avs.sender(DEV_PRIVATE_KEYS[0]).send(center.setAggregatorConfig(8, TURN, GRACE))
+    listed = {a.account for a in schedule(net).aggregators}
+    for index in LISTED:
+        if account(net, index) in listed and index not in urls:
+            transact(net, index, center.optOutAsAggregator())
+    for index, url in urls.items():
+        if account(net, index) in listed:
+            transact(net, index, center.setAggregatorEndpoint(url))
+        else:
+            transact(net, index, center.optInAsAggregator(url))
+
+
+def start_node(net: Net, tmp_path: Path, cluster: Cluster, index: int) -> AggregatorNode:
+    return aggregator(
+        net,
+        tmp_path,
+        cluster.urls,
+        ecdsa_key=net.keys[index],
+        db_path=tmp_path / f"aggregator-{index}.sqlite3",
+        name=f"aggregator-{index}",
+        landing_poll_interval=0.25,
+    )
+
+
+async def counted(node: AggregatorNode, name: str, **labels: str) -> float:
+    """One sample of ``node``'s /metrics (read off the event loop the node runs in)."""
+    return await asyncio.to_thread(metric, node, name, **labels)
+
+
+async def knows(node: AggregatorNode, task_hash: str) -> bool:
+    async with JsonRpcClient(node.url) as client:
+        try:
+            await client.call("taskStatus", [task_hash])
+            return True
+        except JsonRpcError as exc:
+            if exc.code == UNKNOWN_TASK:
+                return False
+            raise
+
+
+async def until(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait for ``condition()`` (a coroutine function) to hold."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not met after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def status(node: AggregatorNode, task_hash: str) -> dict:
+    async with JsonRpcClient(node.url) as client:
+        return await client.call("taskStatus", [task_hash])
+
+
+async def landed_on_chain(net: Net, task: TaskInfo, timeout: float = 30.0) -> None:
+    async def landed() -> bool:
+        return bool(net.landings(task.task_hash()))
+
+    await until(landed, timeout, f"task {task.proof_of_task} landed")
+
+
+async def wait_turn_start(net: Net) -> None:
+    """Until a turn has just begun (chain time within its first tenth)."""
+
+    async def fresh() -> bool:
+        now = time.time()
+        return now % TURN < TURN / 10
+
+    await until(fresh, 2 * TURN, "a fresh turn")
+
+
+def landing(net: Net, task: TaskInfo) -> dict:
+    """Who landed ``task`` (exactly once), when, and whether the center forfeited its reward."""
+    landings = net.landings(task.task_hash())
+    assert len(landings) == 1, landings
+    event = net.event(task.task_hash())
+    center = net.avs.center
+    submitted = center.events.TaskSubmitted().get_logs(
+        from_block=0, argument_filters={"taskHash": task.task_hash()}
+    ) or center.events.TaskRejected().get_logs(from_block=0, argument_filters={"taskHash": task.task_hash()})
+    block = net.w3.eth.get_block(submitted[0]["blockNumber"])
+    forfeits = center.events.AggregatorRewardForfeited().get_logs(
+        from_block=0, argument_filters={"taskHash": task.task_hash()}
+    )
+    on_turn, in_grace = center.functions.aggregatorTurn(task.task_hash(), block["timestamp"]).call()
+    sender_id = net.avs.operator_id(event["aggregator"])
+    return {
+        "sender": event["aggregator"],
+        "timestamp": int(block["timestamp"]),
+        "forfeited": len(forfeits),
+        "paid_turn": sender_id in (on_turn, in_grace),
+    }
+
+
+async def stop_all(nodes: list[AggregatorNode], cluster: Cluster) -> None:
+    for node in nodes:
+        await node.stop()
+    await cluster.stop()
+
+
+def test_a_task_sent_to_a_backup_reaches_every_aggregator_and_the_one_on_turn_lands_it_once_with_the_reward(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("forwarded")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        nodes = {index: start_node(net, tmp_path, cluster, index) for index in LISTED}
+        try:
+            urls = {index: await node.start() for index, node in nodes.items()}
+            list_aggregators(net, urls)
+            await wait_turn_start(net)
+            # the aggregator whose turn comes last for the task: it does not land it
+            last = schedule(net).turns(task.task_hash(), int(time.time()))[-1].aggregator.account
+            receiver = next(node for node in nodes.values() if node.address == last)
+            task_hash = await send(receiver, task, signature)
+            await landed_on_chain(net, task)
+            for node in nodes.values():
+                await until(lambda node=node: knows(node, task_hash), what="the task forwarded")
+                await until(lambda node=node: _landed(node, task_hash), what=f"{node.config.name} sees the task landed")
+            forwards = await counted(receiver, "othentic_aggregator_forwards_total", result="sent")
+            sent = sum([await counted(n, SUBMISSIONS, result="sent") for n in nodes.values()])
+            async with JsonRpcClient(receiver.url) as client:
+                info = await client.call("health", [])
+            return receiver.address, forwards, sent, info
+        finally:
+            await stop_all(list(nodes.values()), cluster)
+
+    receiver, forwards, sent, info = run(scenario())
+    landed = landing(net, task)
+    assert landed["sender"] != receiver  # the receiver's turn came last: someone else on turn landed it
+    assert landed["forfeited"] == 0 and landed["paid_turn"], landed
+    assert forwards == 2  # to both other listed aggregators
+    assert sent == 1  # one transaction: the others found it landed
+    aggregators = info["aggregators"]
+    assert (aggregators["turnSeconds"], aggregators["graceSeconds"]) == (TURN, GRACE)
+    assert len(aggregators["list"]) == 3
+    assert aggregators["list"][aggregators["position"]]["account"] == receiver
+
+
+async def _landed(node: AggregatorNode, task_hash: str) -> bool:
+    return (await status(node, task_hash))["status"] == "landed"
