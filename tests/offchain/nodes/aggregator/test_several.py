@@ -187,3 +187,134 @@ def test_a_task_sent_to_a_backup_reaches_every_aggregator_and_the_one_on_turn_la
 
 async def _landed(node: AggregatorNode, task_hash: str) -> bool:
     return (await status(node, task_hash))["status"] == "landed"
+
+
+#: Attesters answer after this many seconds: the tests stop aggregators while votes are on their way.
+SLOW_VOTES = 1.0
+
+
+def test_an_aggregator_opting_out_while_its_task_is_in_flight_does_not_stop_the_task_landing_once(
+    net: Net, tmp_path: Path
+):
+    task, signature = net.new_task("opted-out")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, delay={i: SLOW_VOTES for i in net.ids})
+        nodes = {index: start_node(net, tmp_path, cluster, index) for index in LISTED}
+        try:
+            urls = {index: await node.start() for index, node in nodes.items()}
+            list_aggregators(net, urls)
+            await wait_turn_start(net)
+            primary = schedule(net).on_turn(task.task_hash(), int(time.time()))
+            assert primary is not None
+            leaving = next(node for node in nodes.values() if node.address == primary.account)
+            task_hash = await send(leaving, task, signature)
+            for node in nodes.values():
+                await until(lambda node=node: knows(node, task_hash), what="the task forwarded")
+            transact(net, LISTED[list(nodes.values()).index(leaving)], net.avs.center.functions.optOutAsAggregator())
+            for node in nodes.values():
+                await until(lambda node=node: _landed(node, task_hash), what=f"{node.config.name} sees it landed")
+            return leaving.address
+        finally:
+            await stop_all(list(nodes.values()), cluster)
+
+    leaving = run(scenario())
+    landed = landing(net, task)  # exactly once
+    assert landed["sender"] != leaving  # off the list, it waited as the last resort; a listed one landed it
+    assert landed["forfeited"] == 0 and landed["paid_turn"], landed
+
+
+def test_the_primary_stopped_mid_flight_a_backup_lands_within_a_turn_then_with_a_second_stopped_the_third_lands(
+    net: Net, tmp_path: Path
+):
+    first, first_signature = net.new_task("primary-down")
+    second, second_signature = net.new_task("backup-down")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, delay={i: SLOW_VOTES for i in net.ids})
+        nodes = {index: start_node(net, tmp_path, cluster, index) for index in LISTED}
+        try:
+            urls = {index: await node.start() for index, node in nodes.items()}
+            list_aggregators(net, urls)
+            by_account = {node.address: node for node in nodes.values()}
+            await wait_turn_start(net)
+            turns = schedule(net).turns(first.task_hash(), int(time.time()))
+            primary, backup, third = (by_account[turn.aggregator.account] for turn in turns)
+            first_hash = await send(primary, first, first_signature)
+            for node in (backup, third):
+                await until(lambda node=node: knows(node, first_hash), what="the task forwarded")
+            await primary.stop()  # before the votes are in: the task is open at all three
+            first_stopped = time.time()
+            await landed_on_chain(net, first)
+            await until(lambda: _landed(third, first_hash), what="the third sees the first task landed")
+            skipped = await counted(third, SUBMISSIONS, result="backup_skipped")
+
+            second_hash = await send(backup, second, second_signature)
+            await until(lambda: knows(third, second_hash), what="the second task forwarded")
+            await backup.stop()
+            second_stopped = time.time()
+            await landed_on_chain(net, second)
+            await until(lambda: _landed(third, second_hash), what="the third sees the second task landed")
+            sent = await counted(third, SUBMISSIONS, result="sent")
+            return backup.address, third.address, first_stopped, second_stopped, skipped, sent
+        finally:
+            await stop_all(list(nodes.values()), cluster)
+
+    backup, third, first_stopped, second_stopped, skipped, sent = run(scenario())
+    first_landing, second_landing = landing(net, first), landing(net, second)  # each exactly once
+    assert first_landing["sender"] == backup and first_landing["paid_turn"] and first_landing["forfeited"] == 0
+    # the backup's turn began at most one turn after the primary was stopped (block time is whole seconds)
+    assert first_landing["timestamp"] <= first_stopped + TURN + SLOW_VOTES, (first_landing, first_stopped)
+    assert skipped == 1  # the third waited for its turn and found the first task landed: no transaction
+    assert second_landing["sender"] == third and second_landing["paid_turn"] and second_landing["forfeited"] == 0
+    assert second_landing["timestamp"] <= second_stopped + 2 * TURN + SLOW_VOTES, (second_landing, second_stopped)
+    assert sent == 1  # the second task only
+
+
+def test_with_every_listed_aggregator_stopped_a_node_off_the_list_and_a_restarted_one_land_the_open_tasks(
+    net: Net, tmp_path: Path
+):
+    stranded, stranded_signature = net.new_task("all-down-restarted")
+    outside, outside_signature = net.new_task("all-down-outsider")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path, delay={i: SLOW_VOTES for i in net.ids})
+        nodes = {index: start_node(net, tmp_path, cluster, index) for index in LISTED}
+        outsider = start_node(net, tmp_path, cluster, OUTSIDER)
+        restarted = None
+        try:
+            urls = {index: await node.start() for index, node in nodes.items()}
+            await outsider.start()
+            list_aggregators(net, urls)
+            first = nodes[LISTED[0]]
+            stranded_hash = await send(first, stranded, stranded_signature)
+            for node in nodes.values():
+                await until(lambda node=node: knows(node, stranded_hash), what="the task forwarded")
+            for node in nodes.values():
+                await node.stop()  # votes still on their way: the task is open in every listed node's store
+            await send(outsider, outside, outside_signature)
+
+            async def forwards_failed() -> bool:  # to every listed aggregator, before one restarts
+                return await counted(outsider, "othentic_aggregator_forwards_total", result="failed") == 3
+
+            await until(forwards_failed, what="the outsider's forwards failed")
+            port = int(urls[LISTED[0]].rsplit(":", 1)[1])
+            restarted = start_node(net, tmp_path, cluster, LISTED[0])
+            restarted.config.port = port  # the endpoint on-chain
+            await restarted.start()
+            await landed_on_chain(net, stranded)
+            await landed_on_chain(net, outside)
+            return (
+                restarted.address,
+                outsider.address,
+                await counted(outsider, "othentic_aggregator_turns_total", decision="last_resort"),
+            )
+        finally:
+            await stop_all([*nodes.values(), outsider, *([restarted] if restarted else [])], cluster)
+
+    restarted, outsider, last_resort = run(scenario())
+    assert landing(net, stranded)["sender"] == restarted  # resumed from its store, landed on its turn
+    outside_landing = landing(net, outside)
+    assert outside_landing["sender"] == outsider and last_resort == 1
+    # liveness wins over the reward: off the list, the outsider earns no aggregator reward
+    assert outside_landing["forfeited"] == 1 and not outside_landing["paid_turn"]
