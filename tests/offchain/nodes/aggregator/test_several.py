@@ -20,6 +20,7 @@ from othentic_offchain.chain.types import TaskInfo
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS
 from othentic_offchain.jsonrpc import JsonRpcClient, JsonRpcError
 from othentic_offchain.nodes.aggregator import UNKNOWN_TASK, AggregatorNode
+from tests.offchain.nodes.aggregator.test_chain_faults import Automine, wait_status
 from tests.offchain.nodes.aggregator.test_node import Cluster, Net, aggregator, run, send, start_attesters
 from tests.offchain.nodes.node_harness import metric
 
@@ -166,6 +167,9 @@ def test_a_task_sent_to_a_backup_reaches_every_aggregator_and_the_one_on_turn_la
                 await until(lambda node=node: knows(node, task_hash), what="the task forwarded")
                 await until(lambda node=node: _landed(node, task_hash), what=f"{node.config.name} sees the task landed")
             forwards = await counted(receiver, "othentic_aggregator_forwards_total", result="sent")
+            # a forwarded task is not forwarded again
+            others = [n for n in nodes.values() if n is not receiver]
+            assert [await counted(n, "othentic_aggregator_forwards_total", result="sent") for n in others] == [0, 0]
             sent = sum([await counted(n, SUBMISSIONS, result="sent") for n in nodes.values()])
             async with JsonRpcClient(receiver.url) as client:
                 info = await client.call("health", [])
@@ -318,3 +322,45 @@ def test_with_every_listed_aggregator_stopped_a_node_off_the_list_and_a_restarte
     assert outside_landing["sender"] == outsider and last_resort == 1
     # liveness wins over the reward: off the list, the outsider earns no aggregator reward
     assert outside_landing["forfeited"] == 1 and not outside_landing["paid_turn"]
+
+
+def test_two_aggregators_submitting_the_same_task_in_one_block_count_the_loser_as_a_duplicate_attempt_with_its_gas(
+    net: Net, tmp_path: Path
+):
+    """Nobody listed: every aggregator submits at once, as before the schedule. Two of them holding
+    the same task, their transactions mined in one block: one lands, the other reverts
+    TaskAlreadySubmitted, counted with the gas it burnt."""
+    task, signature = net.new_task("raced")
+
+    async def scenario():
+        cluster = await start_attesters(net, tmp_path)
+        nodes = [start_node(net, tmp_path, cluster, index) for index in LISTED[:2]]
+        try:
+            for node in nodes:
+                await node.start()
+            list_aggregators(net, {})
+            with Automine(net):
+                for node in nodes:
+                    task_hash = await send(node, task, signature)
+                for node in nodes:
+                    await wait_status(node, task_hash, lambda s: s["status"] == "submitting" and s["txHash"])
+            for node in nodes:
+                await until(lambda node=node: _landed(node, task_hash), what=f"{node.config.name} sees it landed")
+            return [
+                (
+                    await counted(node, SUBMISSIONS, result="duplicate_attempt"),
+                    await counted(node, "othentic_aggregator_duplicate_gas_total"),
+                    node.address,
+                )
+                for node in nodes
+            ]
+        finally:
+            await stop_all(nodes, cluster)
+
+    counts = run(scenario())
+    assert len(net.landings(task.task_hash())) == 1
+    sender = landing(net, task)["sender"]
+    (winner,) = [c for c in counts if c[2] == sender]
+    (loser,) = [c for c in counts if c[2] != sender]
+    assert winner[:2] == (0, 0)
+    assert loser[0] == 1 and loser[1] > 21_000, counts
