@@ -10,7 +10,8 @@ here changes anything: a task is submitted as soon as one side holds its thresho
   the header :data:`FORWARDED_HEADER`) is sent on, with the same parameters, to every other listed
   aggregator's endpoint. Failures are logged and counted (``forwards_total``), never fatal.
 * :class:`TurnKeeper`: once a side holds its threshold, the node submits at once if it is on turn
-  for the task. A backup waits until its own turn starts, looking at the task's
+  for the task. A backup waits until its own turn starts and the grace of the turn before it has
+  passed, looking at the task's
   on-chain record every ``landing_poll_interval`` seconds; a task that landed meanwhile is marked
   landed with no gas spent (``submissions_total{result="backup_skipped"}``). A node that is not
   listed is the last resort: it submits only once every listed aggregator's turn for the task
@@ -46,17 +47,21 @@ def my_position(schedule: AggregatorSchedule, account: str) -> int | None:
 def turn_starts(schedule: AggregatorSchedule, task_hash: bytes, account: str, now: float, ready: float) -> float:
     """The chain time from which ``account`` submits ``task_hash`` (``now`` or earlier: at once).
 
-    On turn: now. A listed backup: the start of its next turn. Not listed: after the turn of every
-    listed aggregator, counted from the turn the task was ready in (``ready``), and the last one's
-    grace. The grace after a turn is for a transaction sent during the turn and mined just after
-    it, not a reason to start one: the aggregator whose turn just ended waits for its next turn
-    like any backup (else it and the one on turn would both submit every task ready in the first
-    ``grace_seconds`` of a turn)."""
+    On turn: now. A listed backup: the start of its next turn plus the grace. Not listed: after the
+    turn of every listed aggregator, counted from the turn the task was ready in (``ready``), and
+    the last one's grace.
+
+    The grace after a turn belongs to the aggregator of that turn: a transaction it sent late in
+    its turn may be mined then (and is paid). So a backup looks at the task once more when the
+    grace has passed before it sends anything (its own transaction still lands within its turn,
+    since the grace is shorter than a turn); and the aggregator whose turn just ended does not
+    start a transaction in its grace: it waits for its next turn like any backup (else it and
+    the one on turn would both submit every task ready in the first ``grace_seconds`` of a turn)."""
     turns = schedule.turns(task_hash, int(now))
     wanted = account.lower()
     for index, turn in enumerate(turns):
         if turn.aggregator.account.lower() == wanted:
-            return now if index == 0 else float(turn.starts)
+            return now if index == 0 else float(turn.starts + schedule.grace_seconds)
     first = schedule.turns(task_hash, int(ready))[0].starts
     return float(first + len(turns) * schedule.turn_seconds + schedule.grace_seconds)
 

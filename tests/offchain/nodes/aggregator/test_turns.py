@@ -20,21 +20,21 @@ def task_on_turn_at(schedule: AggregatorSchedule, first: Aggregator, timestamp: 
     raise AssertionError("no such task hash")
 
 
-def test_the_aggregator_on_turn_submits_at_once_and_each_backup_at_the_start_of_its_turn():
+def test_the_aggregator_on_turn_submits_at_once_and_each_backup_once_its_turn_started_and_the_grace_before_passed():
     now = 1000.4  # 0.4 s into the turn that starts at 1000
     task = task_on_turn_at(THREE, A, 1000)
     order = [turn.aggregator for turn in THREE.turns(task, 1000)]
     assert order[0] == A
     assert turn_starts(THREE, task, A.account, now, now) == now
-    assert turn_starts(THREE, task, order[1].account, now, now) == 1002
-    assert turn_starts(THREE, task, order[2].account, now, now) == 1004
+    assert turn_starts(THREE, task, order[1].account, now, now) == 1002 + 1
+    assert turn_starts(THREE, task, order[2].account, now, now) == 1004 + 1
 
 
 def test_the_aggregator_whose_turn_just_ended_waits_for_its_next_turn_despite_its_grace():
     task = task_on_turn_at(THREE, A, 1000)
     previous = THREE.on_turn(task, 999)
     assert THREE.in_grace(task, 1000) == previous  # the contract would still pay it
-    assert turn_starts(THREE, task, previous.account, 1000.2, 1000.2) == 1004  # its next turn
+    assert turn_starts(THREE, task, previous.account, 1000.2, 1000.2) == 1004 + 1  # its next turn
 
 
 def test_a_node_off_the_list_submits_once_every_listed_turn_and_the_last_grace_passed_since_the_task_was_ready():
