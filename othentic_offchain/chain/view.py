@@ -111,6 +111,7 @@ class ChainView:
         self.block_number = 0
         self._schedule: AggregatorSchedule | None = None
         self._schedule_read = 0.0  # time.monotonic() of the read
+        self._schedule_generation = 0  # counts the drops: a read that a drop overtook is not kept
         self._head: tuple[int, int, float] | None = None  # (number, timestamp, monotonic time first seen)
 
     async def refresh(self, force: bool = False) -> None:
@@ -132,7 +133,7 @@ class ChainView:
                 if any(topic not in harmless for topic in topics):
                     self._clear()
                 if any(topic in schedule for topic in topics):
-                    self._schedule = None
+                    self._drop_schedule()
             self._last_block = latest
             self.block_number = latest
             self._last_refresh = time.monotonic()
@@ -148,7 +149,11 @@ class ChainView:
         self._ids.clear()
         self._active_ids = None
         self._active_accounts = None
+        self._drop_schedule()
+
+    def _drop_schedule(self) -> None:
         self._schedule = None
+        self._schedule_generation += 1
 
     async def schedule(self) -> AggregatorSchedule:
         """The aggregator list and its turns (read again after an aggregator event, and at the
@@ -157,7 +162,7 @@ class ChainView:
         cached = self._schedule
         if cached is not None and time.monotonic() - self._schedule_read < self.schedule_ttl:
             return cached
-        read_at = time.monotonic()
+        read_at, generation = time.monotonic(), self._schedule_generation
         center = self.center.functions
         (max_aggregators, _count, turn_seconds, grace_seconds), listed = await asyncio.gather(
             center.aggregatorConfig().call(), center.activeAggregators().call()
@@ -168,7 +173,8 @@ class ChainView:
             grace_seconds=int(grace_seconds),
             max_aggregators=int(max_aggregators),
         )
-        self._schedule, self._schedule_read = schedule, read_at
+        if generation == self._schedule_generation:
+            self._schedule, self._schedule_read = schedule, read_at
         return schedule
 
     async def chain_time(self) -> float:

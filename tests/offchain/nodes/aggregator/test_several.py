@@ -15,8 +15,10 @@ from typing import Any
 
 from eth_account import Account
 
+from othentic_offchain.chain.rpc import RpcConnection
 from othentic_offchain.chain.schedule import AggregatorSchedule, read_schedule
 from othentic_offchain.chain.types import TaskInfo
+from othentic_offchain.chain.view import ChainView
 from othentic_offchain.devnet.anvil import DEV_PRIVATE_KEYS
 from othentic_offchain.jsonrpc import JsonRpcClient, JsonRpcError
 from othentic_offchain.nodes.aggregator import UNKNOWN_TASK, AggregatorNode
@@ -372,3 +374,30 @@ def test_two_aggregators_submitting_the_same_task_in_one_block_count_the_loser_a
     (loser,) = [c for c in counts if c[2] != sender]
     assert winner[:2] == (0, 0)
     assert loser[0] == 1 and loser[1] > 21_000, counts
+
+
+def test_the_chain_time_is_the_clock_on_an_idle_chain_and_the_latest_block_on_a_chain_ahead_of_the_clock(net: Net):
+    """Last in the module: it moves the chain's clock ahead."""
+
+    async def scenario():
+        connection = RpcConnection(net.rpc_url)
+        view = ChainView(await connection.open(expect_chain_id=net.record.chain_id), net.record)
+        try:
+            latest = int(net.w3.eth.get_block("latest")["timestamp"])
+
+            async def block_is_old() -> bool:  # the next block would be stamped 2 s later than it
+                return time.time() >= latest + 2
+
+            await until(block_is_old, what="the latest block 2 s old")
+            idle, clock = await view.chain_time(), time.time()
+            net.w3.provider.make_request("evm_increaseTime", [100])
+            net.w3.provider.make_request("evm_mine", [])
+            ahead, clock_after = await view.chain_time(), time.time()
+            return idle, clock, ahead, clock_after
+        finally:
+            await connection.close()
+
+    idle, clock, ahead, clock_after = run(scenario())
+    latest = int(net.w3.eth.get_block("latest")["timestamp"])
+    assert clock - 1 <= idle <= clock  # the latest block is older than the clock: the clock wins
+    assert latest <= ahead < latest + 1 and ahead >= clock_after + 98
