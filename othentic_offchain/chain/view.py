@@ -6,6 +6,10 @@ after the center emitted an event that can change the answers (registration, sta
 slash, set membership, definition changes): it polls the center's logs at most every
 ``refresh_interval`` seconds, so a stale answer is at most that old, and a submission that fails
 on-chain because the set changed is simply retried after a refresh.
+
+The aggregator schedule (:meth:`ChainView.schedule`) is kept apart: it is read again after any
+aggregator event (opt-in, opt-out, endpoint, config), and at the latest every ``schedule_ttl``
+seconds. :meth:`ChainView.chain_time` estimates the timestamp the next block will carry.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from othentic_offchain.chain.abi import error_selector, event_topic, selector
 from othentic_offchain.chain.artifacts import load_artifact
 from othentic_offchain.chain.deploy import DeploymentRecord
+from othentic_offchain.chain.schedule import Aggregator, AggregatorSchedule
 from othentic_offchain.chain.types import TaskDefinitionParams, g1_from_abi, g2_from_abi
 from othentic_offchain.crypto.bls import PublicKey
 from othentic_offchain.crypto.bn254 import G2Point
@@ -29,19 +34,18 @@ _CENTER = "IAttestationCenter"
 
 @cache
 def _harmless_topics() -> frozenset[bytes]:
-    """Topics of the center events that never change what the view caches (the aggregator list and
-    its schedule are not cached here: see :mod:`othentic_offchain.chain.schedule`)."""
-    harmless = (
-        "TaskSubmitted",
-        "TaskRejected",
-        "RewardsClaimed",
-        "AggregatorRewardForfeited",
-        "AggregatorOptedIn",
-        "AggregatorOptedOut",
-        "AggregatorEndpointUpdated",
-        "AggregatorConfigUpdated",
-    )
-    return frozenset(event_topic(_CENTER, event) for event in harmless)
+    """Topics of the center events that never change the definitions and operators the view caches
+    (the aggregator events change only the schedule: :func:`_schedule_topics`)."""
+    harmless = ("TaskSubmitted", "TaskRejected", "RewardsClaimed", "AggregatorRewardForfeited")
+    return frozenset(event_topic(_CENTER, event) for event in harmless) | _schedule_topics()
+
+
+@cache
+def _schedule_topics() -> frozenset[bytes]:
+    """Topics of the center events that change the aggregator schedule (an exit or an ejection that
+    takes an aggregator off the list emits ``AggregatorOptedOut`` too)."""
+    events = ("AggregatorOptedIn", "AggregatorOptedOut", "AggregatorEndpointUpdated", "AggregatorConfigUpdated")
+    return frozenset(event_topic(_CENTER, event) for event in events)
 
 
 class UnknownDefinition(LookupError):
@@ -87,10 +91,11 @@ class DefinitionView:
 class ChainView:
     """Cached reads of one deployment through an ``AsyncWeb3``."""
 
-    def __init__(self, w3, record: DeploymentRecord, *, refresh_interval: float = 0.5):
+    def __init__(self, w3, record: DeploymentRecord, *, refresh_interval: float = 0.5, schedule_ttl: float = 5.0):
         self.w3 = w3
         self.record = record
         self.refresh_interval = refresh_interval
+        self.schedule_ttl = schedule_ttl
         abi = load_artifact(_CENTER).abi
         self.center = w3.eth.contract(address=w3.to_checksum_address(record.attestation_center), abi=abi)
         self.address = self.center.address
@@ -104,6 +109,10 @@ class ChainView:
         self._last_refresh = 0.0
         self._lock = asyncio.Lock()
         self.block_number = 0
+        self._schedule: AggregatorSchedule | None = None
+        self._schedule_read = 0.0  # time.monotonic() of the read
+        self._schedule_generation = 0  # counts the drops: a read that a drop overtook is not kept
+        self._head: tuple[int, int, float] | None = None  # (number, timestamp, monotonic time first seen)
 
     async def refresh(self, force: bool = False) -> None:
         """Drop cached answers if the center emitted a relevant event since the last look."""
@@ -119,9 +128,12 @@ class ChainView:
                 logs = await self.w3.eth.get_logs(
                     {"address": self.address, "fromBlock": self._last_block + 1, "toBlock": latest}
                 )
-                harmless = _harmless_topics()
-                if any(log["topics"] and bytes(log["topics"][0]) not in harmless for log in logs):
+                harmless, schedule = _harmless_topics(), _schedule_topics()
+                topics = [bytes(log["topics"][0]) for log in logs if log["topics"]]
+                if any(topic not in harmless for topic in topics):
                     self._clear()
+                if any(topic in schedule for topic in topics):
+                    self._drop_schedule()
             self._last_block = latest
             self.block_number = latest
             self._last_refresh = time.monotonic()
@@ -137,6 +149,45 @@ class ChainView:
         self._ids.clear()
         self._active_ids = None
         self._active_accounts = None
+        self._drop_schedule()
+
+    def _drop_schedule(self) -> None:
+        self._schedule = None
+        self._schedule_generation += 1
+
+    async def schedule(self) -> AggregatorSchedule:
+        """The aggregator list and its turns (read again after an aggregator event, and at the
+        latest every ``schedule_ttl`` seconds)."""
+        await self.refresh()
+        cached = self._schedule
+        if cached is not None and time.monotonic() - self._schedule_read < self.schedule_ttl:
+            return cached
+        read_at, generation = time.monotonic(), self._schedule_generation
+        center = self.center.functions
+        (max_aggregators, _count, turn_seconds, grace_seconds), listed = await asyncio.gather(
+            center.aggregatorConfig().call(), center.activeAggregators().call()
+        )
+        schedule = AggregatorSchedule(
+            aggregators=tuple(Aggregator(int(i), str(account), str(endpoint)) for i, account, endpoint in listed),
+            turn_seconds=int(turn_seconds),
+            grace_seconds=int(grace_seconds),
+            max_aggregators=int(max_aggregators),
+        )
+        if generation == self._schedule_generation:
+            self._schedule, self._schedule_read = schedule, read_at
+        return schedule
+
+    async def chain_time(self) -> float:
+        """The timestamp the next block is expected to carry: the latest block's timestamp plus the
+        time since this view first saw that block, and not before this machine's clock (a chain
+        that mines only on demand stamps its next block with the time it is mined, however old the
+        latest one is)."""
+        number = int(await self.w3.eth.block_number)
+        head = self._head
+        if head is None or head[0] != number:
+            block = await self.w3.eth.get_block(number)
+            head = self._head = (number, int(block["timestamp"]), time.monotonic())
+        return max(head[1] + time.monotonic() - head[2], time.time())
 
     async def definition(self, definition_id: int) -> DefinitionView:
         await self.refresh()

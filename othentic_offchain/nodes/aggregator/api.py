@@ -24,7 +24,12 @@
   secret (no performer signature, no raw transaction): what every attester is sent anyway.
 * ``operatorActivity`` -> per operator asked for votes since the node started: votes, refusals,
   failed requests, when it last answered and last failed (``online``: the answer is newer).
-* ``health`` (also ``GET /health``); ``GET /metrics`` (Prometheus).
+* ``health`` (also ``GET /health``; ``aggregators``: the on-chain list, its turn and grace
+  seconds, this node's position or null); ``GET /metrics`` (Prometheus).
+
+A task a client sent is forwarded to the other aggregators listed on-chain; one carrying
+:data:`~othentic_offchain.nodes.aggregator.turns.FORWARDED_HEADER` is not forwarded again
+(:mod:`~othentic_offchain.nodes.aggregator.turns`).
 
 Parameters are declared in :mod:`othentic_offchain.nodes.aggregator.params`; the application
 error codes are in :mod:`othentic_offchain.nodes.aggregator.config`.
@@ -71,6 +76,7 @@ from othentic_offchain.nodes.aggregator.params import (
     send_task_params,
 )
 from othentic_offchain.nodes.aggregator.rows import OPEN_STATUSES, TaskRow, TaskStatus, VoteRow
+from othentic_offchain.nodes.aggregator.turns import FORWARDED_HEADER, my_position
 from othentic_offchain.nodes.aggregator.work import TaskWork, hex_or_none, side_name
 from othentic_offchain.nodes.common.protocol import (
     HEALTH_PATH,
@@ -101,6 +107,7 @@ class _HttpRequest:
     """What the methods of one HTTP request (one call, or every call of a batch) share."""
 
     client: str
+    forwarded: bool = False  # sent on by another aggregator (turns.FORWARDED_HEADER): not forwarded again
     messages: int = 0
     lists: int = 0
 
@@ -128,7 +135,8 @@ class AggregatorApi:
 
         async def handle(request: web.Request) -> web.Response:
             # The calls of a batch run in tasks that copy this context: they share one _HttpRequest.
-            token = _REQUEST.set(_HttpRequest(client=request.remote or "-"))
+            forwarded = request.headers.get(FORWARDED_HEADER) == "1"
+            token = _REQUEST.set(_HttpRequest(client=request.remote or "-", forwarded=forwarded))
             try:
                 return await rpc.handle(request)
             finally:
@@ -220,6 +228,7 @@ class AggregatorApi:
             self.metrics.outcomes.labels(outcome="reaccepted").inc()
             node.log.step("task.reaccepted", task_hash, previous_error=known.error, attempts=known.attempts)
             node.spawn(task_hash)
+            self._forward(task, signature)
             return "0x" + task_hash.hex()
         inserted = await db.insert_task(task_hash, task, signature)
         if not inserted:  # the same task raced in through another call
@@ -234,7 +243,16 @@ class AggregatorApi:
             proof_of_task=task.proof_of_task,
         )
         node.spawn(task_hash)
+        self._forward(task, signature)
         return "0x" + task_hash.hex()
+
+    def _forward(self, task: TaskInfo, signature: bytes) -> None:
+        """A task a client sent goes on to the other listed aggregators (one forwarded, never)."""
+        request = _REQUEST.get()
+        if request is not None and request.forwarded:
+            return
+        params = [task.proof_of_task, hex_or_none(task.data), task.task_definition_id, task.performer]
+        self.node.forwarder.forward_soon(task.task_hash(), [*params, hex_or_none(signature), "ecdsa"])
 
     async def _landed_meanwhile(self, row: TaskRow, signature: bytes) -> bool:
         """A failed task sent again: True when the center's ``taskRecord`` has it after all (it is
@@ -532,6 +550,7 @@ class AggregatorApi:
         provider = node.provider
         if provider is not None:
             info["rpcEndpoints"] = provider.policy.status()
+        info["aggregators"] = await self._aggregators()
         if node.db is not None:
             info["tasks"] = await node.db.counts()
             open_count, oldest, stuck = await node.db.open_summary()
@@ -550,6 +569,26 @@ class AggregatorApi:
             info["status"] = "degraded"
             info["error"] = "; ".join(problems)
         return info
+
+    async def _aggregators(self) -> dict[str, Any] | None:
+        """The on-chain aggregator list and this node's place in it (None: the chain is unreadable)."""
+        chain = self.node.chain
+        if chain is None:
+            return None
+        try:
+            with rpc_deadline(HEALTH_PROBE_TIMEOUT):
+                schedule = await chain.schedule()
+        except Exception:
+            return None
+        return {
+            "list": [
+                {"operatorId": a.operator_id, "account": a.account, "endpoint": a.endpoint}
+                for a in schedule.aggregators
+            ],
+            "turnSeconds": schedule.turn_seconds,
+            "graceSeconds": schedule.grace_seconds,
+            "position": my_position(schedule, self.node.address),
+        }
 
     def _nonces(self, mined: int, pending: int) -> dict[str, Any]:
         """The account's nonces: mined (latest), in the node's pool (pending), next of ours; a gap

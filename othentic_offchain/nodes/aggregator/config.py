@@ -70,6 +70,11 @@ class AggregatorConfig:
     (0: at once, the devnet's setting), or ``"finalized"`` (the chain's finalized block reached it).
     Until then it is re-checked every ``finality_interval`` seconds, and a reorganisation that
     removes it opens it again (see :mod:`~othentic_offchain.nodes.aggregator.finality`).
+    With aggregators listed on-chain (:mod:`~othentic_offchain.nodes.aggregator.turns`), a task a
+    client sent is forwarded to the other listed aggregators (``forward_timeout`` seconds each); a
+    node waiting for its turn looks for the task's landing every ``landing_poll_interval`` seconds;
+    the schedule is read again at the latest every ``schedule_ttl`` seconds (at once after an
+    aggregator event).
     """
 
     rpc_url: str
@@ -110,6 +115,9 @@ class AggregatorConfig:
     finality_interval: float = 1.0
     receipt_poll_interval: float = 0.05
     chain_refresh_interval: float = 0.5
+    forward_timeout: float = 5.0
+    landing_poll_interval: float = 1.0
+    schedule_ttl: float = 5.0
     db_synchronous: str = "FULL"
     name: str = "aggregator"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from othentic_offchain.nodes.common.observability import NodeMetrics
 
 
@@ -29,3 +31,21 @@ class AggregatorMetrics:
         self.bisections = metrics.counter(
             "othentic_aggregator_bisections_total", "Aggregates that failed and were bisected"
         )
+        self.forwards = metrics.counter(
+            "othentic_aggregator_forwards_total", "Tasks forwarded to another listed aggregator, by result", ["result"]
+        )
+        self.turns = metrics.counter(
+            "othentic_aggregator_turns_total",
+            "Decided tasks by when the schedule let this node submit (on_turn, backup, last_resort, unscheduled)",
+            ["decision"],
+        )
+        self.wasted_gas = metrics.counter(
+            "othentic_aggregator_duplicate_gas_total", "Gas of mined submissions that found the task landed already"
+        )
+
+    def duplicate_attempt(self, receipt: Any = None) -> None:
+        """A submission found the task landed by someone else (in its simulation, or mined and
+        reverted ``TaskAlreadySubmitted``: ``receipt``, whose gas is counted as wasted)."""
+        self.submissions.labels(result="duplicate_attempt").inc()
+        if receipt is not None:
+            self.wasted_gas.inc(int(receipt.get("gasUsed", 0)))

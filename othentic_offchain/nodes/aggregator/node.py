@@ -15,12 +15,16 @@ The parts, one module each:
 * :mod:`~othentic_offchain.nodes.aggregator.collect`: asking the attesters, until a quorum;
 * :mod:`~othentic_offchain.nodes.aggregator.submit`: aggregation, simulation, bisection of bad
   votes, the transaction and its receipt;
-* :mod:`~othentic_offchain.nodes.aggregator.recovery`: what a restart finishes first.
+* :mod:`~othentic_offchain.nodes.aggregator.recovery`: what a restart finishes first;
+* :mod:`~othentic_offchain.nodes.aggregator.turns`: with several aggregators listed on-chain,
+  forwarding tasks to the others and waiting for this node's turn before submitting.
 
 A task's life, each step stored before the step it enables:
 
 1. ``accepted``, then ``collecting``: votes are requested and counted until one side reaches the
    contract's threshold; a task that never does within ``task_timeout`` fails with ``no_quorum``.
+   With aggregators listed on-chain, the node then waits for its turn (a task that lands
+   meanwhile is marked landed, with no transaction of ours).
 2. ``submitting``: the signed transaction's bytes, hash and nonce are stored, then broadcast.
 3. ``landed`` (task number from the ``TaskSubmitted``/``TaskRejected`` event or the on-chain
    ``taskRecord``) or ``failed`` (reason). A landed task is *final* once its block is deep enough
@@ -57,6 +61,7 @@ from othentic_offchain.nodes.aggregator.recovery import Recovery
 from othentic_offchain.nodes.aggregator.rows import TaskStatus
 from othentic_offchain.nodes.aggregator.store import TasksDB
 from othentic_offchain.nodes.aggregator.submit import Submitter
+from othentic_offchain.nodes.aggregator.turns import Forwarder, TurnKeeper
 from othentic_offchain.nodes.aggregator.work import Recollect, Retry, TaskWork
 from othentic_offchain.nodes.common.lifecycle import NodeLifecycle
 from othentic_offchain.nodes.common.observability import NodeMetrics, TaskLog
@@ -113,6 +118,8 @@ class AggregatorNode(NodeLifecycle):
         self._runner: web.AppRunner | None = None
 
         self.finality = FinalityWatcher(self, config.finality, config.finality_interval)
+        self.turns = TurnKeeper(self)
+        self.forwarder = Forwarder(self)
         self._semaphore = asyncio.Semaphore(config.max_concurrent_tasks)
         self._tasks: dict[bytes, asyncio.Task] = {}
         self._open_count = 0
@@ -129,7 +136,12 @@ class AggregatorNode(NodeLifecycle):
         try:
             self._rpc = RpcConnection(config.rpc_url, registry=self.metrics.registry)
             self.w3 = await self._rpc.open(expect_chain_id=self.chain_id)
-            chain = self.chain = ChainView(self.w3, config.deployment, refresh_interval=config.chain_refresh_interval)
+            chain = self.chain = ChainView(
+                self.w3,
+                config.deployment,
+                refresh_interval=config.chain_refresh_interval,
+                schedule_ttl=config.schedule_ttl,
+            )
             await chain.refresh(force=True)
             db = self.db = await TasksDB.open(config.store_path, synchronous=config.db_synchronous)
             self.directory = AttesterDirectory(chain, config.attesters)
@@ -210,6 +222,7 @@ class AggregatorNode(NodeLifecycle):
         if runner is not None:
             await runner.cleanup()
         await self.finality.stop()
+        await self.forwarder.close()
         pending = list(self._tasks.values())
         for task in pending:
             task.cancel()
@@ -339,6 +352,8 @@ class AggregatorNode(NodeLifecycle):
                     f"approve {approve}, reject {reject} of {definition.total_power}",
                 )
                 return
+            if not await self.turns.wait(work):
+                return  # landed by another aggregator while this one waited for its turn
             try:
                 await submitter.submit(work, definition, side)
                 return

@@ -264,6 +264,7 @@ class Submitter:
         name = exc.error or ""
         if name == "TaskAlreadySubmitted":
             if await self.outcomes.landed_on_chain(work):
+                self.metrics.duplicate_attempt()
                 return
             raise Retry("already_submitted", "TaskAlreadySubmitted, but no taskRecord to read yet")
         if name in FINAL_REVERTS:
@@ -397,7 +398,8 @@ class Submitter:
                 return
         self.metrics.submissions.labels(result="reverted").inc()
         self._gas_by_shape.clear()  # perhaps out of gas: estimate again
-        if await outcomes.landed_on_chain(work):
+        if await outcomes.landed_on_chain(work):  # someone else's landed first: ours was wasted
+            self.metrics.duplicate_attempt(receipt)
             return
         self.db.set_collecting(work.task_hash)
         raise Retry("reverted_on_chain", f"transaction {hex_or_none(mined_hash)} reverted")

@@ -28,6 +28,7 @@ class TaskWork:
     refused: set[int] = field(default_factory=set)  # attesters that refused the request (4xx)
     request_body: bytes = b""
     request_headers: dict[str, str] = field(default_factory=dict)  # the body's content type and signature
+    turn_reached: bool = False  # the schedule let this node submit (turns.TurnKeeper): do not wait again
 
     def powers(self, members: Mapping[int, int]) -> tuple[int, int]:
         """``(approve, reject)`` voting power of the votes of current members."""

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from eth_utils import keccak
 
-from othentic_offchain.chain.view import SharedReads, _error_in, _harmless_topics
+from othentic_offchain.chain.view import SharedReads, _error_in, _harmless_topics, _schedule_topics
 
 
 def test_events_that_do_not_change_the_cache_are_the_task_claim_and_aggregator_events():
@@ -17,6 +17,15 @@ def test_events_that_do_not_change_the_cache_are_the_task_claim_and_aggregator_e
         keccak(text="TaskRejected" + args),
         keccak(text="RewardsClaimed(address,address,uint256)"),
         keccak(text="AggregatorRewardForfeited(bytes32,address,uint256)"),
+        keccak(text="AggregatorOptedIn(uint32,address,uint256,string)"),
+        keccak(text="AggregatorOptedOut(uint32,address,uint256)"),
+        keccak(text="AggregatorEndpointUpdated(uint32,string)"),
+        keccak(text="AggregatorConfigUpdated(uint16,uint32,uint32)"),
+    }
+
+
+def test_the_aggregator_events_and_only_they_make_the_view_read_the_schedule_again():
+    assert _schedule_topics() == {
         keccak(text="AggregatorOptedIn(uint32,address,uint256,string)"),
         keccak(text="AggregatorOptedOut(uint32,address,uint256)"),
         keccak(text="AggregatorEndpointUpdated(uint32,string)"),
