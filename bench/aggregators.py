@@ -75,15 +75,15 @@ def run_case(aggregators: int, kills: int, tasks: int, root: Path) -> dict:
             net = devnet.net
             assert net.avs is not None
             schedule = read_schedule(net.avs.center)
-            killed = {a.operator.account.lower() for a in devnet.aggregators if a.killed_after is not None}
-            failover = [
-                r.latency
-                for r in landed
-                if r.task_hash
-                and r.latency is not None
-                and (turn := schedule.on_turn(bytes.fromhex(r.task_hash[2:]), int(r.triggered_at))) is not None
-                and turn.account.lower() in killed
-            ]
+            killed_at = {a.operator.account.lower(): a.killed_at for a in devnet.aggregators if a.killed_at is not None}
+
+            def failed_over(run) -> bool:
+                """Its primary (on turn when it was triggered) was dead before it landed."""
+                turn = schedule.on_turn(bytes.fromhex(run.task_hash[2:]), int(run.triggered_at))
+                death = killed_at.get(turn.account.lower()) if turn is not None else None
+                return death is not None and death < run.triggered_at + run.latency
+
+            failover = [r.latency for r in landed if r.task_hash and r.latency is not None and failed_over(r)]
             report = devnet.summary(runs, [], started).aggregators
             assert report is not None
             row.update(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class DevnetAggregator:
     name: str
     url: str
     killed_after: int | None = None  # tasks finished when it was SIGKILLed
+    killed_at: float | None = None  # wall clock of the SIGKILL
 
     @property
     def status(self) -> str:
@@ -348,6 +350,7 @@ class Devnet:
                 self.progress(f"SIGKILL {victim.name} (operator {victim.operator.id}) after {done} tasks")
                 net.supervisor.kill(victim.name)
                 victim.killed_after = done
+                victim.killed_at = time.time()
 
         landings = LandingWatcher(net.w3, net.avs.center.address, int(net.w3.eth.block_number)).start()
         try:
