@@ -415,13 +415,7 @@ class AggregatorApi:
                 {"taskHash": hex_or_none(taskHash)},
             )
         votes = await db.votes(taskHash)
-        approve, reject, total = row.approve_power, row.reject_power, row.total_power
-        if row.is_open or total == 0:
-            with contextlib.suppress(Exception):
-                members = (await self.node.require_chain().definition(row.task_definition_id)).members
-                approve = sum(members.get(v.operator_id, 0) for v in votes if v.is_approved and v.valid is not False)
-                reject = sum(members.get(v.operator_id, 0) for v in votes if not v.is_approved and v.valid is not False)
-                total = sum(members.values())
+        approve, reject, total = await self._powers(row, votes)
         return {
             "taskHash": hex_or_none(row.task_hash),
             "status": row.status.value,
@@ -466,14 +460,20 @@ class AggregatorApi:
             "next": None if last is None else f"{last.created_at!r}:0x{last.task_hash.hex()}",
         }
 
-    async def _listed(self, row: TaskRow, votes: list[VoteRow]) -> dict[str, Any]:
+    async def _powers(self, row: TaskRow, votes: list[VoteRow]) -> tuple[int, int, int]:
+        """(approve, reject, total) voting power of the task's votes: as stored at submission, or
+        counted from the cached operator set while the task is open (or nothing was stored)."""
         approve, reject, total = row.approve_power, row.reject_power, row.total_power
-        if row.is_open or total == 0:  # the powers are stored at submission: count them from the cached set
+        if row.is_open or total == 0:
             with contextlib.suppress(Exception):
                 members = (await self.node.definition(row.task_definition_id)).members
                 approve = sum(members.get(v.operator_id, 0) for v in votes if v.is_approved and v.valid is not False)
                 reject = sum(members.get(v.operator_id, 0) for v in votes if not v.is_approved and v.valid is not False)
                 total = sum(members.values())
+        return approve, reject, total
+
+    async def _listed(self, row: TaskRow, votes: list[VoteRow]) -> dict[str, Any]:
+        approve, reject, total = await self._powers(row, votes)
         proof = row.proof_of_task
         return {
             "taskHash": hex_or_none(row.task_hash),
