@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""One aggregator against several following the on-chain schedule, some of them killed mid-run.
+"""One aggregator against several following the on-chain schedule, some of them killed mid-run, on
+loopback and on a simulated wide-area network.
 
     python bench/aggregators.py                 # 1 aggregator; 3; 3 with 1 killed; 3 with 2 killed
-    python bench/aggregators.py --tasks 90 --markdown
+    python bench/aggregators.py --network wan --tasks 90 --rate 5 --markdown
 
 Each row is one ``othentic devnet`` run (10 operators, the example AVSs, anvil mining a block per
-transaction plus an empty one a second), with ``--aggregators N --kill-aggregators K``: the K
-aggregators are SIGKILLed once 1/(K+1), 2/(K+1), ... of the tasks finished. Latency is from the
-performer's trigger to the landing event seen on-chain. A task *failed over* when the aggregator
+transaction plus an empty one a second) with tasks triggered at a steady rate (``--rate``, the
+generic and price-oracle definitions alternating) and ``--aggregators N --kill-aggregators K``:
+the K aggregators are SIGKILLed once 1/(K+1), 2/(K+1), ... of the tasks finished. ``wan``: each
+operator's nodes in a network namespace of their own, every link between operators through a
+relay adding 20 to 150 ms one way (drawn per pair) and up to 10 ms of jitter, 5 ms to the chain's
+RPC and the services (root only; othentic_offchain/devnet/wan_devnet.py). Latency is from the
+performer's trigger to the landing event seen on-chain (polled four times a second). A task
+*failed over* when the aggregator
 on turn for it when it was triggered (the schedule, read from the chain) was dead before it landed:
 its latency is the time to fail over, a backup's turn included. Duplicate attempts are the
 aggregators' transactions to the center that reverted (a task landed by another first), with the
@@ -28,8 +34,11 @@ from rich.table import Table
 
 from othentic_offchain.chain.schedule import read_schedule
 from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
+from othentic_offchain.devnet.wan import WanUnavailable, check_available
+from othentic_offchain.devnet.wan_devnet import DEFAULT_PROFILE
 
 CASES = ((1, 0), (3, 0), (3, 1), (3, 2))
+NETWORKS = ("loopback", "wan")
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -39,8 +48,8 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def run_case(aggregators: int, kills: int, tasks: int, root: Path) -> dict:
-    state = root / f"agg{aggregators}-kill{kills}"
+def run_case(network: str, aggregators: int, kills: int, tasks: int, rate: float, root: Path) -> dict:
+    state = root / f"{network}-agg{aggregators}-kill{kills}"
     devnet = Devnet(
         DevnetOptions(
             operators=10,
@@ -49,6 +58,9 @@ def run_case(aggregators: int, kills: int, tasks: int, root: Path) -> dict:
             lying_share=0.0,
             aggregators=aggregators,
             kill_aggregators=kills,
+            rate=rate,
+            follow_on_chain=True,
+            wan=DEFAULT_PROFILE if network == "wan" else None,
         )
     )
     started = time.monotonic()
@@ -58,6 +70,7 @@ def run_case(aggregators: int, kills: int, tasks: int, root: Path) -> dict:
         landed = [r for r in runs if r.status == "landed" and r.latency is not None]
         latencies = [r.latency for r in landed if r.latency is not None]
         row: dict = {
+            "network": network,
             "aggregators": aggregators,
             "killed": kills,
             "tasks": len(runs),
@@ -106,17 +119,32 @@ def seconds(value: float | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=60, help="tasks per run (default 60)")
+    parser.add_argument("--rate", type=float, default=5.0, help="tasks triggered per second (default 5)")
+    parser.add_argument(
+        "--network", choices=(*NETWORKS, "both"), default="both", help="loopback, wan (root only), or both (default)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="othentic-aggregators-"))
+    networks = NETWORKS if args.network == "both" else (args.network,)
+    if "wan" in networks:
+        try:
+            check_available()
+        except WanUnavailable as exc:
+            if args.network == "wan":
+                parser.error(f"the wide-area network cannot be simulated here: {exc}")
+            print(f"skipping the wide-area rows: {exc}", file=sys.stderr)
+            networks = ("loopback",)
     rows = []
     try:
-        for aggregators, kills in CASES:
-            print(f"running {aggregators} aggregator(s), {kills} killed ...", file=sys.stderr)
-            rows.append(run_case(aggregators, kills, args.tasks, root))
+        for network in networks:
+            for aggregators, kills in CASES:
+                print(f"running {network}: {aggregators} aggregator(s), {kills} killed ...", file=sys.stderr)
+                rows.append(run_case(network, aggregators, kills, args.tasks, args.rate, root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     headers = [
+        "network",
         "aggregators",
         "killed",
         "tasks",
@@ -132,6 +160,7 @@ def main() -> int:
     ]
     cells = [
         [
+            r["network"],
             str(r["aggregators"]),
             str(r["killed"]),
             str(r["tasks"]),
@@ -152,7 +181,10 @@ def main() -> int:
         print("|" + "---:|" * len(headers))
         for line in cells:
             print("| " + " | ".join(line) + " |")
-        print(f"\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; loopback; {args.tasks} tasks per run.")
+        print(
+            f"\nMeasured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.tasks} tasks per run "
+            f"at {args.rate:g} tasks/s."
+        )
     else:
         table = Table(title="Aggregators: latency to landing, failover, duplicates")
         for header in headers:

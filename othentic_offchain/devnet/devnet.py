@@ -40,6 +40,8 @@ from othentic_offchain.devnet.examples import BEACON, GENERIC, PRICE_ORACLE, cre
 from othentic_offchain.devnet.network import LocalNetwork, Operator, operator_keys
 from othentic_offchain.devnet.processes import othentic_command
 from othentic_offchain.devnet.report import Summary, aggregator_report, report_rejected, summarize
+from othentic_offchain.devnet.wan import LinkProfile
+from othentic_offchain.devnet.wan_devnet import WanLayout
 from othentic_offchain.devnet.workload import TaskRun, plan, run_workload, wait_for_beacon
 
 __all__ = ["Devnet", "DevnetOptions"]
@@ -66,6 +68,15 @@ class DevnetOptions:
     kill_aggregators: int = 0  # SIGKILLed during the workload (fewer than aggregators)
     aggregator_turn_seconds: int = 2
     aggregator_grace_seconds: int = 1
+    # Hosts apart (root only): each operator's nodes in a network namespace of their own, the links
+    # between them with this profile's delays (wan_devnet.py). None: everything on loopback.
+    wan: LinkProfile | None = None
+    # Tasks triggered at this rate (per second, the definitions alternating) instead of
+    # ``concurrency`` at a time.
+    rate: float | None = None
+    # Latency from the trigger to the landing event seen on-chain (always so with several
+    # aggregators), rather than the aggregator's own accepted-to-landed.
+    follow_on_chain: bool = False
 
 
 @dataclass
@@ -74,7 +85,8 @@ class DevnetAggregator:
 
     operator: Operator
     name: str
-    url: str
+    url: str  # the endpoint it opted in with
+    port: int  # where it listens (on its host)
     killed_after: int | None = None  # tasks finished when it was SIGKILLed
     killed_at: float | None = None  # wall clock of the SIGKILL
 
@@ -94,6 +106,7 @@ class Devnet:
         self.operator_keys = operator_keys("othentic devnet operator", options.operators)
         self.offline: list[int] = []
         self.aggregators: list[DevnetAggregator] = []  # with several aggregators, in the list's order
+        self.wan: WanLayout | None = None  # hosts apart (options.wan)
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -115,15 +128,20 @@ class Devnet:
                 f"--kill-aggregators must be below --aggregators ({self.options.aggregators}): "
                 "one aggregator at least must stay up for the tasks to land"
             )
+        if self.options.rate is not None and not self.options.rate > 0:
+            raise ValueError(f"the task rate must be positive, got {self.options.rate}")
         if self.state.exists():
             shutil.rmtree(self.state)  # a fresh chain: old votes and task records mean nothing now
         (self.state / "logs").mkdir(parents=True)
         net = self.net
+        if self.options.wan is not None:
+            self.progress(f"making {self.options.operators} hosts apart (network namespaces, a delaying relay)")
+            self.wan = WanLayout(self.options.operators, self.options.wan).start()
         net.start_chain(block_time=self.options.block_time)
         self.progress("deploying the example AVSs' hooks and task definitions")
         deploy_examples(net)
         stakes = [(10 + 5 * i) * TOKEN for i in range(self.options.operators)]  # 10, 15, 20, ... tokens
-        net.add_operators(self.operator_keys, stakes)
+        net.add_operators(self.operator_keys, stakes, endpoint=self.wan.endpoint if self.wan else None)
         self._opt_in_aggregators()
         aggregating = {op.id for op in self.aggregator_operators}
         create_beacon_definition(net, [op.id for op in net.operators if op.id not in aggregating])
@@ -139,6 +157,9 @@ class Devnet:
 
     @property
     def aggregator_url(self) -> str:
+        """The (first) aggregator's URL as this machine reaches it."""
+        if self.wan is not None and self.net.aggregator_port is not None:
+            return self.wan.direct(0, self.net.aggregator_port)
         return self.net.aggregator_url
 
     @property
@@ -151,7 +172,11 @@ class Devnet:
     @property
     def aggregator_urls(self) -> list[str]:
         """Every aggregator's URL, in the on-chain list's order (just the one without a schedule)."""
-        return [a.url for a in self.aggregators] if self.aggregators else [self.aggregator_url]
+        if self.aggregators:
+            return [a.url for a in self.aggregators]
+        if self.wan is not None and self.net.aggregator_port is not None:  # as the other hosts reach it
+            return [self.wan.published(0, self.net.aggregator_port)]
+        return [self.aggregator_url]
 
     def _opt_in_aggregators(self) -> None:
         """With several aggregators: the owner turns the schedule on, and each aggregator's operator
@@ -170,12 +195,12 @@ class Devnet:
         )
         net.aggregator_command()  # chooses the first aggregator's port
         for index, op in enumerate(self.aggregator_operators):
-            if index == 0:
-                name, url = "aggregator", self.net.aggregator_url
-            else:
-                name, url = f"aggregator-{op.id}", f"http://127.0.0.1:{free_port()}"
+            name = "aggregator" if index == 0 else f"aggregator-{op.id}"
+            port = net.aggregator_port if index == 0 else free_port()
+            assert port is not None
+            url = self.wan.published(self.host(op), port) if self.wan else f"http://127.0.0.1:{port}"
             net.avs.sender(op.key).send(net.avs.center.functions.optInAsAggregator(url))
-            self.aggregators.append(DevnetAggregator(op, name, url))
+            self.aggregators.append(DevnetAggregator(op, name, url, port))
 
     @property
     def operator_ids(self) -> list[int]:
@@ -271,14 +296,19 @@ class Devnet:
                 a.name,
                 net.aggregator_command(
                     key=a.operator.key,
-                    port=int(a.url.rsplit(":", 1)[1]),
+                    port=a.port,
                     db=self.state / f"{a.name}.sqlite3",
                     delay_ms=self.options.aggregator_delay_ms,
                 ),
             )
             for a in self.aggregators[1:]
         ]
+        wrap = None
+        if self.wan is not None:
+            self._place_nodes(online)
+            wrap = self.wan.wrap
         started = net.start_nodes(
+            wrap=wrap,
             aggregator=aggregator,
             attesters=online,
             validation_service=lambda index: self.services_urls[index % 2],
@@ -298,12 +328,32 @@ class Devnet:
         )
         self.dashboard_url = started["dashboard"].listening_url
         self.performer_urls = {
-            GENERIC: started["performer-generic"].listening_url,
-            PRICE_ORACLE: started["performer-price"].listening_url,
+            GENERIC: self._reachable(started["performer-generic"]),
+            PRICE_ORACLE: self._reachable(started["performer-price"]),
         }
 
+    def host(self, op: Operator) -> int:
+        """The host of ``op``'s nodes when hosts are apart: its place among the operators."""
+        return self.net.operators.index(op)
+
+    def _place_nodes(self, attesting: list[Operator]) -> None:
+        """Hosts apart: every operator's nodes on its own host (the dashboard stays here)."""
+        assert self.wan is not None
+        operators = self.net.operators
+        for op in attesting:
+            self.wan.place(f"attester-{op.id}", self.host(op))
+        self.wan.place("aggregator", 0)
+        for a in self.aggregators[1:]:
+            self.wan.place(a.name, self.host(a.operator))
+        self.wan.place("performer-generic", self.host(operators[1]))
+        self.wan.place("performer-price", self.host(operators[2]))
+
+    def _reachable(self, managed) -> str:
+        """A started process's URL as this machine (the workload, the dashboard) reaches it."""
+        return self.wan.reachable(managed.name, managed.listening_url) if self.wan else managed.listening_url
+
     def _performer(self, definition: int, key: str, name: str) -> list[str]:
-        return othentic_command(
+        command = othentic_command(
             "node",
             "performer",
             *self.net.chain_args(),
@@ -317,6 +367,9 @@ class Devnet:
             "--outbox",
             str(self.state / f"outbox-{name}.sqlite3"),
         )
+        if self.wan is not None:  # the workload triggers it from this machine: the host's gateway
+            command += ["--trusted-client", self.wan.hosts.gateway(self.operator_keys.index(key))]
+        return command
 
     def _aggregator_args(self) -> list[str]:
         """``--aggregator URL`` for each aggregator, the list's first first: a performer sends a task
@@ -327,12 +380,13 @@ class Devnet:
 
     def workload(self) -> list[TaskRun]:
         runs = plan(self.options.tasks, self.options.lying_share)
-        if not self.aggregators:
+        if not self.aggregators and not self.options.follow_on_chain:
             return run_workload(
                 runs,
                 performer_urls=self.performer_urls,
                 aggregator_url=self.aggregator_url,
                 concurrency=self.options.concurrency,
+                rate=self.options.rate,
                 task_timeout=self.options.task_timeout,
                 progress=self.progress,
             )
@@ -359,6 +413,7 @@ class Devnet:
                 performer_urls=self.performer_urls,
                 aggregator_url=self.aggregator_url,
                 concurrency=self.options.concurrency,
+                rate=self.options.rate,
                 task_timeout=self.options.task_timeout,
                 progress=self.progress,
                 landings=landings,
@@ -389,4 +444,8 @@ class Devnet:
         return summary
 
     def stop(self) -> None:
-        self.net.stop()
+        try:
+            self.net.stop()
+        finally:
+            if self.wan is not None:
+                self.wan.stop()

@@ -74,6 +74,7 @@ class Operator:
     port: int | None = None
     id: int = 0
     receipt: Any = None  # of its registration
+    endpoint: str | None = None  # what it publishes, when not http://127.0.0.1:<port> (hosts apart)
     account: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +85,7 @@ class Operator:
         """Where its attester listens (the endpoint it published)."""
         if self.port is None:
             raise ValueError(f"operator {self.id} published no endpoint")
-        return f"http://127.0.0.1:{self.port}"
+        return self.endpoint or f"http://127.0.0.1:{self.port}"
 
 
 class LocalNetwork:
@@ -186,10 +187,13 @@ class LocalNetwork:
         *,
         eth: int = OPERATOR_ETH,
         publish_endpoints: bool = True,
+        endpoint: Callable[[int, int], str] | None = None,
         workers: int = 4,
     ) -> list[Operator]:
         """Fund, stake and register one operator per key (BLS keys derived from them); with
-        ``publish_endpoints`` each gets a free port for its attester, published on-chain.
+        ``publish_endpoints`` each gets a free port for its attester, published on-chain: as
+        ``http://127.0.0.1:<port>``, or as ``endpoint(index, port)`` when given (``index``: the
+        operator's place among all this network's operators, 0-based).
 
         Registrations run on ``workers`` threads, so operator ids need not follow the keys' order:
         read each one's ``id``."""
@@ -201,6 +205,10 @@ class LocalNetwork:
             Operator(key, stake, derive_bls_key(key), free_port() if publish_endpoints else None)
             for key, stake in zip(keys, stakes)
         ]
+        if endpoint is not None:
+            for index, op in enumerate(added, start=len(self.operators)):
+                if op.port is not None:
+                    op.endpoint = endpoint(index, op.port)
         fund_eth(self.w3, [op.account for op in added], eth)
         mint = mintable(avs.stake_token).functions.mint
         pending = [admin.send(mint(op.account, op.stake), wait=False) for op in added]

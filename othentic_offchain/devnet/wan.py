@@ -199,13 +199,16 @@ class Hosts:
 class LinkProfile:
     """Links between hosts: each pair's one-way delay is drawn once in ``[min_ms, max_ms]`` (the
     same both ways, from ``seed``), each chunk adds up to ``jitter_ms``, and a connection is
-    dropped with probability ``drop_rate``."""
+    dropped with probability ``drop_rate``. ``machine_ms``, when given, is the one-way delay
+    between any host and the machine itself (the chain's RPC, services every operator would run
+    next to its node): otherwise drawn like a pair of hosts."""
 
     min_ms: float = 20.0
     max_ms: float = 150.0
     jitter_ms: float = 0.0
     drop_rate: float = 0.0
     seed: int = 1
+    machine_ms: float | None = None
     _pairs: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -213,11 +216,15 @@ class LinkProfile:
             raise ValueError(f"need 0 <= min_ms <= max_ms, got {self.min_ms} and {self.max_ms}")
         if self.jitter_ms < 0 or not 0 <= self.drop_rate <= 1:
             raise ValueError("jitter_ms must be >= 0 and drop_rate within [0, 1]")
+        if self.machine_ms is not None and self.machine_ms < 0:
+            raise ValueError(f"machine_ms must be >= 0, got {self.machine_ms}")
 
     def delay_ms(self, a: int | None, b: int | None) -> float:
         """One-way delay between hosts ``a`` and ``b`` (None: the machine itself, e.g. the chain)."""
         if a == b:
             return 0.0
+        if self.machine_ms is not None and (a is None or b is None):
+            return self.machine_ms
         key = (
             min(a if a is not None else -1, b if b is not None else -1),
             max(a if a is not None else -1, b if b is not None else -1),

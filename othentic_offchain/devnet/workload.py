@@ -62,15 +62,26 @@ def run_workload(
     concurrency: int,
     task_timeout: float,
     progress: Callable[[str], None],
+    rate: float | None = None,
     landings: LandingWatcher | None = None,
     on_finished: Callable[[int], None] = lambda done: None,
 ) -> list[TaskRun]:
-    """Trigger every run (``concurrency`` at a time) and follow each until it lands or fails:
-    through ``aggregator_url``, or on the chain through ``landings`` when given. ``on_finished``
-    is called with the number of runs finished so far, after each."""
-    progress(f"sending {len(runs)} tasks ({concurrency} at a time)")
+    """Trigger every run (``concurrency`` at a time, or ``rate`` per second however many are
+    open) and follow each until it lands or fails: through ``aggregator_url``, or on the chain
+    through ``landings`` when given. ``on_finished`` is called with the number of runs finished
+    so far, after each."""
+    if rate is None:
+        progress(f"sending {len(runs)} tasks ({concurrency} at a time)")
+    else:
+        progress(f"sending {len(runs)} tasks, {rate:g} per second")
+        concurrency = max(1, len(runs))  # a thread per task: each waits for its slot, then follows its task
+    begin = time.monotonic() + 0.5
+    slots = {id(run): begin + index / rate for index, run in enumerate(runs)} if rate else {}
 
     def trigger(run: TaskRun) -> TaskRun:
+        slot = slots.get(id(run))
+        if slot is not None:
+            time.sleep(max(0.0, slot - time.monotonic()))
         run.sent_at, run.triggered_at = time.monotonic(), time.time()
         url = f"{performer_urls[run.definition_id]}/performer/v1/trigger"
         status, body = post_json(url, {"params": run.params})

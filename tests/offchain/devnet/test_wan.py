@@ -147,9 +147,16 @@ def test_each_pairs_delay_is_drawn_once_within_the_range_and_is_the_same_both_wa
     assert profile.delay_ms(2, 2) == 0 and 20 <= profile.delay_ms(None, 3) <= 150
 
 
+def test_the_machine_link_has_its_own_delay_when_given():
+    profile = LinkProfile(20, 150, machine_ms=5, seed=3)
+    assert profile.delay_ms(None, 3) == profile.delay_ms(0, None) == 5
+    assert 20 <= profile.delay_ms(0, 3) <= 150
+    assert profile.delay_ms(None, None) == 0
+
+
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(min_ms=-1), dict(min_ms=50, max_ms=10), dict(jitter_ms=-1), dict(drop_rate=1.5)],
+    [dict(min_ms=-1), dict(min_ms=50, max_ms=10), dict(jitter_ms=-1), dict(drop_rate=1.5), dict(machine_ms=-1)],
 )
 def test_a_link_profile_out_of_range_is_refused(kwargs):
     with pytest.raises(ValueError):
