@@ -6,18 +6,20 @@ loopback and on a simulated wide-area network.
     python bench/aggregators.py --network wan --tasks 90 --rate 5 --markdown
 
 Each row is one ``othentic devnet`` run (10 operators, the example AVSs, anvil mining a block per
-transaction plus an empty one a second) with tasks triggered at a steady rate (``--rate``, the
-generic and price-oracle definitions alternating) and ``--aggregators N --kill-aggregators K``:
-the K aggregators are SIGKILLed once 1/(K+1), 2/(K+1), ... of the tasks finished. ``wan``: each
-operator's nodes in a network namespace of their own, every link between operators through a
-relay adding 20 to 150 ms one way (drawn per pair) and up to 10 ms of jitter, 5 ms to the chain's
-RPC and the services (root only; othentic_offchain/devnet/wan_devnet.py). Latency is from the
-performer's trigger to the landing event seen on-chain (polled four times a second). A task
-*failed over* when the aggregator
-on turn for it when it was triggered (the schedule, read from the chain) was dead before it landed:
-its latency is the time to fail over, a backup's turn included. Duplicate attempts are the
-aggregators' transactions to the center that reverted (a task landed by another first), with the
-gas they wasted; forfeited counts landings off their sender's turn (no aggregator reward paid).
+transaction plus an empty one a second) with tasks triggered at a steady rate (``--rate``; the
+generic and price-oracle definitions alternating; no beacon rounds: they come every few blocks, so
+they would add tasks in proportion to the load) after six warm-up tasks (every node's first
+connections, chain reads and gas estimate are not counted), with ``--aggregators N
+--kill-aggregators K``: the K aggregators are SIGKILLed once 1/(K+1), 2/(K+1), ... of the tasks
+finished. ``wan``: each operator's nodes in a network namespace of their own, every link between
+operators through a relay adding 20 to 150 ms one way (drawn per pair) and up to 10 ms of jitter,
+5 ms to the chain's RPC and the services (root only; othentic_offchain/devnet/wan_devnet.py).
+Latency is from the performer's trigger to the landing event seen on-chain (polled four times a
+second). A task *failed over* when the aggregator on turn for it when it was triggered (the
+schedule, read from the chain) was dead before it landed: its latency is the time to fail over, a
+backup's turn included. Duplicate attempts are the aggregators' transactions to the center that
+reverted (a task landed by another first), with the gas they wasted; forfeited counts landings off
+their sender's turn (no aggregator reward paid).
 """
 
 from __future__ import annotations
@@ -60,12 +62,14 @@ def run_case(network: str, aggregators: int, kills: int, tasks: int, rate: float
             kill_aggregators=kills,
             rate=rate,
             follow_on_chain=True,
+            beacon_period=0,
             wan=DEFAULT_PROFILE if network == "wan" else None,
         )
     )
     started = time.monotonic()
     try:
         devnet.start()
+        devnet.warm_up()
         runs = devnet.workload()
         landed = [r for r in runs if r.status == "landed" and r.latency is not None]
         latencies = [r.latency for r in landed if r.latency is not None]

@@ -19,6 +19,12 @@ next after the next share): the first of the list stays up, so a performer's tas
 aggregator even before the aggregators forward tasks to each other. Tasks are then followed on the
 chain, and the summary says who landed what (:func:`~othentic_offchain.devnet.report.aggregator_report`).
 
+With ``wan`` (root only) every operator's nodes run on a host of their own, a network namespace,
+and every link between operators passes through a relay adding wide-area delay
+(:mod:`~othentic_offchain.devnet.wan_devnet`, docs/decisions/0017-hosts-apart.md). With ``rate``
+the workload triggers that many tasks per second however many are open; :meth:`Devnet.warm_up`
+lands a few tasks first, so that a measured workload does not count the nodes' first connections.
+
 Everything it starts is stopped on exit, on Ctrl-C, and if it dies (the children get SIGTERM).
 """
 
@@ -55,7 +61,8 @@ class DevnetOptions:
     offline_attesters: int = 0
     state_dir: Path = Path(".devnet")
     lying_share: float = 0.1  # share of price-oracle tasks sent by a lying performer
-    beacon_period: int = 4  # blocks per beacon round
+    beacon_period: int = 4  # blocks per beacon round; 0: no beacon rounds
+    generic_only: bool = False  # the workload sends generic tasks only (no price-oracle ones)
     concurrency: int = 12  # tasks triggered at once
     task_timeout: float = 120.0
     block_interval: float = 1.0  # an empty block this often, besides the ones transactions make
@@ -127,6 +134,10 @@ class Devnet:
             raise ValueError(
                 f"--kill-aggregators must be below --aggregators ({self.options.aggregators}): "
                 "one aggregator at least must stay up for the tasks to land"
+            )
+        if self.options.beacon_period < 0:
+            raise ValueError(
+                f"the beacon period must be 0 (no rounds) or more blocks, got {self.options.beacon_period}"
             )
         if self.options.rate is not None and not self.options.rate > 0:
             raise ValueError(f"the task rate must be positive, got {self.options.rate}")
@@ -273,6 +284,8 @@ class Devnet:
 
         def performing(index: int) -> list[str]:
             """Each attester also performs beacon rounds when the round robin elects it."""
+            if not self.options.beacon_period:
+                return []
             return [
                 "--performer-definition",
                 str(BEACON),
@@ -378,8 +391,24 @@ class Devnet:
 
     # --- workload and summary --------------------------------------------------------------------
 
+    def warm_up(self, tasks: int = 6) -> list[TaskRun]:
+        """Send ``tasks`` generic tasks of their own and wait until they landed: every node's first
+        connections, chain reads and gas estimate are made before a measured workload."""
+        runs = plan(tasks, 0.0, generic_only=True)
+        for run in runs:
+            run.params = {"text": f"warm-up: {run.params['text']}"}
+        self.progress(f"warming up with {tasks} tasks")
+        return run_workload(
+            runs,
+            performer_urls=self.performer_urls,
+            aggregator_url=self.aggregator_url,
+            concurrency=tasks,
+            task_timeout=self.options.task_timeout,
+            progress=lambda text: None,
+        )
+
     def workload(self) -> list[TaskRun]:
-        runs = plan(self.options.tasks, self.options.lying_share)
+        runs = plan(self.options.tasks, self.options.lying_share, generic_only=self.options.generic_only)
         if not self.aggregators and not self.options.follow_on_chain:
             return run_workload(
                 runs,

@@ -39,12 +39,12 @@ class TaskRun:
     error: str | None = None
 
 
-def plan(tasks: int, lying_share: float) -> list[TaskRun]:
-    """The tasks to send, alternating generic and price-oracle; every ``1 / lying_share``-th
-    price-oracle task asks its performer to lie by 5 %."""
+def plan(tasks: int, lying_share: float, *, generic_only: bool = False) -> list[TaskRun]:
+    """The tasks to send, alternating generic and price-oracle (or generic only); every
+    ``1 / lying_share``-th price-oracle task asks its performer to lie by 5 %."""
     runs = []
     for i in range(tasks):
-        if i % 2 == 0:
+        if generic_only or i % 2 == 0:
             runs.append(TaskRun(GENERIC, {"text": f"devnet task {i}: the quick brown fox"}))
         else:
             params: dict = {"pair": PAIRS[i % 3]}

@@ -83,3 +83,44 @@ def test_a_plan_with_no_lying_share_has_no_lying_task_and_one_with_a_share_has_s
     honest = plan(20, 0.0)
     assert len(honest) == 20 and not any("lie_percent" in r.params for r in honest)
     assert any("lie_percent" in r.params for r in plan(20, 0.5))
+
+
+def test_a_generic_only_plan_sends_every_task_to_the_generic_definition():
+    from othentic_offchain.devnet.examples import GENERIC
+    from othentic_offchain.devnet.workload import plan
+
+    runs = plan(7, 0.5, generic_only=True)
+    assert [r.definition_id for r in runs] == [GENERIC] * 7
+    assert len({r.params["text"] for r in runs}) == 7  # seven different tasks
+
+
+def test_at_a_steady_rate_tasks_are_triggered_at_their_slots_however_many_are_open():
+    """Six tasks at 10 per second: triggered about 0.1 s apart, although none ever lands (the
+    landing watcher never sees one) and each is followed until its 1 s timeout."""
+    from othentic_offchain.devnet.examples import GENERIC
+    from othentic_offchain.devnet.workload import plan, run_workload
+
+    triggered: list[float] = []
+
+    async def trigger(request: web.Request) -> web.Response:
+        triggered.append(time.monotonic())
+        return web.json_response({"taskHash": "0x" + f"{len(triggered):064x}"})
+
+    app = web.Application()
+    app.router.add_post("/performer/v1/trigger", trigger)
+    landings = LandingWatcher(None, "0x" + "00" * 20, 1)  # not started: nothing ever lands
+    with serving_in_thread(app) as url:
+        runs = run_workload(
+            plan(6, 0.0, generic_only=True),
+            performer_urls={GENERIC: url},
+            aggregator_url="http://127.0.0.1:1",
+            concurrency=1,  # ignored at a rate: one would hold every later trigger back
+            rate=10.0,
+            task_timeout=1.0,
+            progress=lambda text: None,
+            landings=landings,
+        )
+    assert len(triggered) == 6 and all(r.status == "failed" for r in runs)
+    span = triggered[-1] - triggered[0]
+    assert span >= 0.35, triggered  # paced: five intervals of 0.1 s, not all at once
+    assert span < 3.0, triggered  # not one after the other's 1 s timeout (that takes 5 s)
