@@ -73,6 +73,8 @@ class AggregatorConfig:
     With aggregators listed on-chain (:mod:`~othentic_offchain.nodes.aggregator.turns`), a task a
     client sent is forwarded to the other listed aggregators (``forward_timeout`` seconds each); a
     node waiting for its turn looks for the task's landing every ``landing_poll_interval`` seconds;
+    a task decided in the last ``turn_margin`` seconds of this node's turn waits for its next turn
+    (the next aggregator lands it as its own turn starts: two do not send it at once);
     the schedule is read again at the latest every ``schedule_ttl`` seconds (at once after an
     aggregator event).
     """
@@ -117,6 +119,7 @@ class AggregatorConfig:
     chain_refresh_interval: float = 0.5
     forward_timeout: float = 5.0
     landing_poll_interval: float = 1.0
+    turn_margin: float = 0.3
     schedule_ttl: float = 5.0
     db_synchronous: str = "FULL"
     name: str = "aggregator"

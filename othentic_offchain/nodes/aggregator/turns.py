@@ -44,12 +44,20 @@ def my_position(schedule: AggregatorSchedule, account: str) -> int | None:
     return next((i for i, a in enumerate(schedule.aggregators) if a.account.lower() == wanted), None)
 
 
-def turn_starts(schedule: AggregatorSchedule, task_hash: bytes, account: str, now: float, ready: float) -> float:
+def turn_starts(
+    schedule: AggregatorSchedule, task_hash: bytes, account: str, now: float, ready: float, margin: float = 0.0
+) -> float:
     """The chain time from which ``account`` submits ``task_hash`` (``now`` or earlier: at once).
 
-    On turn: now. A listed backup: the start of its next turn plus the grace. Not listed: after the
-    turn of every listed aggregator, counted from the turn the task was ready in (``ready``), and
-    the last one's grace.
+    On turn: now, unless less than ``margin`` seconds of the turn are left (at most a quarter of a
+    turn counts): then its next turn, as a backup. A listed backup: the start of its next turn plus
+    the grace. Not listed: after the turn of every listed aggregator, counted from the turn the task
+    was ready in (``ready``), and the last one's grace.
+
+    The margin keeps two aggregators from sending the same task at a turn's end: one deciding just
+    before the turn ends (its transaction is still paid in the grace) and the next one deciding just
+    after, both at once, since sending follows deciding by the time it takes to aggregate, sign and
+    broadcast. The next one lands such a task when its turn starts, a margin later at most.
 
     The grace after a turn belongs to the aggregator of that turn: a transaction it sent late in
     its turn may be mined then (and is paid). So a backup looks at the task once more when the
@@ -61,7 +69,11 @@ def turn_starts(schedule: AggregatorSchedule, task_hash: bytes, account: str, no
     wanted = account.lower()
     for index, turn in enumerate(turns):
         if turn.aggregator.account.lower() == wanted:
-            return now if index == 0 else float(turn.starts + schedule.grace_seconds)
+            if index > 0:
+                return float(turn.starts + schedule.grace_seconds)
+            if len(turns) > 1 and now > turn.ends - min(margin, schedule.turn_seconds / 4):
+                return float(turn.starts + len(turns) * schedule.turn_seconds + schedule.grace_seconds)
+            return now
     first = schedule.turns(task_hash, int(ready))[0].starts
     return float(first + len(turns) * schedule.turn_seconds + schedule.grace_seconds)
 
@@ -97,7 +109,7 @@ class TurnKeeper:
                 decision = "chain_unavailable"
                 break
             ready = now if ready is None else ready
-            starts = turn_starts(schedule, work.task_hash, node.address, now, ready)
+            starts = turn_starts(schedule, work.task_hash, node.address, now, ready, node.config.turn_margin)
             position = my_position(schedule, node.address)
             if now >= starts:
                 if position is None:

@@ -57,3 +57,23 @@ def test_after_an_opt_out_the_turns_are_those_of_the_shorter_list():
     assert turn_starts(two, task, A.account, 1000.5, 1000.5) == 1000 + 2 * 2 + 1  # off the list now
     first = two.on_turn(task, 1000)
     assert first is not None and turn_starts(two, task, first.account, 1000.5, 1000.5) == 1000.5
+
+
+def test_in_the_last_margin_of_its_turn_the_aggregator_leaves_the_task_to_the_next_and_waits_for_its_next_turn():
+    task = task_on_turn_at(THREE, A, 1000)  # A's turn: 1000 to 1002; then two backups of 2 s each
+    assert turn_starts(THREE, task, A.account, 1001.6, 1001.6, margin=0.3) == 1001.6  # 0.4 s left
+    assert turn_starts(THREE, task, A.account, 1001.8, 1001.8, margin=0.3) == 1000 + 3 * 2 + 1
+    following = THREE.turns(task, 1000)[1].aggregator
+    assert turn_starts(THREE, task, following.account, 1001.8, 1001.8, margin=0.3) == 1002 + 1
+    assert turn_starts(THREE, task, following.account, 1002.0, 1001.8, margin=0.3) == 1002.0  # its turn: at once
+
+
+def test_the_margin_counts_at_most_a_quarter_of_a_turn():
+    task = task_on_turn_at(THREE, A, 1000)
+    assert turn_starts(THREE, task, A.account, 1001.4, 1001.4, margin=5.0) == 1001.4  # 0.6 s left > 2 / 4
+    assert turn_starts(THREE, task, A.account, 1001.6, 1001.6, margin=5.0) == 1000 + 3 * 2 + 1
+
+
+def test_a_lone_listed_aggregator_submits_at_once_whatever_is_left_of_its_turn():
+    alone = AggregatorSchedule((A,), turn_seconds=2, grace_seconds=1, max_aggregators=8)
+    assert turn_starts(alone, keccak(b"task"), A.account, 1001.9, 1001.9, margin=0.3) == 1001.9
