@@ -18,6 +18,8 @@ the workload runs, the last of the list first (the first after a share of the ta
 next after the next share): the first of the list stays up, so a performer's task reaches a live
 aggregator even before the aggregators forward tasks to each other. Tasks are then followed on the
 chain, and the summary says who landed what (:func:`~othentic_offchain.devnet.report.aggregator_report`).
+:meth:`Devnet.kill_aggregator` and :meth:`Devnet.restart_aggregator` do the same by hand (a
+restarted aggregator resumes the tasks in its store, at the URL its operator published).
 
 Everything it starts is stopped on exit, on Ctrl-C, and if it dies (the children get SIGTERM).
 """
@@ -75,12 +77,16 @@ class DevnetAggregator:
     operator: Operator
     name: str
     url: str
-    killed_after: int | None = None  # tasks finished when it was SIGKILLed
+    killed_after: int | None = None  # tasks finished when it was SIGKILLed (None: not by the workload)
     killed_at: float | None = None  # wall clock of the SIGKILL
+    restarted_at: float | None = None  # wall clock of its restart after that SIGKILL
 
     @property
     def status(self) -> str:
-        return "running" if self.killed_after is None else f"killed after {self.killed_after} tasks"
+        if self.killed_at is None:
+            return "running"
+        killed = "killed" if self.killed_after is None else f"killed after {self.killed_after} tasks"
+        return killed if self.restarted_at is None else f"{killed}, restarted"
 
 
 class Devnet:
@@ -266,18 +272,7 @@ class Devnet:
 
         aggregator: dict[str, Any] = {"delay_ms": self.options.aggregator_delay_ms}
         net.aggregator_command(**aggregator)  # chooses the aggregator's port, which the performers need
-        more_aggregators = [
-            (
-                a.name,
-                net.aggregator_command(
-                    key=a.operator.key,
-                    port=int(a.url.rsplit(":", 1)[1]),
-                    db=self.state / f"{a.name}.sqlite3",
-                    delay_ms=self.options.aggregator_delay_ms,
-                ),
-            )
-            for a in self.aggregators[1:]
-        ]
+        more_aggregators = [(a.name, self._aggregator_command(a)) for a in self.aggregators[1:]]
         started = net.start_nodes(
             aggregator=aggregator,
             attesters=online,
@@ -301,6 +296,40 @@ class Devnet:
             GENERIC: started["performer-generic"].listening_url,
             PRICE_ORACLE: started["performer-price"].listening_url,
         }
+
+    def _aggregator_command(self, aggregator: DevnetAggregator) -> list[str]:
+        """The command line of one of :attr:`aggregators`: its operator's key, its port, its task
+        store ``<state-dir>/<name>.sqlite3`` (the first one's is the network's default,
+        ``aggregator.sqlite3``)."""
+        return self.net.aggregator_command(
+            key=aggregator.operator.key,
+            port=int(aggregator.url.rsplit(":", 1)[1]),
+            db=self.state / f"{aggregator.name}.sqlite3",
+            delay_ms=self.options.aggregator_delay_ms,
+        )
+
+    def _aggregator(self, name: str) -> DevnetAggregator:
+        for aggregator in self.aggregators:
+            if aggregator.name == name:
+                return aggregator
+        raise KeyError(f"no aggregator {name!r} in this devnet: {[a.name for a in self.aggregators]}")
+
+    def kill_aggregator(self, name: str, *, after: int | None = None) -> DevnetAggregator:
+        """SIGKILL the aggregator ``name`` (one of :attr:`aggregators`) and note it: ``after`` is the
+        number of tasks finished then, when a workload is running."""
+        aggregator = self._aggregator(name)
+        self.net.supervisor.kill(name)
+        aggregator.killed_after, aggregator.killed_at, aggregator.restarted_at = after, time.time(), None
+        return aggregator
+
+    def restart_aggregator(self, name: str, *, timeout: float = 120.0) -> DevnetAggregator:
+        """Start the aggregator ``name`` (one of :attr:`aggregators`, killed) again as it first ran:
+        the same operator key, port and task store, so it resumes the tasks it held, at the URL
+        its operator published on-chain. Returns once it listens."""
+        aggregator = self._aggregator(name)
+        self.net.supervisor.start(name, self._aggregator_command(aggregator), timeout=timeout)
+        aggregator.restarted_at = time.time()
+        return aggregator
 
     def _performer(self, definition: int, key: str, name: str) -> list[str]:
         return othentic_command(
@@ -348,9 +377,7 @@ class Devnet:
                 marks.pop(0)
                 victim = victims.pop(0)
                 self.progress(f"SIGKILL {victim.name} (operator {victim.operator.id}) after {done} tasks")
-                net.supervisor.kill(victim.name)
-                victim.killed_after = done
-                victim.killed_at = time.time()
+                self.kill_aggregator(victim.name, after=done)
 
         landings = LandingWatcher(net.w3, net.avs.center.address, int(net.w3.eth.block_number)).start()
         try:
