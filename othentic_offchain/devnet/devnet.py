@@ -18,6 +18,8 @@ the workload runs, the last of the list first (the first after a share of the ta
 next after the next share): the first of the list stays up, so a performer's task reaches a live
 aggregator even before the aggregators forward tasks to each other. Tasks are then followed on the
 chain, and the summary says who landed what (:func:`~othentic_offchain.devnet.report.aggregator_report`).
+:meth:`Devnet.kill_aggregator` and :meth:`Devnet.restart_aggregator` do the same by hand (a
+restarted aggregator resumes the tasks in its store, at the URL its operator published).
 
 With ``wan`` (root only) every operator's nodes run on a host of their own, a network namespace,
 and every link between operators passes through a relay adding wide-area delay
@@ -94,12 +96,16 @@ class DevnetAggregator:
     name: str
     url: str  # the endpoint it opted in with
     port: int  # where it listens (on its host)
-    killed_after: int | None = None  # tasks finished when it was SIGKILLed
+    killed_after: int | None = None  # tasks finished when it was SIGKILLed (None: not by the workload)
     killed_at: float | None = None  # wall clock of the SIGKILL
+    restarted_at: float | None = None  # wall clock of its restart after that SIGKILL
 
     @property
     def status(self) -> str:
-        return "running" if self.killed_after is None else f"killed after {self.killed_after} tasks"
+        if self.killed_at is None:
+            return "running"
+        killed = "killed" if self.killed_after is None else f"killed after {self.killed_after} tasks"
+        return killed if self.restarted_at is None else f"{killed}, restarted"
 
 
 class Devnet:
@@ -304,18 +310,7 @@ class Devnet:
 
         aggregator: dict[str, Any] = {"delay_ms": self.options.aggregator_delay_ms}
         net.aggregator_command(**aggregator)  # chooses the aggregator's port, which the performers need
-        more_aggregators = [
-            (
-                a.name,
-                net.aggregator_command(
-                    key=a.operator.key,
-                    port=a.port,
-                    db=self.state / f"{a.name}.sqlite3",
-                    delay_ms=self.options.aggregator_delay_ms,
-                ),
-            )
-            for a in self.aggregators[1:]
-        ]
+        more_aggregators = [(a.name, self._aggregator_command(a)) for a in self.aggregators[1:]]
         wrap = None
         if self.wan is not None:
             self._place_nodes(online)
@@ -364,6 +359,43 @@ class Devnet:
     def _reachable(self, managed) -> str:
         """A started process's URL as this machine (the workload, the dashboard) reaches it."""
         return self.wan.reachable(managed.name, managed.listening_url) if self.wan else managed.listening_url
+
+    def _aggregator_command(self, aggregator: DevnetAggregator) -> list[str]:
+        """The command line of one of :attr:`aggregators`: its operator's key, its port, its task
+        store ``<state-dir>/<name>.sqlite3`` (the first one's is the network's default,
+        ``aggregator.sqlite3``)."""
+        return self.net.aggregator_command(
+            key=aggregator.operator.key,
+            port=aggregator.port,
+            db=self.state / f"{aggregator.name}.sqlite3",
+            delay_ms=self.options.aggregator_delay_ms,
+        )
+
+    def _aggregator(self, name: str) -> DevnetAggregator:
+        for aggregator in self.aggregators:
+            if aggregator.name == name:
+                return aggregator
+        raise KeyError(f"no aggregator {name!r} in this devnet: {[a.name for a in self.aggregators]}")
+
+    def kill_aggregator(self, name: str, *, after: int | None = None) -> DevnetAggregator:
+        """SIGKILL the aggregator ``name`` (one of :attr:`aggregators`) and note it: ``after`` is the
+        number of tasks finished then, when a workload is running."""
+        aggregator = self._aggregator(name)
+        self.net.supervisor.kill(name)
+        aggregator.killed_after, aggregator.killed_at, aggregator.restarted_at = after, time.time(), None
+        return aggregator
+
+    def restart_aggregator(self, name: str, *, timeout: float = 120.0) -> DevnetAggregator:
+        """Start the aggregator ``name`` (one of :attr:`aggregators`, killed) again as it first ran:
+        the same operator key, port and task store, so it resumes the tasks it held, at the URL
+        its operator published on-chain. Returns once it listens."""
+        aggregator = self._aggregator(name)
+        command = self._aggregator_command(aggregator)
+        if self.wan is not None:  # on its operator's host, as it first ran
+            command = self.wan.wrap(name, command)
+        self.net.supervisor.start(name, command, timeout=timeout)
+        aggregator.restarted_at = time.time()
+        return aggregator
 
     def _performer(self, definition: int, key: str, name: str) -> list[str]:
         command = othentic_command(
@@ -431,9 +463,7 @@ class Devnet:
                 marks.pop(0)
                 victim = victims.pop(0)
                 self.progress(f"SIGKILL {victim.name} (operator {victim.operator.id}) after {done} tasks")
-                net.supervisor.kill(victim.name)
-                victim.killed_after = done
-                victim.killed_at = time.time()
+                self.kill_aggregator(victim.name, after=done)
 
         landings = LandingWatcher(net.w3, net.avs.center.address, int(net.w3.eth.block_number)).start()
         try:

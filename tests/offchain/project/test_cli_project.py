@@ -59,6 +59,7 @@ def test_devnet_in_a_project_refuses_options_its_project_file_decides(in_project
 def test_devnet_in_a_project_refuses_the_aggregator_options_of_the_example_devnet(in_project, args):
     result = run("devnet", *args)
     assert result.exit_code == 2 and f"{args[0]}: only for the example AVSs' devnet" in result.output
+    assert not (in_project / ".devnet").exists()  # refused before anything started
 
 
 def test_devnet_in_a_broken_project_names_the_wrong_key(in_project):
