@@ -228,7 +228,7 @@ class AggregatorApi:
             self.metrics.outcomes.labels(outcome="reaccepted").inc()
             node.log.step("task.reaccepted", task_hash, previous_error=known.error, attempts=known.attempts)
             node.spawn(task_hash)
-            self._forward(task, signature)
+            await self._forward(task, signature)
             return "0x" + task_hash.hex()
         inserted = await db.insert_task(task_hash, task, signature)
         if not inserted:  # the same task raced in through another call
@@ -243,16 +243,20 @@ class AggregatorApi:
             proof_of_task=task.proof_of_task,
         )
         node.spawn(task_hash)
-        self._forward(task, signature)
+        await self._forward(task, signature)
         return "0x" + task_hash.hex()
 
-    def _forward(self, task: TaskInfo, signature: bytes) -> None:
-        """A task a client sent goes on to the other listed aggregators (one forwarded, never)."""
+    async def _forward(self, task: TaskInfo, signature: bytes) -> None:
+        """A task a client sent goes on to the other listed aggregators (one forwarded, never),
+        before the client hears that it was accepted: a node that dies right after answering has
+        handed the task on already, and one that dies before answering leaves it to the client,
+        which sends it elsewhere. Each forward is bounded by ``forward_timeout``; the votes are
+        being collected meanwhile."""
         request = _REQUEST.get()
         if request is not None and request.forwarded:
             return
         params = [task.proof_of_task, hex_or_none(task.data), task.task_definition_id, task.performer]
-        self.node.forwarder.forward_soon(task.task_hash(), [*params, hex_or_none(signature), "ecdsa"])
+        await self.node.forwarder.forward(task.task_hash(), [*params, hex_or_none(signature), "ecdsa"])
 
     async def _landed_meanwhile(self, row: TaskRow, signature: bytes) -> bool:
         """A failed task sent again: True when the center's ``taskRecord`` has it after all (it is

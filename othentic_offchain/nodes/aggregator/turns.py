@@ -8,7 +8,8 @@ here changes anything: a task is submitted as soon as one side holds its thresho
 
 * :class:`Forwarder`: a task a client sent (not one another aggregator forwarded, which carries
   the header :data:`FORWARDED_HEADER`) is sent on, with the same parameters, to every other listed
-  aggregator's endpoint. Failures are logged and counted (``forwards_total``), never fatal.
+  aggregator's endpoint before the client is answered. Failures are logged and counted
+  (``forwards_total``), never fatal.
 * :class:`TurnKeeper`: once a side holds its threshold, the node submits at once if it is on turn
   for the task. A backup waits until its own turn starts and the grace of the turn before it has
   passed, looking at the task's
@@ -143,13 +144,6 @@ class Forwarder:
 
     def __init__(self, node: AggregatorNode):
         self.node = node
-        self._pending: set[asyncio.Task] = set()
-
-    def forward_soon(self, task_hash: bytes, params: list[Any]) -> None:
-        """Forward in the background: the client's answer does not wait for the other aggregators."""
-        task = asyncio.create_task(self.forward(task_hash, params), name=f"forward-{task_hash.hex()[:12]}")
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
 
     async def forward(self, task_hash: bytes, params: list[Any]) -> dict[str, str]:
         """``sendTask(*params)`` to every other listed aggregator; ``{endpoint: result}``."""
@@ -185,8 +179,4 @@ class Forwarder:
         return "sent" if isinstance(answer, dict) and "result" in answer else "refused"
 
     async def close(self) -> None:
-        pending = list(self._pending)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        """Nothing runs in the background: a forward is awaited by the ``sendTask`` that asked it."""

@@ -166,9 +166,10 @@ def test_a_task_sent_to_a_backup_reaches_every_aggregator_and_the_one_on_turn_la
             last = schedule(net).turns(task.task_hash(), int(time.time()))[-1].aggregator.account
             receiver = next(node for node in nodes.values() if node.address == last)
             task_hash = await send(receiver, task, signature)
+            # answered only once forwarded: were the receiver to die now, the others hold the task
+            held_when_answered = [await knows(node, task_hash) for node in nodes.values()]
             await landed_on_chain(net, task)
             for node in nodes.values():
-                await until(lambda node=node: knows(node, task_hash), what="the task forwarded")
                 await until(lambda node=node: _landed(node, task_hash), what=f"{node.config.name} sees the task landed")
             forwards = await counted(receiver, "othentic_aggregator_forwards_total", result="sent")
             # a forwarded task is not forwarded again
@@ -177,11 +178,12 @@ def test_a_task_sent_to_a_backup_reaches_every_aggregator_and_the_one_on_turn_la
             sent = sum([await counted(n, SUBMISSIONS, result="sent") for n in nodes.values()])
             async with JsonRpcClient(receiver.url) as client:
                 info = await client.call("health", [])
-            return receiver.address, forwards, sent, info
+            return receiver.address, forwards, sent, info, held_when_answered
         finally:
             await stop_all(list(nodes.values()), cluster)
 
-    receiver, forwards, sent, info = run(scenario())
+    receiver, forwards, sent, info, held_when_answered = run(scenario())
+    assert held_when_answered == [True, True, True]
     landed = landing(net, task)
     assert landed["sender"] != receiver  # the receiver's turn came last: someone else on turn landed it
     assert landed["forfeited"] == 0 and landed["paid_turn"], landed
