@@ -14,16 +14,11 @@ import pytest
 
 from othentic_offchain.devnet.chaos import LandingWatcher
 from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
-from othentic_offchain.devnet.wan import LinkProfile, WanUnavailable, check_available
+from othentic_offchain.devnet.wan import LinkProfile
 from othentic_offchain.devnet.workload import plan, run_workload
+from tests.namespaces import needs_namespaces
 
-try:
-    check_available()
-    REASON = ""
-except WanUnavailable as exc:
-    REASON = str(exc)
-
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(REASON), reason=REASON or "-")]
+pytestmark = [pytest.mark.slow, needs_namespaces]
 
 TASKS = 15  # per phase
 RATE = 3.0  # tasks per second

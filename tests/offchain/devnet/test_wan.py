@@ -16,18 +16,9 @@ from othentic_offchain.devnet.wan import (
     Hosts,
     LinkProfile,
     WanRelay,
-    WanUnavailable,
-    check_available,
     wait_listening,
 )
-
-try:
-    check_available()
-    REASON = ""
-except WanUnavailable as exc:
-    REASON = str(exc)
-
-needs_namespaces = pytest.mark.skipif(bool(REASON), reason=REASON or "-")
+from tests.namespaces import needs_namespaces
 
 PORT = 18080
 

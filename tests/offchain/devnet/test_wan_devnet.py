@@ -8,16 +8,9 @@ import subprocess
 
 import pytest
 
-from othentic_offchain.devnet.wan import RELAY_ADDRESS, LinkProfile, WanUnavailable, check_available
+from othentic_offchain.devnet.wan import RELAY_ADDRESS, LinkProfile
 from othentic_offchain.devnet.wan_devnet import DEFAULT_PROFILE, WanLayout
-
-try:
-    check_available()
-    REASON = ""
-except WanUnavailable as exc:
-    REASON = str(exc)
-
-needs_namespaces = pytest.mark.skipif(bool(REASON), reason=REASON or "-")
+from tests.namespaces import needs_namespaces
 
 
 def test_the_default_profile_puts_the_wide_area_between_operators_and_the_chain_close_by():
