@@ -154,7 +154,9 @@ class Devnet:
         if self.options.wan is not None:
             self.progress(f"making {self.options.operators} hosts apart (network namespaces, a delaying relay)")
             self.wan = WanLayout(self.options.operators, self.options.wan).start()
-        net.start_chain(block_time=self.options.block_time)
+        net.start_chain(block_time=self.options.block_time, anvil_args=self.wan.anvil_args() if self.wan else ())
+        if self.wan is not None:
+            self.wan.chain_port = net.anvil.port if net.anvil else None
         self.progress("deploying the example AVSs' hooks and task definitions")
         deploy_examples(net)
         stakes = [(10 + 5 * i) * TOKEN for i in range(self.options.operators)]  # 10, 15, 20, ... tokens

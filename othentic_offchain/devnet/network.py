@@ -129,13 +129,15 @@ class LocalNetwork:
         registry: RegistryConfig = DEFAULT_REGISTRY,
         definition0: TaskDefinitionParams = DEFAULT_DEFINITION_0,
         block_time: float | None = None,
+        anvil_args: Sequence[str] = (),
     ) -> DeploymentRecord:
         """Start anvil and deploy the system (``deploy_system`` from the admin key, or ``deploy``);
         the record gets anvil's URL and is written to the deployment file. ``block_time`` (seconds)
         makes anvil mine a block at that interval (``--block-time``) instead of one per transaction:
-        transactions wait in the pool as on a real chain."""
+        transactions wait in the pool as on a real chain. ``anvil_args`` go to anvil as they are
+        (for example a second ``--host`` to listen on)."""
         self.progress("starting anvil" + (f" (a block every {block_time:g} s)" if block_time else ""))
-        self.anvil = Anvil(block_time=block_time).start()
+        self.anvil = Anvil(block_time=block_time, extra_args=list(anvil_args)).start()
         self.w3 = self.anvil.web3()
         self.progress("deploying the contracts")
         if deploy is not None:

@@ -10,11 +10,13 @@ own, every connection between them through the delaying relay of :mod:`~othentic
 * what an operator publishes (its attester endpoint, its aggregator endpoint) is the relay's URL of
   that host and port (:meth:`published`): every other host reaches it through the relay, with the
   pair's delay, jitter and drops, and :meth:`WanRelay.partition` cuts it off;
-* what stays on the machine (anvil, the proof store, the price source, the AVS services, the
-  dashboard, the bench itself) is reached from the hosts through the relay too: every
-  ``http://127.0.0.1:PORT`` in a placed command becomes the relay's URL for that port, with the
-  profile's ``machine_ms`` delay (an operator's RPC provider and validation service are close to
-  it; the wide area is between operators);
+* the chain's RPC is reached from the hosts directly: anvil listens on the relay's address too
+  (:meth:`anvil_args`), and a placed command's ``--rpc`` on the chain's port becomes that address
+  (an operator's RPC provider is close to it; the wide area is between operators; and the RPC
+  traffic of every node is most of the traffic, which the relay's one thread would pay for);
+* what else stays on the machine (the proof store, the price source, the AVS services) is reached
+  from the hosts through the relay: every other ``http://127.0.0.1:PORT`` in a placed command
+  becomes the relay's URL for that port, with the profile's ``machine_ms`` delay;
 * the machine reaches a host's node directly at the host's address (:meth:`direct`), for the
   workload's triggers and the dashboard: no delay, and not cut by a partition.
 """
@@ -24,12 +26,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from othentic_offchain.devnet.wan import Hosts, LinkProfile, WanRelay
+from othentic_offchain.devnet.wan import RELAY_ADDRESS, Hosts, LinkProfile, WanRelay
 
 __all__ = ["WanLayout", "DEFAULT_PROFILE"]
 
 #: The devnet's wide area: 20 to 150 ms one way between operators, 10 ms of jitter, none dropped,
-#: 5 ms to the chain's RPC and the services.
+#: 5 ms to the services on the machine.
 DEFAULT_PROFILE = LinkProfile(20, 150, jitter_ms=10, machine_ms=5)
 
 _LOCAL_URL = re.compile(r"^http://127\.0\.0\.1:(\d+)(/.*)?$")
@@ -45,6 +47,7 @@ class WanLayout:
         self.hosts = Hosts(hosts, tag=tag)
         self.relay: WanRelay | None = None
         self._placed: dict[str, int] = {}
+        self.chain_port: int | None = None  # anvil's, once it runs (reached directly)
 
     def start(self) -> WanLayout:
         self.hosts.__enter__()
@@ -77,6 +80,14 @@ class WanLayout:
         """The URL at which the hosts reach ``port`` on the machine's loopback (through the relay)."""
         return self._relay().expose(None, port)
 
+    def anvil_args(self) -> list[str]:
+        """What anvil needs to listen on the address every host reaches directly."""
+        return ["--host", RELAY_ADDRESS]
+
+    def chain(self, port: int) -> str:
+        """The chain's RPC on ``port`` as the hosts reach it: directly, no relay."""
+        return f"http://{RELAY_ADDRESS}:{port}"
+
     def direct(self, host: int, port: int) -> str:
         """The URL at which the machine itself reaches ``port`` on ``host`` (no relay)."""
         return f"http://{self.hosts.address(host)}:{port}"
@@ -106,7 +117,12 @@ class WanLayout:
         rewritten = []
         for arg in command:
             local = _LOCAL_URL.match(arg)
-            rewritten.append(self.machine(int(local.group(1))) + (local.group(2) or "") if local else arg)
+            if local is None:
+                rewritten.append(arg)
+                continue
+            port = int(local.group(1))
+            reached = self.chain(port) if port == self.chain_port else self.machine(port)
+            rewritten.append(reached + (local.group(2) or ""))
         return self.hosts.wrap(host, [*rewritten, "--host", "0.0.0.0"])
 
     def reachable(self, name: str, url: str) -> str:

@@ -3,8 +3,8 @@ through the delaying relay), three aggregators on the on-chain schedule, and one
 partitioned from the others for a while, then healed.
 
 While it is cut off, every task still lands exactly once, landed by the two others (the partitioned
-one cannot reach the chain or anyone); once healed, it lands tasks on its turns again, and nothing
-lands twice. Real namespaces, real processes: root only, skipped elsewhere with the reason."""
+one reaches no other operator, and no performer reaches it; the chain it still sees); once healed,
+it lands tasks on its turns again, and nothing lands twice. Real namespaces, real processes: root only, skipped elsewhere with the reason."""
 
 from __future__ import annotations
 

@@ -45,9 +45,11 @@ def test_addresses_through_the_relay_need_the_hosts_up():
 
 
 @needs_namespaces
-def test_a_placed_command_runs_in_its_namespace_on_every_address_reaching_the_machine_through_the_relay():
+def test_a_placed_command_runs_in_its_namespace_on_every_address_reaching_the_chain_directly_and_the_rest_through_the_relay():
     layout = WanLayout(2, LinkProfile(1, 1, machine_ms=1), tag="u5").start()
     try:
+        layout.chain_port = 8545
+        assert layout.anvil_args() == ["--host", RELAY_ADDRESS]
         layout.place("attester-7", 1)
         command = [
             "othentic",
@@ -65,7 +67,7 @@ def test_a_placed_command_runs_in_its_namespace_on_every_address_reaching_the_ma
         assert wrapped[-2:] == ["--host", "0.0.0.0"]
         rpc = wrapped[wrapped.index("--rpc") + 1]
         service = wrapped[wrapped.index("--validation-service") + 1]
-        assert rpc.startswith(f"http://{RELAY_ADDRESS}:") and rpc == layout.machine(8545)
+        assert rpc == f"http://{RELAY_ADDRESS}:8545" == layout.chain(8545)  # anvil listens there too
         assert service == layout.machine(9001) + "/path"
         published = layout.published(1, 7000)
         assert published.startswith(f"http://{RELAY_ADDRESS}:") and published == layout.endpoint(1, 7000)
