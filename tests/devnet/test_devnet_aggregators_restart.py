@@ -39,6 +39,7 @@ from othentic_offchain.devnet.http import post_json
 from othentic_offchain.examples.devnet import GENERIC, PRICE_ORACLE
 from othentic_offchain.jsonrpc import BlockingJsonRpcClient, JsonRpcError
 from othentic_offchain.nodes.aggregator.config import UNKNOWN_TASK
+from tests.devnet.landings import landings
 
 pytestmark = pytest.mark.slow
 
@@ -91,15 +92,6 @@ class Run:
 def _trigger(net: Devnet, definition: int, params: dict) -> Triggered:
     status, body = post_json(f"{net.performer_urls[definition]}/performer/v1/trigger", {"params": params})
     return Triggered(definition, params, status, body)
-
-
-def _landings(net: Devnet, from_block: int, to_block: int) -> list:
-    center = net.net.avs.center
-    return [
-        log
-        for name in ("TaskSubmitted", "TaskRejected")
-        for log in getattr(center.events, name)().get_logs(from_block=from_block, to_block=to_block)
-    ]
 
 
 def _hash_of(log) -> str:
@@ -159,7 +151,7 @@ def run(tmp_path_factory):
         deadline = time.monotonic() + LANDING_TIMEOUT
         while True:
             result.last_block = int(w3.eth.block_number)
-            result.events = _landings(net, first_block, result.last_block)
+            result.events = landings(net, first_block, result.last_block)
             if wanted <= {_hash_of(log) for log in result.events}:
                 break
             assert time.monotonic() < deadline, (

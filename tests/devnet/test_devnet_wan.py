@@ -16,6 +16,7 @@ from othentic_offchain.devnet.chaos import LandingWatcher
 from othentic_offchain.devnet.devnet import Devnet, DevnetOptions
 from othentic_offchain.devnet.wan import LinkProfile
 from othentic_offchain.devnet.workload import plan, run_workload
+from tests.devnet.landings import landings
 from tests.namespaces import needs_namespaces
 
 pytestmark = [pytest.mark.slow, needs_namespaces]
@@ -69,15 +70,6 @@ def _phase(net: Devnet, label: str) -> tuple[list, int, int]:
     return runs, first, int(w3.eth.block_number)
 
 
-def _landings(net: Devnet, first: int, last: int) -> list:
-    center = net.net.avs.center
-    return [
-        log
-        for name in ("TaskSubmitted", "TaskRejected")
-        for log in getattr(center.events, name)().get_logs(from_block=first, to_block=last)
-    ]
-
-
 @pytest.fixture(scope="module")
 def phases(devnet):
     """Phase one with the second aggregator's host partitioned, phase two after healing it."""
@@ -97,14 +89,14 @@ def phases(devnet):
 def test_every_task_lands_exactly_once_while_an_aggregator_is_partitioned(devnet, phases):
     _victim, (runs, first, last), _healed, refused = phases
     assert [r.status for r in runs] == ["landed"] * TASKS, [r.error for r in runs]
-    counts = Counter("0x" + bytes(log["args"]["taskHash"]).hex() for log in _landings(devnet, first, last))
+    counts = Counter("0x" + bytes(log["args"]["taskHash"]).hex() for log in landings(devnet, first, last))
     assert all(counts["0x" + r.task_hash.lower().removeprefix("0x")] == 1 for r in runs), counts
     assert refused > 0  # the partition did cut connections
 
 
 def test_the_partitioned_aggregator_lands_nothing_and_the_others_land_its_turns(devnet, phases):
     victim, (runs, first, last), _healed, _refused = phases
-    senders = Counter(log["args"]["aggregator"] for log in _landings(devnet, first, last))
+    senders = Counter(log["args"]["aggregator"] for log in landings(devnet, first, last))
     assert senders[victim.operator.account] == 0
     others = {a.operator.account for a in devnet.aggregators if a is not victim}
     assert sum(senders[account] for account in others) >= TASKS
@@ -113,7 +105,7 @@ def test_the_partitioned_aggregator_lands_nothing_and_the_others_land_its_turns(
 def test_once_healed_it_lands_tasks_on_its_turns_again_and_nothing_lands_twice(devnet, phases):
     victim, (cut_runs, cut_first, _), (runs, first, last), _refused = phases
     assert [r.status for r in runs] == ["landed"] * TASKS, [r.error for r in runs]
-    logs = _landings(devnet, first, last)
+    logs = landings(devnet, first, last)
     assert any(log["args"]["aggregator"] == victim.operator.account for log in logs)
-    every = Counter("0x" + bytes(log["args"]["taskHash"]).hex() for log in _landings(devnet, cut_first, last))
+    every = Counter("0x" + bytes(log["args"]["taskHash"]).hex() for log in landings(devnet, cut_first, last))
     assert set(every.values()) == {1}  # the healed aggregator's old tasks were skipped, not sent again
