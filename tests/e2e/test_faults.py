@@ -114,7 +114,13 @@ def test_aggregator_killed_with_tasks_in_flight_finishes_each_accepted_task_exac
         pending = sorted((at_kill[h][2], at_kill[h][1]) for h in fast_hashes)
         assert [nonce for nonce, _ in pending] == list(range(nonce_before, nonce_before + 16))
         # Lose the second half from the node's pool (anvil drops the later nonces with it), mine the rest.
+        # A broadcast the kill interrupted may still be reaching the pool: drop once all 16 are in it.
+        def in_pool() -> int:
+            return int(net.anvil.rpc("txpool_status")["pending"], 16)
+
+        _wait_for(lambda: in_pool() == 16, 10, "the 16 broadcast transactions in anvil's pool")
         net.anvil.rpc("anvil_dropTransaction", ["0x" + pending[8][1].hex()])
+        _wait_for(lambda: in_pool() == 8, 10, "the dropped transaction and the later nonces out of the pool")
     finally:
         net.anvil.rpc("evm_setAutomine", [True])
     mined = int(w3.eth.get_transaction_count(net.aggregator_account, "latest"))
